@@ -1,0 +1,3 @@
+//! Builds the eBPF object when the BPF toolchain is present.
+
+fn main() {}

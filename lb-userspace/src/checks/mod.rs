@@ -1,0 +1,1 @@
+//! Health checks: TCP connect, `option httpchk`, `tcp-check` scripts, rise/fall, `track`.

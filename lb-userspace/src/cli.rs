@@ -1,0 +1,1 @@
+//! The `lb` command line (HAProxy-compatible flags).

@@ -1,0 +1,513 @@
+//! The typed configuration model: what the parser produces and the runtime consumes.
+//!
+//! Every value here is already resolved: `defaults` sections are applied, `default-server`
+//! settings are merged into each server, units are converted. A value of these types is a
+//! valid configuration (parse, don't validate); cross-references (backend names, `track`)
+//! are checked by the parser before a `Config` is returned.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::acl::Condition;
+use crate::sample::SampleExpr;
+
+/// Where a config item came from, for error messages and logs (`file:line`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// The config file.
+    pub file: PathBuf,
+    /// 1-based line number.
+    pub line: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// A whole parsed configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The `global` section.
+    pub global: Global,
+    /// Frontends, including the frontend half of each `listen` section, in file order.
+    pub frontends: Vec<Frontend>,
+    /// Backends, including the backend half of each `listen` section, in file order.
+    pub backends: Vec<Backend>,
+    /// The `xdp` section (our own keyword): where to attach the XDP program.
+    pub xdp: Option<XdpSection>,
+}
+
+impl Config {
+    /// The backend called `name`, if any.
+    pub fn backend(&self, name: &str) -> Option<&Backend> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+}
+
+/// Settings of the `global` section.
+#[derive(Debug, Clone, Default)]
+pub struct Global {
+    /// `nbthread N`: number of workers; `None` means one per core.
+    pub nbthread: Option<usize>,
+    /// `maxconn N`: process-wide limit on concurrent client connections.
+    pub maxconn: Option<u32>,
+    /// `daemon`: fork into the background (same as `-D`).
+    pub daemon: bool,
+    /// `pidfile FILE` (same as `-p`).
+    pub pidfile: Option<PathBuf>,
+    /// `log ...` lines of the global section (used by proxies with `log global`).
+    pub logs: Vec<LogTarget>,
+    /// `tune.bufsize N`: per-direction buffer size of a connection, in bytes.
+    pub bufsize: usize,
+    /// `tune.pipesize N`: size of the pipes used for splice forwarding, if set.
+    pub pipesize: Option<usize>,
+    /// `nosplice`: disable splice(2) forwarding (`-dS` also does).
+    pub nosplice: bool,
+    /// `hard-stop-after T`: limit on how long a soft-stop may wait for connections.
+    pub hard_stop_after: Option<Duration>,
+}
+
+/// Default for `tune.bufsize`, as in HAProxy.
+pub const DEFAULT_BUFSIZE: usize = 16384;
+
+/// Proxy mode (`mode tcp|http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Layer 4: bytes in both directions.
+    #[default]
+    Tcp,
+    /// Layer 7 HTTP (comes with the HTTP-mode issue; rejected by the parser until then).
+    Http,
+}
+
+/// All `timeout` settings a proxy can carry. `None` means "not set" (infinite, as in HAProxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timeouts {
+    /// `timeout connect`: time to establish the server connection.
+    pub connect: Option<Duration>,
+    /// `timeout client`: client-side inactivity.
+    pub client: Option<Duration>,
+    /// `timeout server`: server-side inactivity.
+    pub server: Option<Duration>,
+    /// `timeout tunnel`: inactivity once both sides are connected (TCP mode: replaces
+    /// client/server once the connection is established).
+    pub tunnel: Option<Duration>,
+    /// `timeout client-fin`: inactivity on the client side once it half-closed.
+    pub client_fin: Option<Duration>,
+    /// `timeout server-fin`: inactivity on the server side once it half-closed.
+    pub server_fin: Option<Duration>,
+    /// `timeout queue`: max time a connection waits in a server/backend queue.
+    pub queue: Option<Duration>,
+    /// `timeout check`: extra read timeout of a health check once connected.
+    pub check: Option<Duration>,
+}
+
+/// One `log` line: where to send logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    /// Destination.
+    pub dest: LogDest,
+    /// Syslog facility name (e.g. `local0`), default `user`... as HAProxy requires one for
+    /// syslog targets.
+    pub facility: Option<String>,
+    /// Optional max level (`emerg` .. `debug`).
+    pub max_level: Option<String>,
+    /// Log line framing (`format rfc3164|rfc5424|raw|short`).
+    pub format: LogFormat,
+}
+
+/// Where one `log` target writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogDest {
+    /// `stdout`.
+    Stdout,
+    /// `stderr`.
+    Stderr,
+    /// A UDP syslog server.
+    Udp(SocketAddr),
+    /// A unix datagram socket (e.g. `/dev/log`).
+    Unix(PathBuf),
+}
+
+/// The framing of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// BSD syslog (HAProxy's default for network targets).
+    #[default]
+    Rfc3164,
+    /// RFC 5424 syslog.
+    Rfc5424,
+    /// The bare message.
+    Raw,
+    /// `<PRI>message`.
+    Short,
+}
+
+/// A `frontend` (or the front half of a `listen`).
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    /// Proxy name.
+    pub name: String,
+    /// Where the section starts.
+    pub location: Location,
+    /// `mode`.
+    pub mode: Mode,
+    /// `bind` lines.
+    pub binds: Vec<Bind>,
+    /// `maxconn`: concurrent connections this frontend accepts before pausing.
+    pub maxconn: Option<u32>,
+    /// Timeouts (from `defaults` then the section).
+    pub timeouts: Timeouts,
+    /// `default_backend`.
+    pub default_backend: Option<String>,
+    /// `use_backend` rules, evaluated in order.
+    pub use_backends: Vec<UseBackend>,
+    /// Log targets (`log global` already expanded).
+    pub logs: Vec<LogTarget>,
+    /// `option tcplog`.
+    pub tcplog: bool,
+}
+
+/// One `use_backend NAME [if|unless COND]` rule.
+#[derive(Debug, Clone)]
+pub struct UseBackend {
+    /// The backend to use.
+    pub backend: String,
+    /// The condition; `None` means always.
+    pub cond: Option<Condition>,
+    /// Where the rule is.
+    pub location: Location,
+}
+
+/// One address of a `bind` line, expanded (a port range gives several).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A unix stream socket path.
+    Unix(PathBuf),
+}
+
+/// A `bind` line.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    /// Addresses: comma lists and port ranges expanded.
+    pub addrs: Vec<BindAddr>,
+    /// `name NAME`.
+    pub name: Option<String>,
+    /// Where the line is.
+    pub location: Location,
+}
+
+/// `balance` algorithms.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Balance {
+    /// Smooth weighted round robin with dynamic weights.
+    #[default]
+    RoundRobin,
+    /// Static weighted round robin.
+    StaticRr,
+    /// Fewest current connections (weighted).
+    LeastConn,
+    /// First server with free slots, in id order.
+    First,
+    /// Hash of the source address.
+    Source,
+    /// Random with `draws` (power of N choices); `random` alone is `draws = 2`.
+    Random {
+        /// Number of draws.
+        draws: u32,
+    },
+    /// `hash <expr>`.
+    Hash(SampleExpr),
+}
+
+/// `hash-type` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HashType {
+    /// `map-based` or `consistent`.
+    pub method: HashMethod,
+    /// The hash function (`sdbm`, the default, `djb2`, `wt6`, `crc32`, `none`).
+    pub function: HashFunction,
+    /// `avalanche` modifier.
+    pub avalanche: bool,
+}
+
+/// How a hash maps to servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashMethod {
+    /// Modulo over the weighted server list (remaps everything on change).
+    #[default]
+    MapBased,
+    /// A consistent-hash ring (remaps about 1/N of the keys on change).
+    Consistent,
+}
+
+/// Hash functions for `hash-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashFunction {
+    /// SDBM (HAProxy's default).
+    #[default]
+    Sdbm,
+    /// DJB2.
+    Djb2,
+    /// WT6.
+    Wt6,
+    /// CRC32.
+    Crc32,
+    /// Use the key as the hash (integer keys).
+    None,
+}
+
+/// How a server's port is derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerPort {
+    /// A fixed port.
+    Fixed(u16),
+    /// `:+N` / `:-N`: the client's destination port plus an offset.
+    Offset(i32),
+    /// No port: the client's destination port.
+    SameAsClient,
+}
+
+/// One `server` line with `default-server` settings merged in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    /// Server name, unique within the backend.
+    pub name: String,
+    /// Numeric id (1-based order in the backend, or `id N`).
+    pub id: u32,
+    /// Address (IP; the port part of this value is ignored, see `port`).
+    pub addr: std::net::IpAddr,
+    /// Port rule.
+    pub port: ServerPort,
+    /// `check`: health checks enabled.
+    pub check: bool,
+    /// `inter`: check interval while up.
+    pub inter: Duration,
+    /// `fastinter`: interval while transitioning (defaults to `inter`).
+    pub fastinter: Duration,
+    /// `downinter`: interval while down (defaults to `inter`).
+    pub downinter: Duration,
+    /// `rise`: consecutive successes to be considered up.
+    pub rise: u32,
+    /// `fall`: consecutive failures to be considered down.
+    pub fall: u32,
+    /// `weight` (0..=256).
+    pub weight: u32,
+    /// `backup`.
+    pub backup: bool,
+    /// `maxconn`: concurrent connections to this server (0 = unlimited).
+    pub maxconn: u32,
+    /// `disabled`: start in maintenance.
+    pub disabled: bool,
+    /// `slowstart`: ramp-up time of the weight after coming up.
+    pub slowstart: Option<Duration>,
+    /// `addr`: address to check instead of the server address.
+    pub check_addr: Option<std::net::IpAddr>,
+    /// `port`: port to check instead of the server port.
+    pub check_port: Option<u16>,
+    /// `track [BACKEND/]SERVER`: follow another server's check state.
+    pub track: Option<TrackRef>,
+    /// Where the line is.
+    pub location: Location,
+}
+
+/// A `track` reference, resolved to names that exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackRef {
+    /// The backend holding the tracked server.
+    pub backend: String,
+    /// The tracked server.
+    pub server: String,
+}
+
+/// Default values for servers, as in HAProxy.
+pub mod server_defaults {
+    use std::time::Duration;
+    /// `inter` default.
+    pub const INTER: Duration = Duration::from_secs(2);
+    /// `rise` default.
+    pub const RISE: u32 = 2;
+    /// `fall` default.
+    pub const FALL: u32 = 3;
+    /// `weight` default.
+    pub const WEIGHT: u32 = 1;
+}
+
+/// What a health check does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum CheckKind {
+    /// Plain TCP connect.
+    #[default]
+    Tcp,
+    /// `option httpchk` with its `http-check` rules.
+    Http(HttpCheck),
+    /// `option tcp-check` with its `tcp-check` rules.
+    TcpScript(Vec<TcpCheckRule>),
+}
+
+/// `option httpchk [METH] [URI] [VER]` plus `http-check send` / `http-check expect`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCheck {
+    /// Request method.
+    pub method: String,
+    /// Request URI.
+    pub uri: String,
+    /// HTTP version string (e.g. `HTTP/1.1`).
+    pub version: String,
+    /// Extra headers from `http-check send hdr NAME VALUE`.
+    pub headers: Vec<(String, String)>,
+    /// Request body from `http-check send body STR`.
+    pub body: Option<String>,
+    /// `http-check expect`; `None` means "2xx or 3xx", as in HAProxy.
+    pub expect: Option<HttpExpect>,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        Self {
+            method: "OPTIONS".into(),
+            uri: "/".into(),
+            version: "HTTP/1.0".into(),
+            headers: Vec::new(),
+            body: None,
+            expect: None,
+        }
+    }
+}
+
+/// `http-check expect [!] status|rstatus|string|rstring PATTERN`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpExpect {
+    /// `!` inverts the match.
+    pub inverted: bool,
+    /// What is matched.
+    pub matcher: HttpExpectMatch,
+}
+
+/// What `http-check expect` matches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpExpectMatch {
+    /// `status CODES`: one code, a comma list, or ranges like `200-399`.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus REGEX` on the status code text.
+    RStatus(String),
+    /// `string STR` in the body.
+    String(String),
+    /// `rstring REGEX` on the body.
+    RString(String),
+}
+
+/// One `tcp-check` rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TcpCheckRule {
+    /// `tcp-check connect [port N] [addr IP] [send-proxy]`.
+    Connect {
+        /// Port override.
+        port: Option<u16>,
+        /// Address override.
+        addr: Option<std::net::IpAddr>,
+    },
+    /// `tcp-check send STRING` / `send-binary HEX` (already decoded).
+    Send(Vec<u8>),
+    /// `tcp-check expect [!] string|rstring|binary PATTERN`.
+    Expect {
+        /// `!` inverts.
+        inverted: bool,
+        /// The pattern.
+        pattern: TcpExpectPattern,
+    },
+}
+
+/// What a `tcp-check expect` looks for in the received bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TcpExpectPattern {
+    /// Substring.
+    String(Vec<u8>),
+    /// Regex over the received bytes (lossy UTF-8).
+    RString(String),
+    /// Binary substring (from hex).
+    Binary(Vec<u8>),
+}
+
+/// A `backend` (or the back half of a `listen`).
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// Proxy name.
+    pub name: String,
+    /// Where the section starts.
+    pub location: Location,
+    /// `mode`.
+    pub mode: Mode,
+    /// `balance`.
+    pub balance: Balance,
+    /// `hash-type`.
+    pub hash_type: HashType,
+    /// Servers, in file order.
+    pub servers: Vec<Server>,
+    /// `retries N` (default 3).
+    pub retries: u32,
+    /// `option redispatch`.
+    pub redispatch: bool,
+    /// `option allbackups`.
+    pub allbackups: bool,
+    /// Timeouts (from `defaults` then the section).
+    pub timeouts: Timeouts,
+    /// Health check protocol.
+    pub check: CheckKind,
+    /// Log targets (`log global` already expanded).
+    pub logs: Vec<LogTarget>,
+    /// `option tcplog` (used for the backend half of a `listen`).
+    pub tcplog: bool,
+}
+
+/// Default `retries`, as in HAProxy.
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// The `xdp` section: our own keywords for the kernel fast path.
+///
+/// ```text
+/// xdp
+///     interface eth0 [mode native|generic|auto]
+///     pin-path /sys/fs/bpf/lb
+///     required
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XdpSection {
+    /// Interfaces to attach to, with the attach mode.
+    pub interfaces: Vec<XdpInterface>,
+    /// Directory under bpffs where maps are pinned (default `/sys/fs/bpf/lb`).
+    pub pin_path: PathBuf,
+    /// `required`: refuse to start if the XDP program cannot be loaded or attached.
+    pub required: bool,
+    /// Where the section starts.
+    pub location: Location,
+}
+
+/// One `interface NAME [mode ...]` line of the `xdp` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XdpInterface {
+    /// Interface name.
+    pub name: String,
+    /// Attach mode.
+    pub mode: XdpMode,
+}
+
+/// How the XDP program is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XdpMode {
+    /// Native (driver) mode, falling back to generic with a log line.
+    #[default]
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// Generic (skb) mode.
+    Generic,
+}
+
+/// Default pin directory of the eBPF maps.
+pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/lb";

@@ -1,0 +1,1 @@
+//! Traffic logs (`log ...`, `option tcplog`) and internal events.

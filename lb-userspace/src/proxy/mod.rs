@@ -1,0 +1,1 @@
+//! Stream forwarding between clients and servers (TCP mode).
