@@ -125,6 +125,37 @@ impl Termination {
     pub const fn new(cause: TermCause, phase: TermPhase) -> Self {
         Self { cause, phase }
     }
+
+    /// Parses HAProxy's two characters (e.g. `b"sQ"`); `None` if either is not a known code.
+    pub fn from_bytes(b: [u8; 2]) -> Option<Self> {
+        let cause = match b[0] {
+            b'-' => TermCause::None,
+            b'C' => TermCause::ClientAbort,
+            b'S' => TermCause::ServerAbort,
+            b'P' => TermCause::Proxy,
+            b'R' => TermCause::Resource,
+            b'I' => TermCause::Internal,
+            b'D' => TermCause::Down,
+            b'U' => TermCause::Up,
+            b'L' => TermCause::Local,
+            b'K' => TermCause::Killed,
+            b'c' => TermCause::ClientTimeout,
+            b's' => TermCause::ServerTimeout,
+            _ => return None,
+        };
+        let phase = match b[1] {
+            b'-' => TermPhase::None,
+            b'R' => TermPhase::Request,
+            b'Q' => TermPhase::Queue,
+            b'C' => TermPhase::Connect,
+            b'H' => TermPhase::Headers,
+            b'D' => TermPhase::Data,
+            b'L' => TermPhase::LastData,
+            b'T' => TermPhase::Tarpit,
+            _ => return None,
+        };
+        Some(Self { cause, phase })
+    }
 }
 
 impl fmt::Display for Termination {
@@ -158,7 +189,8 @@ impl fmt::Display for LogAddr {
 
 /// Everything one `option tcplog` line reports about a finished connection.
 ///
-/// Times are milliseconds measured from the accept; `None` prints HAProxy's `-1`.
+/// Times are milliseconds measured from the accept; a negative value prints HAProxy's `-1`
+/// ("this step never happened").
 #[derive(Debug, Clone)]
 pub struct TcpLogRecord<'a> {
     /// Client address (`%ci:%cp`).
@@ -172,13 +204,13 @@ pub struct TcpLogRecord<'a> {
     pub backend: Option<&'a str>,
     /// Server name (`%s`); `None` prints `<NOSRV>`.
     pub server: Option<&'a str>,
-    /// `%Tw`: time spent in queues; `None` (-1) when the connection ended before being queued
-    /// or dispatched.
-    pub tw_ms: Option<u64>,
-    /// `%Tc`: time to establish the server connection; `None` (-1) when it never was.
-    pub tc_ms: Option<u64>,
+    /// `%Tw`: time spent in queues; -1 when the connection ended before being queued or
+    /// dispatched.
+    pub tw_ms: i64,
+    /// `%Tc`: time to establish the server connection; -1 when it never was.
+    pub tc_ms: i64,
     /// `%Tt`: total time from accept to close.
-    pub tt_ms: u64,
+    pub tt_ms: i64,
     /// `%B`: bytes sent from the server to the client.
     pub bytes_read: u64,
     /// `%ts`: how the connection ended.
@@ -196,19 +228,14 @@ pub struct TcpLogRecord<'a> {
     /// Whether the connection was redispatched to another server (`%rc` gets a `+` prefix).
     pub redispatched: bool,
     /// `%sq`: connections that were ahead in the server queue when this one was queued.
-    pub srv_queue: u32,
+    pub srv_queue: usize,
     /// `%bq`: connections that were ahead in the backend queue when this one was queued.
-    pub backend_queue: u32,
+    pub backend_queue: usize,
 }
 
-/// Writes an optional duration the HAProxy way (`-1` when unknown).
-fn write_ms(out: &mut String, v: Option<u64>) {
-    match v {
-        Some(ms) => {
-            let _ = write!(out, "{ms}");
-        }
-        None => out.push_str("-1"),
-    }
+/// Writes a duration the HAProxy way (`-1` when unknown).
+fn write_ms(out: &mut String, ms: i64) {
+    let _ = write!(out, "{}", ms.max(-1));
 }
 
 /// Formats an `option tcplog` line (no trailing newline). `utc_offset_secs` is the local
@@ -227,10 +254,11 @@ pub fn format_tcplog(rec: &TcpLogRecord<'_>, utc_offset_secs: i32) -> String {
     write_ms(&mut out, rec.tw_ms);
     out.push('/');
     write_ms(&mut out, rec.tc_ms);
+    out.push('/');
+    write_ms(&mut out, rec.tt_ms);
     let _ = write!(
         out,
-        "/{} {} {} {}/{}/{}/{}/{}{} {}/{}",
-        rec.tt_ms,
+        " {} {} {}/{}/{}/{}/{}{} {}/{}",
         rec.bytes_read,
         rec.termination,
         rec.actconn,
@@ -279,8 +307,8 @@ mod tests {
             frontend: "fnt",
             backend: Some("bck"),
             server: Some("srv1"),
-            tw_ms: Some(0),
-            tc_ms: Some(0),
+            tw_ms: 0,
+            tc_ms: 0,
             tt_ms: 5007,
             bytes_read: 212,
             termination: Termination::NORMAL,
@@ -315,8 +343,8 @@ mod tests {
         let mut r = record();
         r.backend = None;
         r.server = None;
-        r.tw_ms = None;
-        r.tc_ms = None;
+        r.tw_ms = -1;
+        r.tc_ms = -1;
         r.tt_ms = 3;
         r.bytes_read = 0;
         r.retries = 0;
@@ -332,8 +360,8 @@ mod tests {
     fn queue_timeout_line() {
         let mut r = record();
         r.server = None;
-        r.tw_ms = Some(1001);
-        r.tc_ms = None;
+        r.tw_ms = 1001;
+        r.tc_ms = -5;
         r.tt_ms = 1001;
         r.bytes_read = 0;
         r.termination = Termination::new(TermCause::ServerTimeout, TermPhase::Queue);
@@ -400,6 +428,12 @@ mod tests {
             Termination::new(TermCause::ClientTimeout, TermPhase::Data).to_string(),
             "cD"
         );
+        for code in ["--", "sQ", "cD", "SC", "CR", "KD", "PR", "UD", "LT"] {
+            let b: [u8; 2] = code.as_bytes().try_into().unwrap();
+            assert_eq!(Termination::from_bytes(b).unwrap().to_string(), code);
+        }
+        assert_eq!(Termination::from_bytes(*b"xD"), None);
+        assert_eq!(Termination::from_bytes(*b"-x"), None);
     }
 
     #[test]
