@@ -114,19 +114,42 @@ impl Backend {
             }
         }
         let listener = listener.unwrap_or_else(|| panic!("backend {name}: cannot bind {addr}"));
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
         let conns = Arc::new(Mutex::new(HashMap::new()));
         let thread = {
-            let (stop, counters, conns, name) =
-                (Arc::clone(&stop), Arc::clone(&counters), Arc::clone(&conns), name.to_owned());
+            let (stop, counters, conns, name) = (
+                Arc::clone(&stop),
+                Arc::clone(&counters),
+                Arc::clone(&conns),
+                name.to_owned(),
+            );
             std::thread::Builder::new()
                 .name(format!("backend-{name}"))
-                .spawn(move || accept_loop(&listener, &stop, &counters, &conns, &name, &handler, accept_delay))
+                .spawn(move || {
+                    accept_loop(
+                        &listener,
+                        &stop,
+                        &counters,
+                        &conns,
+                        &name,
+                        &handler,
+                        accept_delay,
+                    )
+                })
                 .expect("spawn backend thread")
         };
-        Self { name: name.to_owned(), port, stop, counters, conns, thread: Some(thread) }
+        Self {
+            name: name.to_owned(),
+            port,
+            stop,
+            counters,
+            conns,
+            thread: Some(thread),
+        }
     }
 
     /// The server's name (what identity servers write).
@@ -218,11 +241,13 @@ fn accept_loop(
         }
         let guard = ActiveGuard(Arc::clone(counters));
         let (handler, name, conns) = (Arc::clone(handler), name.to_owned(), Arc::clone(conns));
-        let spawned = std::thread::Builder::new().name(format!("conn-{name}")).spawn(move || {
-            let _guard = guard;
-            handler(stream, &name);
-            conns.lock().expect("conns lock").remove(&id);
-        });
+        let spawned = std::thread::Builder::new()
+            .name(format!("conn-{name}"))
+            .spawn(move || {
+                let _guard = guard;
+                handler(stream, &name);
+                conns.lock().expect("conns lock").remove(&id);
+            });
         drop(spawned);
     }
 }
@@ -251,10 +276,18 @@ impl Blackhole {
         sock.set_reuse_address(true).expect("reuseaddr");
         sock.bind(&addr.into()).expect("bind blackhole");
         sock.listen(0).expect("listen");
-        let filler = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("filler connect");
+        let filler =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("filler connect");
         let probe = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
-        assert!(probe.is_err(), "the black hole at {addr} accepted a second connection");
-        Self { _listener: sock, _filler: filler, port }
+        assert!(
+            probe.is_err(),
+            "the black hole at {addr} accepted a second connection"
+        );
+        Self {
+            _listener: sock,
+            _filler: filler,
+            port,
+        }
     }
 
     /// The port.

@@ -24,7 +24,10 @@ pub fn connect_from(src: Ipv4Addr, port: u16) -> io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     sock.bind(&SocketAddr::from((src, 0)).into())?;
-    sock.connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into(), Duration::from_secs(5))?;
+    sock.connect_timeout(
+        &SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into(),
+        Duration::from_secs(5),
+    )?;
     let s: TcpStream = sock.into();
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;

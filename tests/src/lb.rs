@@ -24,26 +24,43 @@ pub fn lb_bin() -> &'static Path {
         }
         let exe = std::env::current_exe().expect("current_exe");
         // target/<profile>/deps/<test-exe>
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
         let target_dir = profile_dir.parent().expect("target dir");
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "lb-userspace", "--bin", "lb", "--target-dir"])
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "lb-userspace",
+            "--bin",
+            "lb",
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
         if release {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build for the lb binary");
-        assert!(status.success(), "cargo build of the lb binary failed: {status}");
+        assert!(
+            status.success(),
+            "cargo build of the lb binary failed: {status}"
+        );
         profile_dir.join("lb")
     })
 }
 
 /// The repository root (where `configs/` lives).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// Output captured from one process, searchable while it runs.
@@ -63,7 +80,12 @@ struct Texts {
 
 impl Texts {
     fn matching(&self, re: &Regex) -> Vec<String> {
-        self.stdout.lines().chain(self.stderr.lines()).filter(|l| re.is_match(l)).map(str::to_owned).collect()
+        self.stdout
+            .lines()
+            .chain(self.stderr.lines())
+            .filter(|l| re.is_match(l))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -95,15 +117,17 @@ impl Captured {
 
     fn spawn_reader(self: &Arc<Self>, stream: impl Read + Send + 'static, stderr: bool) {
         let me = Arc::clone(self);
-        let _ = std::thread::Builder::new().name("lb-output".into()).spawn(move || {
-            let mut r = BufReader::new(stream);
-            let mut line = Vec::new();
-            while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-                me.append(stderr, &String::from_utf8_lossy(&line));
-                line.clear();
-            }
-            me.close();
-        });
+        let _ = std::thread::Builder::new()
+            .name("lb-output".into())
+            .spawn(move || {
+                let mut r = BufReader::new(stream);
+                let mut line = Vec::new();
+                while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                    me.append(stderr, &String::from_utf8_lossy(&line));
+                    line.clear();
+                }
+                me.close();
+            });
     }
 
     /// Everything written to stdout so far.
@@ -177,7 +201,12 @@ impl Lb {
         if let Some(s) = child.stderr.take() {
             out.spawn_reader(s, true);
         }
-        Self { child: Some(child), dir, config: path, out }
+        Self {
+            child: Some(child),
+            dir,
+            config: path,
+            out,
+        }
     }
 
     /// The process id.
@@ -295,7 +324,9 @@ pub fn send_signal(pid: u32, sig: i32) {
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name: "pid (comm) S ...".
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -321,7 +352,9 @@ pub fn bind_ports(config: &str) -> Vec<u16> {
 pub fn listening_ports() -> Vec<u16> {
     let mut ports = Vec::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
         for line in text.lines().skip(1) {
             let cols: Vec<&str> = line.split_whitespace().collect();
             // cols[1] = local "ADDR:PORT" (hex), cols[3] = state, 0A = LISTEN.

@@ -41,3 +41,21 @@ pub fn header(nbthread: usize) -> String {
          \n"
     )
 }
+
+/// A `frontend fe` on `127.0.0.1:fe_port` sending everything to `backend be`, whose body
+/// (balance, servers, options) is `backend_body` (lines already indented).
+pub fn fe_be(fe_port: u16, backend_body: &str) -> String {
+    format!(
+        "frontend fe\n\
+         \x20   bind 127.0.0.1:{fe_port}\n\
+         \x20   default_backend be\n\
+         \n\
+         backend be\n\
+         {backend_body}\n"
+    )
+}
+
+/// A `server NAME 127.0.0.1:PORT EXTRA` line for `b` (named after the backend server).
+pub fn server_line(b: &Backend, extra: &str) -> String {
+    format!("    server {} {} {extra}\n", b.name(), b.addr())
+}

@@ -49,7 +49,10 @@ mod tests {
         b.sort_unstable();
         b.dedup();
         assert_eq!(a.len(), b.len());
-        assert!(a.iter().all(|p| u32::from(*p) >= LOW && u32::from(*p) < HIGH));
+        assert!(
+            a.iter()
+                .all(|p| u32::from(*p) >= LOW && u32::from(*p) < HIGH)
+        );
         let _l = TcpListener::bind((Ipv4Addr::LOCALHOST, a[0])).unwrap();
     }
 }

@@ -16,8 +16,7 @@ impl TempDir {
     pub fn new() -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("lb-tests-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("lb-tests-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create temp dir");
         Self { path }
