@@ -161,7 +161,7 @@ fn all_servers_down_closes_clients() {
     lb.expect_line(r"Server be/s1 is DOWN", Duration::from_secs(10));
     // HAProxy's alert when a backend loses its last server.
     lb.expect_line(
-        r"backend be has no server available",
+        r"backend '?be'? has no server available!",
         Duration::from_secs(5),
     );
     let start = Instant::now();
