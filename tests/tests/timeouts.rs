@@ -58,6 +58,7 @@ fn timeout_connect_with_retries_logs_sc() {
     let c_port = c.local_addr().expect("addr").port();
     // Two attempts of 400 ms each.
     assert_closed_between(&mut c, Duration::from_millis(700), Duration::from_secs(5));
+    drop(c);
     let line = log_line(&lb, c_port);
     let re = regex::Regex::new(r"\] fe be/s1 \d+/-1/\d+ 0 sC \d+/\d+/\d+/\d+/1 ").expect("re");
     assert!(
@@ -80,6 +81,8 @@ fn timeout_client_closes_an_idle_client_with_cd() {
     let c_port = c.local_addr().expect("addr").port();
     assert_eq!(read_line(&mut c).expect("name"), "s1");
     assert_closed_between(&mut c, Duration::from_millis(350), Duration::from_secs(4));
+    // lb logs when the stream ends, which includes the client closing its side.
+    drop(c);
     let line = log_line(&lb, c_port);
     assert!(
         line.contains(" be/s1 ") && line.contains(" cD "),
@@ -101,6 +104,8 @@ fn timeout_server_closes_a_silent_server_with_sd() {
     let c_port = c.local_addr().expect("addr").port();
     c.write_all(b"request\n").expect("write");
     assert_closed_between(&mut c, Duration::from_millis(350), Duration::from_secs(4));
+    // lb logs when the stream ends, which includes the client closing its side.
+    drop(c);
     let line = log_line(&lb, c_port);
     assert!(line.contains(" sD "), "not a server-timeout line: {line}");
 }
@@ -124,36 +129,12 @@ fn timeout_tunnel_supersedes_client_and_server_timeouts() {
     assert_closed_between(&mut c, Duration::from_millis(1500), Duration::from_secs(6));
 }
 
-#[test]
-fn timeout_client_fin_closes_a_half_closed_client() {
-    // The server reads to EOF and then keeps its side open and silent.
-    let s1 = Backend::custom("s1", |mut s, name| {
-        let _ = s.write_all(format!("{name}\n").as_bytes());
-        let mut buf = [0u8; 1024];
-        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
-        std::thread::sleep(Duration::from_secs(20));
-    });
-    let port = free_port();
-    let timeouts = "    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    timeout client-fin 500ms\n";
-    let lb = Lb::start(&config(
-        timeouts,
-        port,
-        &format!("    server s1 {}\n", s1.addr()),
-    ));
-    let mut c = connect(port).expect("connect");
-    let c_port = c.local_addr().expect("addr").port();
-    assert_eq!(read_line(&mut c).expect("name"), "s1");
-    c.shutdown(Shutdown::Write).expect("half-close");
-    assert_closed_between(&mut c, Duration::from_millis(350), Duration::from_secs(5));
-    let line = log_line(&lb, c_port);
-    assert!(
-        line.contains(" cD "),
-        "not a client-side timeout line: {line}"
-    );
-}
+// `client-fin` and `server-fin` apply once lb has shut its write side toward that peer (the
+// other peer ended first) and waits for it to finish: HAProxy's protection against
+// connections lingering in FIN_WAIT.
 
 #[test]
-fn timeout_server_fin_closes_a_half_closed_server() {
+fn timeout_client_fin_closes_a_client_that_lingers_after_the_server_closed() {
     // The server sends its name, half-closes, then waits for lb to close the connection.
     let (tx, rx) = mpsc::channel::<Duration>();
     let tx = std::sync::Mutex::new(tx);
@@ -167,13 +148,14 @@ fn timeout_server_fin_closes_a_half_closed_server() {
         let _ = tx.lock().map(|tx| tx.send(fin.elapsed()));
     });
     let port = free_port();
-    let timeouts = "    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    timeout server-fin 500ms\n";
-    let _lb = Lb::start(&config(
+    let timeouts = "    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    timeout client-fin 500ms\n";
+    let lb = Lb::start(&config(
         timeouts,
         port,
         &format!("    server s1 {}\n", s1.addr()),
     ));
     let mut c = connect(port).expect("connect");
+    let c_port = c.local_addr().expect("addr").port();
     assert_eq!(read_line(&mut c).expect("name"), "s1");
     // The server's FIN reaches the client; the client keeps its side open.
     let (end, _, _) = wait_end(&mut c, Duration::from_secs(5));
@@ -190,11 +172,45 @@ fn timeout_server_fin_closes_a_half_closed_server() {
         "closed after {closed_after:?}"
     );
     drop(c);
+    let line = log_line(&lb, c_port);
+    assert!(
+        line.contains(" cD "),
+        "not a client-side timeout line: {line}"
+    );
+}
+
+#[test]
+fn timeout_server_fin_closes_a_server_that_lingers_after_the_client_closed() {
+    // The server reads to EOF and then keeps its side open and silent.
+    let s1 = Backend::custom("s1", |mut s, name| {
+        let _ = s.write_all(format!("{name}\n").as_bytes());
+        let mut buf = [0u8; 1024];
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+        std::thread::sleep(Duration::from_secs(20));
+    });
+    let port = free_port();
+    let timeouts = "    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    timeout server-fin 500ms\n";
+    let lb = Lb::start(&config(
+        timeouts,
+        port,
+        &format!("    server s1 {}\n", s1.addr()),
+    ));
+    let mut c = connect(port).expect("connect");
+    let c_port = c.local_addr().expect("addr").port();
+    assert_eq!(read_line(&mut c).expect("name"), "s1");
+    c.shutdown(Shutdown::Write).expect("half-close");
+    assert_closed_between(&mut c, Duration::from_millis(350), Duration::from_secs(5));
+    drop(c);
+    let line = log_line(&lb, c_port);
+    assert!(
+        line.contains(" sD "),
+        "not a server-side timeout line: {line}"
+    );
 }
 
 #[test]
 fn without_fin_timeouts_a_half_closed_connection_stays_open() {
-    // Control for the two tests above: the same half-close with only long timeouts set.
+    // Control for the two tests above: a half-close with only long timeouts set.
     let s1 = Backend::custom("s1", |mut s, name| {
         let _ = s.write_all(format!("{name}\n").as_bytes());
         let mut buf = [0u8; 1024];
