@@ -12,12 +12,15 @@
 //! with its counter at `rise` (a single failure takes it down), as HAProxy does.
 
 pub mod http;
+mod http_parse;
 pub mod message;
 pub mod probe;
 pub mod result;
 pub mod state;
 pub mod tcpcheck;
 
+#[cfg(test)]
+mod io_support;
 #[cfg(test)]
 mod io_tests;
 
