@@ -189,13 +189,23 @@ pub(super) fn srv(b: &Backends, be: usize, s: usize) -> Arc<crate::backend::stat
     Arc::clone(&b.list[be].servers[s])
 }
 
-pub(super) fn last_message(events: &Events, server: &str) -> String {
-    events
-        .lock()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|t| t.server == server)
-        .map(|t| t.message.clone())
-        .unwrap_or_default()
+/// Waits until the latest transition of `server` is `up` (the listener runs just after the
+/// state change, so observing the state alone may be too early) and returns it.
+pub(super) fn transition(events: &Events, server: &str, up: bool) -> ServerTransition {
+    let latest = || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|t| t.server == server)
+            .cloned()
+    };
+    wait_for(LIMIT, || latest().is_some_and(|t| t.up == up)).unwrap_or_else(|| {
+        panic!(
+            "no {} transition for {server}",
+            if up { "UP" } else { "DOWN" }
+        )
+    });
+    latest().unwrap()
 }

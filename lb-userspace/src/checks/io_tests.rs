@@ -34,7 +34,8 @@ fn tcp_server_goes_down_when_closed_and_up_when_back() {
     // fall (2) x inter (50ms), plus scheduling slack on a busy machine.
     assert!(took < Duration::from_millis(1500), "down after {took:?}");
     assert!(backends.list[0].generation() > generation);
-    let down = events.lock().unwrap()[0].clone();
+    let down = transition(&events, "srv1", false);
+    assert_eq!(events.lock().unwrap().len(), 1);
     assert!(!down.up);
     assert!(down.backend_down);
     assert!(
@@ -50,7 +51,7 @@ fn tcp_server_goes_down_when_closed_and_up_when_back() {
 
     let resp = Responder::start(port, Behavior::Accept);
     wait_for(LIMIT, || s.is_up()).expect("comes back");
-    let up = last_message(&events, "srv1");
+    let up = transition(&events, "srv1", true).message;
     assert!(
         up.starts_with("Server be/srv1 is UP, reason: Layer4 check passed, check duration: "),
         "{up}"
@@ -116,10 +117,10 @@ fn http_flip(expect: Option<HttpExpect>, good: (&str, &str), bad: (&str, &str)) 
     );
     *state.lock().unwrap() = (bad.0.to_owned(), bad.1.to_owned());
     wait_for(LIMIT, || !s.is_up()).expect("goes down");
-    let msg = last_message(&events, "w1");
+    let msg = transition(&events, "w1", false).message;
     *state.lock().unwrap() = (good.0.to_owned(), good.1.to_owned());
     wait_for(LIMIT, || s.is_up()).expect("comes back");
-    let up = last_message(&events, "w1");
+    let up = transition(&events, "w1", true).message;
     assert!(
         up.starts_with("Server web/w1 is UP, reason: Layer7 check passed, code: "),
         "{up}"
@@ -206,7 +207,7 @@ fn tcp_check_script_against_line_server() {
     assert_eq!(resp.requests.lock().unwrap()[0], b"PING\r\n");
     *reply.lock().unwrap() = "-LOADING\r\n".to_owned();
     wait_for(LIMIT, || !s.is_up()).expect("goes down");
-    let msg = last_message(&events, "r1");
+    let msg = transition(&events, "r1", false).message;
     assert!(
         msg.starts_with(
             "Server redis/r1 is DOWN, reason: Layer7 invalid response, info: \"TCPCHK did not match content '+PONG' at step 2\""
@@ -215,7 +216,7 @@ fn tcp_check_script_against_line_server() {
     );
     *reply.lock().unwrap() = "+PONG\r\n".to_owned();
     wait_for(LIMIT, || s.is_up()).expect("comes back");
-    let up = last_message(&events, "r1");
+    let up = transition(&events, "r1", true).message;
     assert!(
         up.starts_with(
             "Server redis/r1 is UP, reason: Layer7 check passed, code: 0, info: \"(tcp-check)\""
@@ -224,7 +225,7 @@ fn tcp_check_script_against_line_server() {
     );
     drop(resp);
     wait_for(LIMIT, || !s.is_up()).expect("down again");
-    let msg = last_message(&events, "r1");
+    let msg = transition(&events, "r1", false).message;
     assert!(
         msg.contains(
             "reason: Layer4 connection problem, info: \"Connection refused at initial connection step of tcp-check\""
@@ -250,7 +251,7 @@ fn timeout_check_bounds_a_silent_server() {
     let s = srv(&backends, 0, 0);
     let (handle, events) = spawn_collecting(&backends);
     wait_for(LIMIT, || !s.is_up()).expect("goes down");
-    let t = events.lock().unwrap()[0].clone();
+    let t = transition(&events, "r1", false);
     let result = t.result.unwrap();
     assert_eq!(result.status, result::CheckStatus::L7Tout);
     assert_eq!(
@@ -281,7 +282,7 @@ fn inter_bounds_the_check_without_timeout_check() {
     let s = srv(&backends, 0, 0);
     let (handle, events) = spawn_collecting(&backends);
     wait_for(LIMIT, || !s.is_up()).expect("goes down");
-    let result = events.lock().unwrap()[0].result.clone().unwrap();
+    let result = transition(&events, "r1", false).result.unwrap();
     assert_eq!(result.status, result::CheckStatus::L7Tout);
     assert!(
         result.duration >= Duration::from_millis(75),
@@ -320,26 +321,25 @@ fn track_propagates_transitively() {
         srv(&backends, 1, 0),
         srv(&backends, 2, 0),
     );
-    wait_for(LIMIT, || !tracker2.is_up()).expect("propagated down");
-    assert!(!tracked.is_up() && !tracker.is_up());
+    let down2 = transition(&events, "t2", false);
+    assert!(!tracked.is_up() && !tracker.is_up() && !tracker2.is_up());
     assert_eq!(
-        last_message(&events, "t1"),
+        transition(&events, "t1", false).message,
         "Server be2/t1 is DOWN via be1/s1. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
     );
     assert_eq!(
-        last_message(&events, "t2"),
+        down2.message,
         "Server be3/t2 is DOWN via be2/t1. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
     );
     assert!(events.lock().unwrap().iter().all(|t| t.backend_down));
     let resp = Responder::start(port, Behavior::Accept);
-    wait_for(LIMIT, || tracker2.is_up()).expect("propagated up");
-    assert!(tracked.is_up() && tracker.is_up());
+    let up2 = transition(&events, "t2", true);
+    assert!(tracked.is_up() && tracker.is_up() && tracker2.is_up());
     assert_eq!(
-        last_message(&events, "t2"),
+        up2.message,
         "Server be3/t2 is UP via be2/t1. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."
     );
-    let via = events.lock().unwrap().last().unwrap().via.clone();
-    assert_eq!(via, Some(("be2".to_owned(), "t1".to_owned())));
+    assert_eq!(up2.via, Some(("be2".to_owned(), "t1".to_owned())));
     drop(resp);
     handle.stop();
 }
@@ -371,13 +371,11 @@ fn check_uses_addr_and_port_overrides() {
     );
     drop(resp);
     let (a, b) = (srv(&backends, 0, 0), srv(&backends, 0, 1));
-    wait_for(LIMIT, || !a.is_up() && !b.is_up()).expect("both down");
-    let msgs: Vec<String> = events
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|t| t.message.clone())
-        .collect();
+    let msgs = [
+        transition(&events, "follows", false).message,
+        transition(&events, "elsewhere", false).message,
+    ];
+    assert!(!a.is_up() && !b.is_up());
     assert!(
         msgs.iter()
             .any(|m| m.contains("1 active and 0 backup servers left")),
@@ -421,12 +419,11 @@ fn maintenance_suspends_checks_until_it_ends() {
     assert!(m.is_up() && m.is_maint());
     // Leaving maintenance: up at once, and the first failure takes it down.
     m.set_maint(false);
-    wait_for(LIMIT, || !m.is_up()).expect("checked again");
-    let evs = events.lock().unwrap().clone();
-    assert_eq!(evs.len(), 1);
+    let down = transition(&events, "m", false);
+    assert!(!m.is_up());
+    assert_eq!(events.lock().unwrap().len(), 1);
     assert!(
-        evs[0]
-            .message
+        down.message
             .contains("is DOWN, reason: Layer4 connection problem")
     );
     handle.stop();

@@ -1,8 +1,8 @@
 //! Health checks: TCP connect, `option httpchk`, `tcp-check` scripts, rise/fall, `track`.
 //!
 //! [`spawn`] starts one OS thread running a current-thread tokio runtime with one task per
-//! checked server. Each task runs the backend's check [`Program`](tcpcheck::Program) through
-//! [`probe::run_check`], feeds the result to the server's [`HealthState`](state::HealthState)
+//! checked server. Each task runs the backend's check [`Program`] through
+//! [`probe::run_check`], feeds the result to the server's [`HealthState`]
 //! and applies transitions to the shared [`Backends`] state: `set_up`, a generation bump
 //! (workers rebuild their balancers) and, when going up, a queue pump. Servers tracking a
 //! server (`track`) have no check of their own and follow it, transitively. Transitions are
