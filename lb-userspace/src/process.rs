@@ -71,13 +71,7 @@ fn init_tracing(opts: &RunOptions) {
     } else {
         "info"
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    crate::log::internal::init(level);
 }
 
 fn run(opts: &RunOptions) -> i32 {
