@@ -80,3 +80,71 @@ fn lighter(servers: &[Arc<ServerState>], a: Member, b: Member) -> bool {
     let load = |m: Member| u64::from(servers[m.idx].cur_conns());
     load(a) * u64::from(b.weight) < load(b) * u64::from(a.weight)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::backend::balance::Pick;
+    use crate::backend::balance::testutil::{backend, balancer, counts, ctx, name, server};
+    use crate::config::model::Balance;
+
+    #[test]
+    fn single_draw_follows_weights() {
+        let servers = vec![server("a", 1), server("b", 2), server("c", 3)];
+        let (state, mut b) = balancer(backend(Balance::Random { draws: 1 }, servers));
+        let c = counts(&state, &mut b, 0, 60_000);
+        for (got, want) in c.iter().zip([10_000.0, 20_000.0, 30_000.0]) {
+            let ratio = *got as f64 / want;
+            assert!((0.93..1.07).contains(&ratio), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn two_draws_prefer_the_less_loaded() {
+        let servers = vec![server("busy", 1), server("idle", 1)];
+        let (state, mut b) = balancer(backend(Balance::Random { draws: 2 }, servers));
+        let _held: Vec<_> = (0..5)
+            .map(|_| state.servers[0].try_acquire().unwrap())
+            .collect();
+        // `busy` only wins when both draws land on it (1/4 of the time).
+        let c = counts(&state, &mut b, 0, 8_000);
+        let busy = c[0] as f64 / 8_000.0;
+        assert!((0.2..0.3).contains(&busy), "{c:?}");
+    }
+
+    #[test]
+    fn draws_keep_load_balanced_as_connections_accumulate() {
+        let servers = (0..4).map(|i| server(&format!("s{i}"), 1)).collect();
+        let (state, mut b) = balancer(backend(Balance::Random { draws: 2 }, servers));
+        let c = ctx("1.1.1.1:1");
+        let mut held = Vec::new();
+        for _ in 0..400 {
+            let Pick::Server(s) = b.pick_at(0, &c, None) else {
+                panic!()
+            };
+            held.push(s.try_acquire().unwrap());
+        }
+        let loads: Vec<u32> = state.servers.iter().map(|s| s.cur_conns()).collect();
+        let (min, max) = (loads.iter().min().unwrap(), loads.iter().max().unwrap());
+        // Power of two choices keeps the spread tiny compared with pure random.
+        assert!(max - min <= 10, "{loads:?}");
+    }
+
+    #[test]
+    fn full_servers_excluded_and_all_full() {
+        let mut servers = vec![server("a", 1), server("b", 1)];
+        servers[0].maxconn = 1;
+        servers[1].maxconn = 1;
+        let (state, mut b) = balancer(backend(Balance::Random { draws: 2 }, servers));
+        let c = ctx("1.1.1.1:1");
+        let a = std::sync::Arc::clone(&state.servers[0]);
+        for _ in 0..20 {
+            assert_eq!(name(&b.pick_at(0, &c, Some(&a))), "b");
+        }
+        let _a = state.servers[0].try_acquire().unwrap();
+        for _ in 0..20 {
+            assert_eq!(name(&b.pick_at(0, &c, None)), "b");
+        }
+        let _b = state.servers[1].try_acquire().unwrap();
+        assert!(matches!(b.pick_at(0, &c, None), Pick::AllFull));
+    }
+}
