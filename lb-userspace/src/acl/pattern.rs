@@ -313,7 +313,8 @@ impl PatternSet {
     pub fn matches(&self, sample: Sample<'_>) -> bool {
         match self {
             Self::Found => true,
-            Self::Bool => sample.truth().unwrap_or(false),
+            // `bool` works on the integer value (an IPv4 address counts as one).
+            Self::Bool => matches!(sample.cast(SampleType::Int), Some(Sample::Int(v)) if v != 0),
             Self::Int { len: false, ranges } => match sample.cast(SampleType::Int) {
                 Some(Sample::Int(v)) => ranges.iter().any(|r| r.contains(v)),
                 _ => false,
@@ -544,6 +545,8 @@ mod tests {
         assert!(b.matches(Sample::Int(3)));
         assert!(!b.matches(Sample::Int(0)));
         assert!(b.matches(s("1")));
+        assert!(b.matches(Sample::Ip("0.0.0.1".parse().unwrap())));
+        assert!(!b.matches(Sample::Ip("0.0.0.0".parse().unwrap())));
     }
 
     #[test]

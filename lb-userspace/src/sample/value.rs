@@ -113,7 +113,7 @@ impl<'a> Sample<'a> {
             return Some(self);
         }
         match to {
-            SampleType::Bool => self.to_int().map(|i| Sample::Bool(i != 0)),
+            SampleType::Bool => self.truth().map(Sample::Bool),
             SampleType::Int => self.to_int().map(Sample::Int),
             SampleType::Addr => self.to_addr().map(Sample::Ip),
             SampleType::Ipv4 => match self.to_addr()? {
@@ -194,10 +194,14 @@ impl<'a> Sample<'a> {
         }
     }
 
-    /// The boolean value of the sample as the `bool` match sees it (`None` if it has no
-    /// boolean meaning, e.g. an address).
+    /// The boolean value of the sample (its cast to `bool`): non-zero integers are true,
+    /// strings are read as integers; `None` for addresses and binary blocks, which have
+    /// no boolean meaning.
     pub fn truth(&self) -> Option<bool> {
-        self.to_int().map(|i| i != 0)
+        match self {
+            Self::Ip(_) | Self::Bin(_) => None,
+            _ => self.to_int().map(|i| i != 0),
+        }
     }
 }
 
@@ -331,6 +335,13 @@ mod tests {
         assert_eq!(read_int64(b"-99999999999999999999"), i64::MIN);
         assert_eq!(s("1").cast(SampleType::Bool), Some(Sample::Bool(true)));
         assert_eq!(s("0").cast(SampleType::Bool), Some(Sample::Bool(false)));
+        assert_eq!(
+            Sample::Int(-3).cast(SampleType::Bool),
+            Some(Sample::Bool(true))
+        );
+        let v4 = Sample::Ip("1.2.3.4".parse().unwrap());
+        assert_eq!(v4.truth(), None);
+        assert_eq!(v4.cast(SampleType::Bool), None);
     }
 
     #[test]
