@@ -1,1 +1,37 @@
 //! Loading the eBPF programs and reading their maps; eBPF is an accelerator, never required.
+//!
+//! [`start`] loads the XDP program and attaches it as the `xdp` section says; [`read_stats`]
+//! reads the counters it pins, from the same or another `lb` process (`lb xdp stats`).
+
+mod command;
+mod error;
+mod loader;
+mod probe;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use command::run_stats_command;
+pub use error::{EbpfError, Unavailable};
+pub use loader::{AttachedMode, Attachment, XdpRuntime, start};
+pub use probe::probe;
+pub use stats::{SlotStats, XdpStats, read_stats};
+
+/// Whether this `lb` binary embeds the eBPF object.
+pub const BUILT_IN: bool = cfg!(lb_ebpf);
+
+/// One line on how eBPF was built, or why it was not, for `lb -vv`.
+pub fn build_info() -> &'static str {
+    env!("LB_EBPF_BUILD_INFO")
+}
+
+/// The embedded eBPF object, aligned so that aya can parse it in place.
+fn object() -> Option<&'static [u8]> {
+    #[cfg(lb_ebpf)]
+    return Some(aya::include_bytes_aligned!(concat!(
+        env!("OUT_DIR"),
+        "/lb-ebpf"
+    )));
+    #[cfg(not(lb_ebpf))]
+    None
+}
