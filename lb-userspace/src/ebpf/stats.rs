@@ -199,3 +199,62 @@ pub(super) fn collect<T: Borrow<MapData>>(
         })?;
     Ok(XdpStats::from_per_cpu(source, &per_slot))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(packets: u64, bytes: u64) -> Counter {
+        Counter { packets, bytes }
+    }
+
+    fn sample() -> XdpStats {
+        let mut per_slot = vec![vec![Counter::default(); 2]; XDP_STATS_ENTRIES as usize];
+        per_slot[StatIndex::PassIpv4 as usize] = vec![c(3, 300), c(4, 400)];
+        per_slot[StatIndex::MalformedIpv6 as usize] = vec![c(0, 0), c(1, 54)];
+        per_slot[StatIndex::Aborted as usize] = vec![c(2, 120), c(0, 0)];
+        per_slot[40] = vec![c(1, 60), c(0, 0)];
+        XdpStats::from_per_cpu(PathBuf::from("/sys/fs/bpf/lb/LB_XDP_STATS"), &per_slot)
+    }
+
+    #[test]
+    fn per_cpu_copies_are_summed() {
+        let stats = sample();
+        assert_eq!(stats.cpus, 2);
+        assert_eq!(stats.get(StatIndex::PassIpv4), c(7, 700));
+        assert_eq!(stats.get(StatIndex::MalformedIpv6), c(1, 54));
+        assert_eq!(stats.get(StatIndex::PassIpv6), Counter::default());
+        // Known reasons always listed, unknown slots only when they counted something.
+        assert_eq!(stats.slots.len(), StatIndex::ALL.len() + 1);
+        assert_eq!(stats.total(), c(11, 934));
+        assert_eq!(stats.verdict(Verdict::Pass), c(8, 754));
+        assert_eq!(stats.verdict(Verdict::Aborted), c(2, 120));
+        assert_eq!(stats.verdict(Verdict::Drop), Counter::default());
+    }
+
+    #[test]
+    fn json_is_keyed_by_reason_and_verdict() {
+        let json = sample().to_json();
+        assert_eq!(json["cpus"], 2);
+        assert_eq!(json["reasons"]["pass_ipv4"]["packets"], 7);
+        assert_eq!(json["reasons"]["pass_ipv4"]["verdict"], "pass");
+        assert_eq!(json["reasons"]["slot_40"]["verdict"], "unknown");
+        assert_eq!(json["verdicts"]["aborted"]["bytes"], 120);
+        assert_eq!(json["total"]["packets"], 11);
+    }
+
+    #[test]
+    fn table_has_a_line_per_reason_and_a_total() {
+        let table = sample().to_table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].contains("/sys/fs/bpf/lb/LB_XDP_STATS (2 CPUs)"));
+        assert!(lines[1].starts_with("reason") && lines[1].ends_with("bytes"));
+        let ipv4 = lines.iter().find(|l| l.starts_with("pass_ipv4")).unwrap();
+        assert_eq!(
+            ipv4.split_whitespace().collect::<Vec<_>>(),
+            ["pass_ipv4", "pass", "7", "700"]
+        );
+        let total = lines.last().unwrap().split_whitespace().collect::<Vec<_>>();
+        assert_eq!(total, ["total", "11", "934"]);
+    }
+}
