@@ -4,6 +4,7 @@
 //! configuration, [`worker`] runs one event loop per core, [`proxy`] forwards streams,
 //! [`backend`] balances and queues, [`checks`] probes servers, [`acl`] and [`sample`] decide,
 //! [`log`] reports, and [`ebpf`] loads the kernel fast path when it can.
+#![deny(unsafe_code)]
 
 pub mod acl;
 pub mod backend;
@@ -13,6 +14,8 @@ pub mod clock;
 pub mod config;
 pub mod ebpf;
 pub mod log;
+pub mod process;
 pub mod proxy;
 pub mod sample;
+pub mod sys;
 pub mod worker;

@@ -74,7 +74,8 @@ impl ServerState {
     pub fn set_up(&self, up: bool) -> bool {
         let changed = self.up.swap(up, Ordering::AcqRel) != up;
         if changed && up {
-            self.up_since_ms.store(clock::now_ms().max(1), Ordering::Release);
+            self.up_since_ms
+                .store(clock::now_ms().max(1), Ordering::Release);
         }
         changed
     }
@@ -241,7 +242,9 @@ impl BackendState {
     pub fn pump_queue(&self) {
         for server in self.servers.iter().filter(|s| s.is_usable()) {
             while !self.queue.is_empty() {
-                let Some(slot) = server.try_acquire() else { break };
+                let Some(slot) = server.try_acquire() else {
+                    break;
+                };
                 // Dropping the slot hands it to the first live waiter, or frees it.
                 drop(slot);
             }

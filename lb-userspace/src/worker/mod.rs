@@ -1,1 +1,241 @@
-//! Workers: one single-threaded event loop per core, each with its own SO_REUSEPORT listeners.
+//! Workers: one single-threaded event loop per core, each with its own SO_REUSEPORT
+//! listeners, its own balancers and loggers. Workers share only atomics ([`Shared`]).
+
+pub mod gate;
+pub mod listener;
+
+use std::cell::{Cell, RefCell};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{Notify, watch};
+
+use crate::backend::balance::Balancer;
+use crate::backend::state::Backends;
+use crate::proxy::conn::Conn;
+use crate::proxy::frontend::FrontendState;
+use crate::proxy::session::{self, StreamLog};
+use crate::worker::gate::ConnGate;
+use crate::worker::listener::{ListenSocket, Listener};
+
+/// How the process is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Serving.
+    Running,
+    /// Soft stop: close listeners, let open connections finish.
+    Soft,
+    /// Hard stop: close everything now.
+    Hard,
+}
+
+/// State shared by all workers: configuration-derived and atomic only.
+#[derive(Debug)]
+pub struct Shared {
+    /// Backends and servers.
+    pub backends: Arc<Backends>,
+    /// Frontends, in config order.
+    pub frontends: Vec<FrontendState>,
+    /// Process-wide `maxconn`.
+    pub global: ConnGate,
+    /// Active client connections in the process (`%ac`).
+    pub actconn: AtomicU32,
+    /// `tune.bufsize`.
+    pub bufsize: usize,
+    /// splice(2) enabled.
+    pub splice: bool,
+    /// `tune.pipesize`.
+    pub pipesize: Option<usize>,
+}
+
+/// One worker's own state, shared by its tasks (never crosses threads).
+#[derive(Debug)]
+pub struct WorkerCtx {
+    /// Worker number.
+    pub id: usize,
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// This worker's balancer of each backend (same index as `Backends::list`).
+    pub balancers: RefCell<Vec<Balancer>>,
+    /// Connections currently served by this worker.
+    pub active: Cell<usize>,
+    /// Woken when `active` drops to zero.
+    pub idle: Notify,
+    stop: watch::Receiver<StopMode>,
+}
+
+impl WorkerCtx {
+    /// Resolves on a hard stop.
+    pub fn hard_stop(&self) -> impl Future<Output = ()> + 'static {
+        let mut stop = self.stop.clone();
+        async move {
+            let _ = stop.wait_for(|m| *m == StopMode::Hard).await;
+        }
+    }
+
+    /// Emits the traffic log line of a finished stream.
+    pub fn log_stream(&self, log: &StreamLog) {
+        let fe = &self.shared.frontends[log.frontend];
+        if fe.cfg.logs.is_empty() {
+            return;
+        }
+        let backend = log
+            .backend
+            .map_or("-", |b| self.shared.backends.list[b].cfg.name.as_str());
+        tracing::info!(
+            target: "lb::traffic",
+            "{}:{} {} {}/{} {}/{}/{} {} {}",
+            log.client.ip(),
+            log.client.port(),
+            fe.cfg.name,
+            backend,
+            log.server.as_deref().unwrap_or("<NOSRV>"),
+            log.tw_ms,
+            log.tc_ms,
+            log.tt_ms,
+            log.bytes_out,
+            String::from_utf8_lossy(&log.termination)
+        );
+    }
+}
+
+/// Starts `listeners.len()` worker threads; each serves its own listeners until `stop` says
+/// otherwise, then returns once its connections are done (soft) or killed (hard).
+pub fn spawn(
+    shared: &Arc<Shared>,
+    listeners: Vec<Vec<Listener>>,
+    stop: &watch::Receiver<StopMode>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    listeners
+        .into_iter()
+        .enumerate()
+        .map(|(id, own)| {
+            let shared = Arc::clone(shared);
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name(format!("lb-worker-{id}"))
+                .spawn(move || run(id, shared, own, stop))
+        })
+        .collect()
+}
+
+fn run(id: usize, shared: Arc<Shared>, listeners: Vec<Listener>, stop: watch::Receiver<StopMode>) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("worker {id}: cannot start its event loop: {e}");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let balancers = shared
+            .backends
+            .list
+            .iter()
+            .map(|b| Balancer::new(Arc::clone(b)))
+            .collect();
+        let ctx = Rc::new(WorkerCtx {
+            id,
+            shared,
+            balancers: RefCell::new(balancers),
+            active: Cell::new(0),
+            idle: Notify::new(),
+            stop: stop.clone(),
+        });
+        let mut accepting = Vec::new();
+        for listener in listeners {
+            match accept_loop(Rc::clone(&ctx), listener) {
+                Ok(fut) => accepting.push(tokio::task::spawn_local(fut)),
+                Err(e) => tracing::error!("worker {id}: cannot register a listener: {e}"),
+            }
+        }
+        let mut stop = stop;
+        let mode = stop.wait_for(|m| *m != StopMode::Running).await.map(|m| *m);
+        // Closing the listeners: no new connections from here on.
+        for task in accepting {
+            task.abort();
+        }
+        if mode.is_ok_and(|m| m == StopMode::Soft) {
+            let hard = ctx.hard_stop();
+            tokio::pin!(hard);
+            while ctx.active.get() > 0 {
+                let idle = ctx.idle.notified();
+                tokio::select! {
+                    () = idle => {}
+                    () = &mut hard => break,
+                }
+            }
+        }
+        // On hard stop, live streams see the same signal and end themselves; give them a
+        // moment to log.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        while ctx.active.get() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+}
+
+/// Builds the accept loop of one listener (registration must happen inside the runtime).
+fn accept_loop(
+    ctx: Rc<WorkerCtx>,
+    listener: Listener,
+) -> std::io::Result<impl Future<Output = ()> + 'static> {
+    let fe_idx = listener.frontend;
+    let socket = match listener.socket {
+        ListenSocket::Tcp(s) => Accept::Tcp(TcpListener::from_std(s)?),
+        ListenSocket::Unix(s) => Accept::Unix(UnixListener::from_std(s)?),
+    };
+    Ok(async move {
+        loop {
+            let fe = &ctx.shared.frontends[fe_idx];
+            // Reserve before accepting: a full process or frontend leaves connections in
+            // the kernel's backlog, as HAProxy's paused listeners do.
+            ctx.shared.global.reserve().await;
+            fe.gate.reserve().await;
+            match socket.accept().await {
+                Ok((conn, src, dst)) => {
+                    tokio::task::spawn_local(session::run(Rc::clone(&ctx), fe_idx, conn, src, dst));
+                }
+                Err(e) => {
+                    fe.gate.release();
+                    ctx.shared.global.release();
+                    tracing::warn!("frontend {}: accept failed: {e}", fe.cfg.name);
+                    // Out of descriptors or memory: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+}
+
+enum Accept {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Accept {
+    async fn accept(&self) -> std::io::Result<(Conn, SocketAddr, SocketAddr)> {
+        match self {
+            Self::Tcp(l) => {
+                let (stream, peer) = l.accept().await?;
+                let local = stream.local_addr()?;
+                let _ = stream.set_nodelay(true);
+                Ok((Conn::Tcp(stream), peer, local))
+            }
+            Self::Unix(l) => {
+                let (stream, _) = l.accept().await?;
+                let none = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+                Ok((Conn::Unix(stream), none, none))
+            }
+        }
+    }
+}

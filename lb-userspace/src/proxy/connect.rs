@@ -1,0 +1,219 @@
+//! Getting a server connection for a stream: balancing, queueing (`maxconn`, `timeout
+//! queue`), connecting (`timeout connect`), `retries` and `option redispatch`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::backend::balance::Pick;
+use crate::backend::state::{BackendState, ServerSlot, ServerState};
+use crate::config::model::{Balance, ServerPort};
+use crate::proxy::conn::Conn;
+use crate::sample::StreamCtx;
+use crate::worker::WorkerCtx;
+
+/// A connected server with how long it took.
+#[derive(Debug)]
+pub struct Established {
+    /// The server socket.
+    pub conn: Conn,
+    /// The slot held on the server for the connection's life.
+    pub slot: ServerSlot,
+    /// Time spent in queues.
+    pub queued: Duration,
+    /// Time of the successful connect.
+    pub connect: Duration,
+    /// Retries used.
+    pub retries: u32,
+    /// Whether the stream moved to another server after a failure.
+    pub redispatched: bool,
+}
+
+/// Why no server connection could be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailKind {
+    /// No usable server in the backend.
+    NoServer,
+    /// Waited longer than `timeout queue` for a slot.
+    QueueTimeout,
+    /// The last connect attempt timed out.
+    ConnectTimeout,
+    /// The last connect attempt failed (refused, unreachable...).
+    ConnectError,
+}
+
+/// A failure with what is known for the log line.
+#[derive(Debug)]
+pub struct Failed {
+    /// What went wrong.
+    pub kind: FailKind,
+    /// The last server tried, if any.
+    pub server: Option<Arc<ServerState>>,
+    /// Time spent in queues.
+    pub queued: Duration,
+    /// Retries used.
+    pub retries: u32,
+}
+
+/// Connects the stream to a server of backend `be_idx`, with queueing and retries.
+pub async fn establish(
+    ctx: &WorkerCtx,
+    be_idx: usize,
+    sctx: &StreamCtx<'_>,
+) -> Result<Established, Failed> {
+    let be = &ctx.shared.backends.list[be_idx];
+    let t_connect = be.cfg.timeouts.connect;
+    let mut retries_left = be.cfg.retries;
+    let mut exclude: Option<Arc<ServerState>> = None;
+    let mut slot: Option<ServerSlot> = None;
+    let (mut queued, mut retries, mut redispatched) = (Duration::ZERO, 0u32, false);
+    loop {
+        let held = match slot.take() {
+            Some(held) => held,
+            None => {
+                let (held, waited) = acquire(ctx, be_idx, be, sctx, exclude.as_ref())
+                    .await
+                    .map_err(|kind| Failed {
+                        kind,
+                        server: exclude.clone(),
+                        queued,
+                        retries,
+                    })?;
+                queued += waited;
+                held
+            }
+        };
+        let server = Arc::clone(held.server());
+        let addr = server_addr(&server, sctx.dst);
+        let started = Instant::now();
+        match connect(addr, t_connect).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(Established {
+                    conn: Conn::Tcp(stream),
+                    slot: held,
+                    queued,
+                    connect: started.elapsed(),
+                    retries,
+                    redispatched,
+                });
+            }
+            Err(e) => {
+                let kind = if e.kind() == std::io::ErrorKind::TimedOut {
+                    FailKind::ConnectTimeout
+                } else {
+                    FailKind::ConnectError
+                };
+                if retries_left == 0 {
+                    return Err(Failed {
+                        kind,
+                        server: Some(server),
+                        queued,
+                        retries,
+                    });
+                }
+                retries_left -= 1;
+                retries += 1;
+                // HAProxy's turn-around timer: don't hammer a restarting server, unless we
+                // already waited a whole connect timeout.
+                if kind == FailKind::ConnectError {
+                    let pause = t_connect
+                        .unwrap_or(Duration::from_secs(1))
+                        .min(Duration::from_secs(1));
+                    tokio::time::sleep(pause).await;
+                }
+                // `option redispatch`: the last retry (or any retry once the server is known
+                // down) goes to another server.
+                if be.cfg.redispatch && (retries_left == 0 || !server.is_usable()) {
+                    exclude = Some(server);
+                    redispatched = true;
+                    drop(held);
+                } else {
+                    slot = Some(held);
+                }
+            }
+        }
+    }
+}
+
+/// The address to connect to for a server and a stream that reached `dst`.
+pub fn server_addr(server: &ServerState, dst: SocketAddr) -> SocketAddr {
+    let port = match server.cfg.port {
+        ServerPort::Fixed(p) => p,
+        ServerPort::SameAsClient => dst.port(),
+        ServerPort::Offset(off) => {
+            let p = i64::from(dst.port()) + i64::from(off);
+            u16::try_from(p.rem_euclid(65536)).unwrap_or(0)
+        }
+    };
+    SocketAddr::new(server.cfg.addr, port)
+}
+
+async fn connect(addr: SocketAddr, limit: Option<Duration>) -> std::io::Result<TcpStream> {
+    match limit {
+        Some(t) => tokio::time::timeout(t, TcpStream::connect(addr))
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+        None => TcpStream::connect(addr).await,
+    }
+}
+
+/// Takes a slot on a server chosen by the backend's balancer, queueing when servers are full.
+async fn acquire(
+    ctx: &WorkerCtx,
+    be_idx: usize,
+    be: &Arc<BackendState>,
+    sctx: &StreamCtx<'_>,
+    exclude: Option<&Arc<ServerState>>,
+) -> Result<(ServerSlot, Duration), FailKind> {
+    let pick = ctx.balancers.borrow_mut()[be_idx].pick(sctx, exclude);
+    let rx = match pick {
+        Pick::NoServer => return Err(FailKind::NoServer),
+        Pick::Server(server) => {
+            if let Some(slot) = server.try_acquire() {
+                return Ok((slot, Duration::ZERO));
+            }
+            if is_deterministic(&be.cfg.balance) {
+                // The key maps to this server: wait for it, as HAProxy queues on the server.
+                let rx = server.queue.join();
+                // A slot freed between the check and the join would otherwise be missed.
+                drop(server.try_acquire());
+                rx
+            } else {
+                join_backend_queue(be)
+            }
+        }
+        Pick::AllFull => join_backend_queue(be),
+    };
+    wait_in_queue(rx, be.cfg.timeouts.queue.or(be.cfg.timeouts.connect)).await
+}
+
+fn join_backend_queue(be: &BackendState) -> oneshot::Receiver<ServerSlot> {
+    let rx = be.queue.join();
+    be.pump_queue();
+    rx
+}
+
+async fn wait_in_queue(
+    rx: oneshot::Receiver<ServerSlot>,
+    limit: Option<Duration>,
+) -> Result<(ServerSlot, Duration), FailKind> {
+    let started = Instant::now();
+    let got = match limit {
+        Some(t) => tokio::time::timeout(t, rx)
+            .await
+            .map_err(|_| FailKind::QueueTimeout)?,
+        None => rx.await,
+    };
+    got.map(|slot| (slot, started.elapsed()))
+        .map_err(|_| FailKind::NoServer)
+}
+
+/// Algorithms whose choice depends only on the key: a full server is waited for, not skipped.
+fn is_deterministic(balance: &Balance) -> bool {
+    matches!(balance, Balance::Source | Balance::Hash(_))
+}

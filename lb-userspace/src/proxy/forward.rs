@@ -1,0 +1,326 @@
+//! Full-duplex forwarding between a client and a server: half-closes propagated, inactivity
+//! timeouts per side (with the `-fin` variants once a direction is shut), bounded memory,
+//! and splice(2) zero-copy between TCP sockets with a copy fallback.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use tokio::io::Interest;
+use tokio::time::Instant;
+
+use crate::proxy::conn::Conn;
+use crate::sys::pipe::Pipe;
+
+/// Which end of a proxied connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client.
+    Client,
+    /// The server.
+    Server,
+}
+
+/// How a forwarding ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Both directions finished normally.
+    Done,
+    /// A read or write on that side failed (reset, broken pipe).
+    Error(Side),
+    /// That side was inactive for longer than its timeout.
+    Timeout(Side),
+    /// Stopped by the process (hard stop).
+    Killed,
+}
+
+/// Timeouts and buffers of one forwarding, already resolved (`timeout tunnel` applied).
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardCfg {
+    /// Client-side inactivity.
+    pub client: Option<Duration>,
+    /// Server-side inactivity.
+    pub server: Option<Duration>,
+    /// Client-side inactivity once a direction is shut.
+    pub client_fin: Option<Duration>,
+    /// Server-side inactivity once a direction is shut.
+    pub server_fin: Option<Duration>,
+    /// Copy buffer size per direction (`tune.bufsize`).
+    pub bufsize: usize,
+    /// Use splice(2) between TCP sockets.
+    pub splice: bool,
+    /// Pipe size for splice (`tune.pipesize`).
+    pub pipesize: Option<usize>,
+}
+
+/// What a forwarding did.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    /// Bytes from client to server.
+    pub bytes_in: u64,
+    /// Bytes from server to client.
+    pub bytes_out: u64,
+    /// Why it ended.
+    pub end: End,
+}
+
+/// Last activity per side, shared by the two pumps and the watchdog of one connection.
+struct Activity {
+    client: Cell<Instant>,
+    server: Cell<Instant>,
+    any_shut: Cell<bool>,
+    bytes_in: Cell<u64>,
+    bytes_out: Cell<u64>,
+}
+
+impl Activity {
+    fn touch(&self, side: Side) {
+        let now = Instant::now();
+        match side {
+            Side::Client => self.client.set(now),
+            Side::Server => self.server.set(now),
+        }
+    }
+
+    fn add_bytes(&self, to: Side, n: usize) {
+        let cell = match to {
+            Side::Server => &self.bytes_in,
+            Side::Client => &self.bytes_out,
+        };
+        cell.set(cell.get() + n as u64);
+    }
+}
+
+/// Forwards both directions until both are finished, one side fails or times out, or `stop`
+/// completes.
+pub async fn forward(
+    client: &Conn,
+    server: &Conn,
+    cfg: &ForwardCfg,
+    stop: impl Future<Output = ()>,
+) -> Outcome {
+    let now = Instant::now();
+    let act = Activity {
+        client: Cell::new(now),
+        server: Cell::new(now),
+        any_shut: Cell::new(false),
+        bytes_in: Cell::new(0),
+        bytes_out: Cell::new(0),
+    };
+    let c2s = pump(client, server, Side::Client, &act, cfg);
+    let s2c = pump(server, client, Side::Server, &act, cfg);
+    let watchdog = watchdog(&act, cfg);
+    tokio::pin!(c2s, s2c, watchdog, stop);
+    let (mut c2s_done, mut s2c_done) = (false, false);
+    let end = loop {
+        tokio::select! {
+            r = &mut c2s, if !c2s_done => match r {
+                Ok(()) => { c2s_done = true; act.any_shut.set(true); if s2c_done { break End::Done } }
+                Err(side) => break End::Error(side),
+            },
+            r = &mut s2c, if !s2c_done => match r {
+                Ok(()) => { s2c_done = true; act.any_shut.set(true); if c2s_done { break End::Done } }
+                Err(side) => break End::Error(side),
+            },
+            side = &mut watchdog => break End::Timeout(side),
+            () = &mut stop => break End::Killed,
+        }
+    };
+    Outcome {
+        bytes_in: act.bytes_in.get(),
+        bytes_out: act.bytes_out.get(),
+        end,
+    }
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::Client => Side::Server,
+        Side::Server => Side::Client,
+    }
+}
+
+/// One direction, from `from`'s socket `src` to the other side's `dst`. On end of stream the
+/// half-close is propagated. The error names the side whose socket failed.
+async fn pump(
+    src: &Conn,
+    dst: &Conn,
+    from: Side,
+    act: &Activity,
+    cfg: &ForwardCfg,
+) -> Result<(), Side> {
+    if cfg.splice && src.is_tcp() && dst.is_tcp() {
+        // A failure to make a pipe (fd limit) is not fatal: copying works too.
+        if let Ok(pipe) = Pipe::new(cfg.pipesize) {
+            return splice_pump(src, dst, from, act, &pipe, cfg.pipesize.unwrap_or(65536)).await;
+        }
+    }
+    copy_pump(src, dst, from, act, cfg.bufsize).await
+}
+
+async fn copy_pump(
+    src: &Conn,
+    dst: &Conn,
+    from: Side,
+    act: &Activity,
+    bufsize: usize,
+) -> Result<(), Side> {
+    let to = other(from);
+    let mut buf = vec![0u8; bufsize.max(1024)];
+    loop {
+        let n = loop {
+            match src.try_read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    src.readable().await.map_err(|_| from)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(from),
+            }
+        };
+        if n == 0 {
+            dst.shutdown_write().map_err(|_| to)?;
+            return Ok(());
+        }
+        act.touch(from);
+        let mut off = 0;
+        while off < n {
+            match dst.try_write(&buf[off..n]) {
+                Ok(w) => {
+                    off += w;
+                    act.add_bytes(to, w);
+                    act.touch(to);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    dst.writable().await.map_err(|_| to)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(to),
+            }
+        }
+    }
+}
+
+/// Result of one attempt to move socket data into the pipe.
+enum Fill {
+    Moved(usize),
+    Eof,
+    /// EAGAIN while the pipe held data: the pipe may be full, so the socket's readiness is
+    /// kept (clearing it could lose the wake-up for data already queued).
+    PipeFull,
+}
+
+async fn splice_pump(
+    src: &Conn,
+    dst: &Conn,
+    from: Side,
+    act: &Activity,
+    pipe: &Pipe,
+    cap: usize,
+) -> Result<(), Side> {
+    let to = other(from);
+    let (mut in_pipe, mut eof, mut pipe_full) = (0usize, false, false);
+    loop {
+        let mut progressed = false;
+        if !eof && !pipe_full && in_pipe < cap {
+            let held = in_pipe;
+            let fill = src.try_io(Interest::READABLE, || {
+                match pipe.fill_from(src.as_raw_fd(), cap - held) {
+                    Ok(0) => Ok(Fill::Eof),
+                    Ok(n) => Ok(Fill::Moved(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && held > 0 => {
+                        Ok(Fill::PipeFull)
+                    }
+                    Err(e) => Err(e),
+                }
+            });
+            match fill {
+                Ok(Fill::Moved(n)) => {
+                    in_pipe += n;
+                    act.touch(from);
+                    progressed = true;
+                }
+                Ok(Fill::Eof) => {
+                    eof = true;
+                    progressed = true;
+                }
+                Ok(Fill::PipeFull) => pipe_full = true,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return Err(from),
+            }
+        }
+        if in_pipe > 0 {
+            match dst.try_io(Interest::WRITABLE, || {
+                pipe.drain_to(dst.as_raw_fd(), in_pipe)
+            }) {
+                Ok(n) => {
+                    in_pipe -= n;
+                    act.add_bytes(to, n);
+                    act.touch(to);
+                    pipe_full = false;
+                    progressed = true;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return Err(to),
+            }
+        }
+        if eof && in_pipe == 0 {
+            dst.shutdown_write().map_err(|_| to)?;
+            return Ok(());
+        }
+        if !progressed {
+            let want_read = !eof && !pipe_full && in_pipe < cap;
+            let want_write = in_pipe > 0;
+            tokio::select! {
+                r = src.readable(), if want_read => r.map_err(|_| from)?,
+                r = dst.writable(), if want_write => r.map_err(|_| to)?,
+            }
+        }
+    }
+}
+
+/// Resolves when one side has been inactive for longer than its timeout; names that side.
+async fn watchdog(act: &Activity, cfg: &ForwardCfg) -> Side {
+    loop {
+        let shut = act.any_shut.get();
+        let pick = |normal: Option<Duration>, fin: Option<Duration>| {
+            if shut { fin.or(normal) } else { normal }
+        };
+        let client = pick(cfg.client, cfg.client_fin).map(|t| (act.client.get() + t, Side::Client));
+        let server = pick(cfg.server, cfg.server_fin).map(|t| (act.server.get() + t, Side::Server));
+        let next = match (client, server) {
+            (Some(c), Some(s)) => Some(if c.0 <= s.0 { c } else { s }),
+            (c, s) => c.or(s),
+        };
+        let Some((deadline, side)) = next else {
+            // No timeout applies yet; a half-close may arm a `-fin` timeout later.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        tokio::time::sleep_until(deadline).await;
+        // Activity may have moved the deadline while we slept: only fire if it still holds.
+        let last = match side {
+            Side::Client => act.client.get(),
+            Side::Server => act.server.get(),
+        };
+        let still = match side {
+            Side::Client => pick(cfg.client, cfg.client_fin),
+            Side::Server => pick(cfg.server, cfg.server_fin),
+        };
+        if let Some(t) = still
+            && Instant::now() >= last + t
+        {
+            return side;
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Thin, audited wrappers over the few Linux system calls std and tokio don't offer
+//! (splice, pipes, fork/setsid, rlimits). All of the crate's `unsafe` lives here.
+#![allow(
+    unsafe_code,
+    reason = "the one place that calls libc directly; each call is wrapped safely"
+)]
+
+pub mod daemon;
+pub mod pipe;
+pub mod rlimit;
