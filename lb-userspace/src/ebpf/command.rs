@@ -15,12 +15,18 @@ struct StatsArgs {
     pin_path: PathBuf,
 }
 
-/// Runs `lb xdp stats` with the arguments that follow `stats`; returns the exit code.
+/// Runs `lb xdp ARGS` (`args` follow `xdp`, e.g. `["stats", "--json"]`); returns the exit code.
 ///
 /// Prints the counters as a table (or JSON with `--json`) on stdout; errors go to stderr
 /// with exit code 1, usage errors with exit code 2.
 pub fn run_stats_command(args: &[String]) -> i32 {
-    let args = match parse(args) {
+    let parsed = match args.split_first() {
+        Some((command, rest)) if command == "stats" => parse(rest),
+        Some((help, _)) if help == "-h" || help == "--help" => Ok(None),
+        Some((other, _)) => Err(format!("unknown xdp command `{other}`")),
+        None => Err("missing xdp command".to_owned()),
+    };
+    let args = match parsed {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!(
@@ -29,7 +35,7 @@ pub fn run_stats_command(args: &[String]) -> i32 {
             return 0;
         }
         Err(message) => {
-            eprintln!("lb xdp stats: {message}\n{USAGE}");
+            eprintln!("lb xdp: {message}\n{USAGE}");
             return 2;
         }
     };
@@ -95,12 +101,15 @@ mod tests {
     fn bad_arguments_are_usage_errors() {
         assert!(parse(&args(&["--pin-path"])).is_err());
         assert!(parse(&args(&["--yaml"])).is_err());
-        assert_eq!(run_stats_command(&args(&["--nope"])), 2);
+        assert_eq!(run_stats_command(&args(&["stats", "--nope"])), 2);
+        assert_eq!(run_stats_command(&args(&["--json"])), 2);
+        assert_eq!(run_stats_command(&args(&[])), 2);
+        assert_eq!(run_stats_command(&args(&["--help"])), 0);
     }
 
     #[test]
     fn missing_pin_is_an_error() {
         let dir = "/nonexistent/lb-xdp-stats-test";
-        assert_eq!(run_stats_command(&args(&["--pin-path", dir])), 1);
+        assert_eq!(run_stats_command(&args(&["stats", "--pin-path", dir])), 1);
     }
 }

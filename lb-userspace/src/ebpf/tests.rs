@@ -68,6 +68,7 @@ impl Lab {
     }
 
     /// Sends `frame` out of the peer end, so it arrives on the XDP end.
+    #[allow(unsafe_code, reason = "AF_PACKET sockets have no safe std API")]
     fn send(&self, frame: &[u8], times: usize) {
         let ifindex: i32 = read_trimmed(&format!("/sys/class/net/{}/ifindex", self.peer_if))
             .parse()
