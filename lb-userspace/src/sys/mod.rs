@@ -6,5 +6,6 @@
 )]
 
 pub mod daemon;
+pub mod localtime;
 pub mod pipe;
 pub mod rlimit;
