@@ -1,11 +1,13 @@
 //! Every map of the eBPF programs, in one place (names and sizes come from `lb-common`).
 
-use aya_ebpf::{macros::map, maps::PerCpuArray};
+use aya_ebpf::{btf_maps::PerCpuArray, macros::btf_map};
 use lb_common::{Counter, StatIndex, stats::XDP_STATS_ENTRIES};
 
 /// Per-CPU packet/byte counters indexed by [`StatIndex`]; user space pins it by name.
-#[map(name = "LB_XDP_STATS")]
-static LB_XDP_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(XDP_STATS_ENTRIES, 0);
+///
+/// A BTF map, so that `bpftool map dump` shows `packets` and `bytes` by name.
+#[btf_map(name = "LB_XDP_STATS")]
+static LB_XDP_STATS: PerCpuArray<Counter, { XDP_STATS_ENTRIES as usize }> = PerCpuArray::new();
 
 /// Counts one packet of `bytes` bytes for `reason` on this CPU.
 #[inline(always)]

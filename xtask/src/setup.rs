@@ -26,6 +26,7 @@ const TOOL_PACKAGES: &[&str] = &[
     "nginx",
     "libnginx-mod-stream",
     "curl",
+    "iputils-ping",
     "wrk",
     "nghttp2-client",
     "hping3",
