@@ -1,5 +1,14 @@
 //! Types shared by the eBPF programs (`lb-ebpf`) and user space (`lb-userspace`).
 //!
-//! Everything here is `#[repr(C)]` plain data so that both sides agree on map layouts.
+//! Everything here is `#[repr(C)]` plain data so that both sides agree on map layouts. Map and
+//! program names, map sizes and stat indexes live here, in one place.
 #![no_std]
-#![forbid(unsafe_code)]
+// `aya::Pod` impls are `unsafe impl`; they are the only unsafe code and are allowed locally.
+#![deny(unsafe_code)]
+
+pub mod stats;
+
+pub use stats::{Counter, StatIndex, Verdict};
+
+/// Name of the XDP entry program inside the eBPF object.
+pub const XDP_PROGRAM: &str = "lb_xdp";

@@ -4,16 +4,20 @@
 //! starts (never half-configured), the fork happens before any thread exists, and eBPF is
 //! tried last so that its absence only ever disables acceleration.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::backend::state::Backends;
+use crate::checks::ServerTransition;
 use crate::cli::{self, Command, RunOptions};
 use crate::config::{self, Config};
+use crate::log::sink::Logger;
+use crate::log::syslog::Level;
 use crate::proxy::frontend::FrontendState;
 use crate::sys::daemon::{self, Forked};
 use crate::worker::gate::ConnGate;
@@ -67,13 +71,7 @@ fn init_tracing(opts: &RunOptions) {
     } else {
         "info"
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    crate::log::internal::init(level);
 }
 
 fn run(opts: &RunOptions) -> i32 {
@@ -115,13 +113,14 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
     // Kept alive for the life of the process: dropping it detaches the programs.
     let _xdp = start_ebpf(&config)?;
     let backends = Arc::new(Backends::new(&config.backends));
-    let _checks = checks::spawn(Arc::clone(&backends))?;
+    let _checks = checks::spawn_with_listener(Arc::clone(&backends), check_event_logger(&config)?)?;
+    let frontends = config
+        .frontends
+        .iter()
+        .map(|f| FrontendState::new(f.clone(), &backends))
+        .collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(Shared {
-        frontends: config
-            .frontends
-            .iter()
-            .map(|f| FrontendState::new(f.clone(), &backends))
-            .collect(),
+        frontends,
         backends,
         global: ConnGate::new(
             config
@@ -152,6 +151,32 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
     listener::cleanup_unix_sockets(&config);
     tracing::info!("lb stopped");
     Ok(())
+}
+
+/// Sends server state changes to the backend's log targets, as HAProxy does (they also go
+/// to the internal log through `tracing`).
+fn check_event_logger(
+    config: &Config,
+) -> anyhow::Result<impl Fn(&ServerTransition) + Send + Sync + 'static> {
+    let mut loggers = HashMap::new();
+    for be in &config.backends {
+        loggers.insert(be.name.clone(), Logger::new(&be.logs)?);
+    }
+    // Check events are rare: one lock around the loggers is fine off the data path.
+    let loggers = Mutex::new(loggers);
+    Ok(move |t: &ServerTransition| {
+        let loggers = loggers.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(logger) = loggers.get(&t.backend) else {
+            return;
+        };
+        logger.log(if t.up { Level::Notice } else { Level::Alert }, &t.message);
+        if t.backend_down {
+            logger.log(
+                Level::Emerg,
+                &format!("backend {} has no server available!", t.backend),
+            );
+        }
+    })
 }
 
 /// Without `maxconn`, stay well below the descriptor limit (each stream needs two sockets

@@ -5,6 +5,7 @@
 //! * [`lb`]: find/build the binary, run it, capture and search its output, send signals.
 //! * [`backend`]: test servers (identity/echo, hold, slow accept, custom) and a black hole.
 //! * [`client`]: connections with timeouts, source-address binding, name tallies.
+//! * [`netns`]: a network namespace behind a veth pair (root only; XDP tests).
 //! * [`ports`]: free ports that parallel tests and test processes do not fight over.
 //! * [`util`]: temp dirs, polling, the large-transfer data pattern.
 
@@ -14,6 +15,7 @@
 pub mod backend;
 pub mod client;
 pub mod lb;
+pub mod netns;
 pub mod ports;
 pub mod util;
 

@@ -1,1 +1,58 @@
-fn main() {}
+//! `cargo xtask <command>`: install the toolchain, build, run, test and benchmark `lb`.
+//!
+//! Every command works from a bare Debian machine: `test` runs `setup` first, so CI needs
+//! nothing but `cargo xtask test`.
+
+mod cargo;
+mod setup;
+mod shell;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  setup            install the eBPF toolchain and the test/bench tools (idempotent)
+  build            release build of lb, failing unless the eBPF object is built in
+  run [-- ARGS]    build, then run target/release/lb ARGS (default: -d -f configs/tcp-basic.cfg)
+  test             setup, build, then the whole test suite in release mode
+  bench            what the benchmarks will measure (not implemented yet)";
+
+fn main() -> ExitCode {
+    match dispatch() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "setup" => setup::setup(),
+        "build" => cargo::build(),
+        "run" => cargo::run(rest),
+        "test" => {
+            setup::setup()?;
+            cargo::test()
+        }
+        "bench" => {
+            cargo::bench_plan();
+            Ok(())
+        }
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}

@@ -1,31 +1,37 @@
 //! Loading the eBPF programs and reading their maps; eBPF is an accelerator, never required.
-//! TEMPORARY stub: replaced by the ebpf branch.
+//!
+//! [`start`] loads the XDP program and attaches it as the `xdp` section says; [`read_stats`]
+//! reads the counters it pins, from the same or another `lb` process (`lb xdp stats`).
 
-use crate::config::model::XdpSection;
+mod command;
+mod error;
+mod loader;
+mod probe;
+mod stats;
+#[cfg(test)]
+mod tests;
 
-/// Loaded programs.
-#[derive(Debug)]
-pub struct XdpRuntime;
+pub use command::run_stats_command;
+pub use error::{EbpfError, Unavailable};
+pub use loader::{AttachedMode, Attachment, XdpRuntime, start};
+pub use probe::probe;
+pub use stats::{SlotStats, XdpStats, read_stats};
 
-/// eBPF failure.
-#[derive(Debug, thiserror::Error)]
-#[error("eBPF not built in")]
-pub struct EbpfError;
+/// Whether this `lb` binary embeds the eBPF object.
+pub const BUILT_IN: bool = cfg!(lb_ebpf);
 
-/// Build info.
+/// One line on how eBPF was built, or why it was not, for `lb -vv`.
 pub fn build_info() -> &'static str {
-    "no"
+    env!("LB_EBPF_BUILD_INFO")
 }
 
-/// Starts XDP.
-pub fn start(xdp: Option<&XdpSection>) -> Result<Option<XdpRuntime>, EbpfError> {
-    match xdp {
-        None => Ok(None),
-        Some(_) => Err(EbpfError),
-    }
-}
-
-/// `lb xdp ...`.
-pub fn run_stats_command(_args: &[String]) -> i32 {
-    1
+/// The embedded eBPF object, aligned so that aya can parse it in place.
+fn object() -> Option<&'static [u8]> {
+    #[cfg(lb_ebpf)]
+    return Some(aya::include_bytes_aligned!(concat!(
+        env!("OUT_DIR"),
+        "/lb-ebpf"
+    )));
+    #[cfg(not(lb_ebpf))]
+    None
 }

@@ -5,6 +5,7 @@
 //! sends them without blocking a worker.
 
 pub mod format;
+pub mod internal;
 pub mod sink;
 pub mod syslog;
 pub mod time;

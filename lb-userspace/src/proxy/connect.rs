@@ -31,6 +31,8 @@ pub struct Established {
     pub retries: u32,
     /// Whether the stream moved to another server after a failure.
     pub redispatched: bool,
+    /// Connections ahead in the (server, backend) queue when this one was queued.
+    pub queue_pos: (u32, u32),
 }
 
 /// Why no server connection could be made.
@@ -57,6 +59,8 @@ pub struct Failed {
     pub queued: Duration,
     /// Retries used.
     pub retries: u32,
+    /// Connections ahead in the (server, backend) queue when this one was queued.
+    pub queue_pos: (u32, u32),
 }
 
 /// Connects the stream to a server of backend `be_idx`, with queueing and retries.
@@ -71,21 +75,27 @@ pub async fn establish(
     let mut exclude: Option<Arc<ServerState>> = None;
     let mut slot: Option<ServerSlot> = None;
     let (mut queued, mut retries, mut redispatched) = (Duration::ZERO, 0u32, false);
+    let mut queue_pos = (0, 0);
     loop {
         let held = match slot.take() {
             Some(held) => held,
-            None => {
-                let (held, waited) = acquire(ctx, be_idx, be, sctx, exclude.as_ref())
-                    .await
-                    .map_err(|kind| Failed {
+            None => match acquire(ctx, be_idx, be, sctx, exclude.as_ref()).await {
+                Ok(got) => {
+                    queued += got.waited;
+                    queue_pos = got.queue_pos;
+                    got.slot
+                }
+                Err((kind, pos)) => {
+                    let server = exclude.clone();
+                    return Err(Failed {
                         kind,
-                        server: exclude.clone(),
+                        server,
                         queued,
                         retries,
-                    })?;
-                queued += waited;
-                held
-            }
+                        queue_pos: pos,
+                    });
+                }
+            },
         };
         let server = Arc::clone(held.server());
         let addr = server_addr(&server, sctx.dst);
@@ -100,6 +110,7 @@ pub async fn establish(
                     connect: started.elapsed(),
                     retries,
                     redispatched,
+                    queue_pos,
                 });
             }
             Err(e) => {
@@ -109,11 +120,13 @@ pub async fn establish(
                     FailKind::ConnectError
                 };
                 if retries_left == 0 {
+                    let server = Some(server);
                     return Err(Failed {
                         kind,
-                        server: Some(server),
+                        server,
                         queued,
                         retries,
+                        queue_pos,
                     });
                 }
                 retries_left -= 1;
@@ -162,55 +175,74 @@ async fn connect(addr: SocketAddr, limit: Option<Duration>) -> std::io::Result<T
     }
 }
 
+/// A slot obtained by [`acquire`].
+struct Acquired {
+    slot: ServerSlot,
+    waited: Duration,
+    queue_pos: (u32, u32),
+}
+
 /// Takes a slot on a server chosen by the backend's balancer, queueing when servers are full.
+/// On failure, also says how many were ahead in the queue.
 async fn acquire(
     ctx: &WorkerCtx,
     be_idx: usize,
     be: &Arc<BackendState>,
     sctx: &StreamCtx<'_>,
     exclude: Option<&Arc<ServerState>>,
-) -> Result<(ServerSlot, Duration), FailKind> {
+) -> Result<Acquired, (FailKind, (u32, u32))> {
     let pick = ctx.balancers.borrow_mut()[be_idx].pick(sctx, exclude);
-    let rx = match pick {
-        Pick::NoServer => return Err(FailKind::NoServer),
+    let ahead = |q: &crate::backend::queue::Queue| u32::try_from(q.len()).unwrap_or(u32::MAX);
+    let (rx, queue_pos) = match pick {
+        Pick::NoServer => return Err((FailKind::NoServer, (0, 0))),
         Pick::Server(server) => {
             if let Some(slot) = server.try_acquire() {
-                return Ok((slot, Duration::ZERO));
+                return Ok(Acquired {
+                    slot,
+                    waited: Duration::ZERO,
+                    queue_pos: (0, 0),
+                });
             }
             if is_deterministic(&be.cfg.balance) {
                 // The key maps to this server: wait for it, as HAProxy queues on the server.
+                let pos = (ahead(&server.queue), 0);
                 let rx = server.queue.join();
                 // A slot freed between the check and the join would otherwise be missed.
                 drop(server.try_acquire());
-                rx
+                (rx, pos)
             } else {
-                join_backend_queue(be)
+                let pos = (0, ahead(&be.queue));
+                (join_backend_queue(be), pos)
             }
         }
-        Pick::AllFull => join_backend_queue(be),
+        Pick::AllFull => {
+            let pos = (0, ahead(&be.queue));
+            (join_backend_queue(be), pos)
+        }
     };
-    wait_in_queue(rx, be.cfg.timeouts.queue.or(be.cfg.timeouts.connect)).await
+    let limit = be.cfg.timeouts.queue.or(be.cfg.timeouts.connect);
+    let started = Instant::now();
+    let got = match limit {
+        Some(t) => match tokio::time::timeout(t, rx).await {
+            Ok(got) => got,
+            Err(_) => return Err((FailKind::QueueTimeout, queue_pos)),
+        },
+        None => rx.await,
+    };
+    match got {
+        Ok(slot) => Ok(Acquired {
+            slot,
+            waited: started.elapsed(),
+            queue_pos,
+        }),
+        Err(_) => Err((FailKind::NoServer, queue_pos)),
+    }
 }
 
 fn join_backend_queue(be: &BackendState) -> oneshot::Receiver<ServerSlot> {
     let rx = be.queue.join();
     be.pump_queue();
     rx
-}
-
-async fn wait_in_queue(
-    rx: oneshot::Receiver<ServerSlot>,
-    limit: Option<Duration>,
-) -> Result<(ServerSlot, Duration), FailKind> {
-    let started = Instant::now();
-    let got = match limit {
-        Some(t) => tokio::time::timeout(t, rx)
-            .await
-            .map_err(|_| FailKind::QueueTimeout)?,
-        None => rx.await,
-    };
-    got.map(|slot| (slot, started.elapsed()))
-        .map_err(|_| FailKind::NoServer)
 }
 
 /// Algorithms whose choice depends only on the key: a full server is waited for, not skipped.

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 use crate::acl::Condition;
 use crate::backend::state::Backends;
 use crate::config::model::Frontend;
+use crate::log::sink::{LogError, Logger};
+
 use crate::sample::StreamCtx;
 use crate::worker::gate::ConnGate;
 
@@ -32,8 +34,9 @@ pub struct FrontendState {
 
 impl FrontendState {
     /// Resolves the frontend's backend names against `backends` (the parser already checked
-    /// that they exist; a name that does not resolve is skipped).
-    pub fn new(cfg: Frontend, backends: &Backends) -> Self {
+    /// that they exist; a name that does not resolve is skipped) and checks that its log
+    /// targets can be opened.
+    pub fn new(cfg: Frontend, backends: &Backends) -> Result<Self, LogError> {
         let index = |name: &str| backends.list.iter().position(|b| b.cfg.name == name);
         let routes = cfg
             .use_backends
@@ -46,14 +49,15 @@ impl FrontendState {
             })
             .collect();
         let default_backend = cfg.default_backend.as_deref().and_then(index);
-        Self {
+        Logger::new(&cfg.logs)?;
+        Ok(Self {
             gate: ConnGate::new(cfg.maxconn.unwrap_or(u32::MAX)),
             cur_conns: AtomicU32::new(0),
             total_conns: AtomicU64::new(0),
             routes,
             default_backend,
             cfg,
-        }
+        })
     }
 
     /// The backend index for a stream: the first matching `use_backend`, else the default.

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::log::format::{LogAddr, TermCause, TermPhase, Termination};
 use crate::proxy::conn::Conn;
 use crate::proxy::connect::{self, FailKind};
 use crate::proxy::forward::{self, End, ForwardCfg, Side};
@@ -18,9 +19,7 @@ use crate::worker::WorkerCtx;
 #[derive(Debug, Clone)]
 pub struct StreamLog {
     /// Client address.
-    pub client: SocketAddr,
-    /// Address the client reached.
-    pub frontend_addr: SocketAddr,
+    pub client: LogAddr,
     /// Wall-clock accept time.
     pub accept_date: SystemTime,
     /// Frontend index.
@@ -29,18 +28,18 @@ pub struct StreamLog {
     pub backend: Option<usize>,
     /// Server name, if one was chosen.
     pub server: Option<String>,
-    /// Time in queues (ms), -1 if never reached.
-    pub tw_ms: i64,
-    /// Connect time (ms), -1 if never connected.
-    pub tc_ms: i64,
+    /// Time in queues (ms); `None` if never dispatched.
+    pub tw_ms: Option<u64>,
+    /// Connect time (ms); `None` if never connected.
+    pub tc_ms: Option<u64>,
     /// Total time (ms).
-    pub tt_ms: i64,
+    pub tt_ms: u64,
     /// Bytes sent to the client.
     pub bytes_out: u64,
     /// Bytes received from the client.
     pub bytes_in: u64,
-    /// Termination state (two characters, HAProxy's codes).
-    pub termination: [u8; 2],
+    /// Termination state (HAProxy's two characters).
+    pub termination: Termination,
     /// Retries, and whether the stream was redispatched.
     pub retries: u32,
     /// Redispatched to another server.
@@ -53,10 +52,10 @@ pub struct StreamLog {
     pub beconn: u32,
     /// Server connections at log time.
     pub srv_conn: u32,
-    /// Server queue length.
-    pub srv_queue: usize,
-    /// Backend queue length.
-    pub backend_queue: usize,
+    /// Connections ahead in the server queue when this one was queued.
+    pub srv_queue: u32,
+    /// Connections ahead in the backend queue when this one was queued.
+    pub backend_queue: u32,
 }
 
 /// Counts a connection in the worker, frontend and process for as long as it lives.
@@ -91,16 +90,33 @@ impl Drop for Accounting<'_> {
     }
 }
 
+/// A connection just accepted by a listener.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The client socket.
+    pub conn: Conn,
+    /// Client address (unspecified for unix sockets).
+    pub src: SocketAddr,
+    /// Address the client reached (unspecified for unix sockets).
+    pub dst: SocketAddr,
+    /// Client address as logs print it.
+    pub client: LogAddr,
+    /// Local address as logs print it.
+    pub local: LogAddr,
+}
+
 /// Serves one accepted client connection. The caller reserved a slot in the process and
 /// frontend gates; they are released when this returns.
-pub async fn run(
-    ctx: Rc<WorkerCtx>,
-    frontend: usize,
-    client: Conn,
-    src: SocketAddr,
-    dst: SocketAddr,
-) {
+pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
+    let Accepted {
+        conn: client,
+        src,
+        dst,
+        client: client_addr,
+        local,
+    } = accepted;
     let accounting = Accounting::new(&ctx, frontend);
+    ctx.log_accept(frontend, client_addr, local);
     let started = Instant::now();
     let accept_date = SystemTime::now();
     let shared = &ctx.shared;
@@ -111,18 +127,17 @@ pub async fn run(
         fe_name: &fe.cfg.name,
     };
     let mut log = StreamLog {
-        client: src,
-        frontend_addr: dst,
+        client: client_addr,
         accept_date,
         frontend,
         backend: None,
         server: None,
-        tw_ms: -1,
-        tc_ms: -1,
+        tw_ms: None,
+        tc_ms: None,
         tt_ms: 0,
         bytes_out: 0,
         bytes_in: 0,
-        termination: *b"--",
+        termination: Termination::NORMAL,
         retries: 0,
         redispatched: false,
         actconn: 0,
@@ -133,10 +148,13 @@ pub async fn run(
         backend_queue: 0,
     };
     match fe.route(&sctx) {
-        None => log.termination = *b"PR",
+        None => log.termination = Termination::new(TermCause::Proxy, TermPhase::Request),
         Some(be_idx) => serve(&ctx, be_idx, &client, &sctx, &mut log).await,
     }
-    if log.termination[0] == b'S' || log.termination[0] == b's' || log.termination[0] == b'K' {
+    if matches!(
+        log.termination.cause,
+        TermCause::ServerAbort | TermCause::ServerTimeout | TermCause::Killed
+    ) {
         // Close abruptly like HAProxy does on a server-side error, so the client notices.
         client.abort_on_close();
     }
@@ -159,26 +177,32 @@ async fn serve(
     log.backend = Some(be_idx);
     be.cur_conns.fetch_add(1, Ordering::AcqRel);
     be.total_conns.fetch_add(1, Ordering::Relaxed);
-    log.tw_ms = 0;
+    log.tw_ms = Some(0);
     match connect::establish(ctx, be_idx, sctx).await {
         Err(failed) => {
-            log.tw_ms = ms(failed.queued);
+            log.tw_ms = Some(ms(failed.queued));
             log.retries = failed.retries;
             log.server = failed.server.as_ref().map(|s| s.cfg.name.clone());
             log.termination = match failed.kind {
-                FailKind::NoServer => *b"SC",
-                FailKind::QueueTimeout => *b"sQ",
-                FailKind::ConnectTimeout => *b"sC",
-                FailKind::ConnectError => *b"SC",
+                FailKind::NoServer | FailKind::ConnectError => {
+                    Termination::new(TermCause::ServerAbort, TermPhase::Connect)
+                }
+                FailKind::QueueTimeout => {
+                    Termination::new(TermCause::ServerTimeout, TermPhase::Queue)
+                }
+                FailKind::ConnectTimeout => {
+                    Termination::new(TermCause::ServerTimeout, TermPhase::Connect)
+                }
             };
             log.srv_conn = failed.server.as_ref().map_or(0, |s| s.cur_conns());
-            log.srv_queue = failed.server.as_ref().map_or(0, |s| s.queue.len());
+            log.srv_queue = failed.queue_pos.0;
+            log.backend_queue = failed.queue_pos.1;
         }
         Ok(est) => {
             let server = est.slot.server();
             log.server = Some(server.cfg.name.clone());
-            log.tw_ms = ms(est.queued);
-            log.tc_ms = ms(est.connect);
+            log.tw_ms = Some(ms(est.queued));
+            log.tc_ms = Some(ms(est.connect));
             log.retries = est.retries;
             log.redispatched = est.redispatched;
             let cfg = forward_cfg(ctx, log.frontend, be_idx);
@@ -194,11 +218,11 @@ async fn serve(
                 est.conn.abort_on_close();
             }
             log.srv_conn = server.cur_conns();
-            log.srv_queue = server.queue.len();
+            log.srv_queue = est.queue_pos.0;
+            log.backend_queue = est.queue_pos.1;
         }
     }
     log.beconn = be.cur_conns.load(Ordering::Acquire);
-    log.backend_queue = be.queue.len();
     be.cur_conns.fetch_sub(1, Ordering::AcqRel);
 }
 
@@ -220,17 +244,18 @@ fn forward_cfg(ctx: &WorkerCtx, fe_idx: usize, be_idx: usize) -> ForwardCfg {
     }
 }
 
-fn termination(end: End) -> [u8; 2] {
-    match end {
-        End::Done => *b"--",
-        End::Error(Side::Client) => *b"CD",
-        End::Error(Side::Server) => *b"SD",
-        End::Timeout(Side::Client) => *b"cD",
-        End::Timeout(Side::Server) => *b"sD",
-        End::Killed => *b"KD",
-    }
+fn termination(end: End) -> Termination {
+    let cause = match end {
+        End::Done => return Termination::NORMAL,
+        End::Error(Side::Client) => TermCause::ClientAbort,
+        End::Error(Side::Server) => TermCause::ServerAbort,
+        End::Timeout(Side::Client) => TermCause::ClientTimeout,
+        End::Timeout(Side::Server) => TermCause::ServerTimeout,
+        End::Killed => TermCause::Killed,
+    };
+    Termination::new(cause, TermPhase::Data)
 }
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

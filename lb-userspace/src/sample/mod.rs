@@ -1,10 +1,23 @@
 //! Sample fetches and converters (`fetch(args),conv(args),...`), sans-I/O.
 //!
 //! A [`SampleExpr`] is parsed once from the config and evaluated against a [`StreamCtx`]
-//! for each connection. The rules-engine issue extends the fetch and converter lists; this
-//! module is the one entry point for all of them.
+//! for each connection. Parsing checks types the way HAProxy does (a converter whose
+//! input cannot be cast from the previous output is rejected), so evaluation only fails
+//! when data is missing or a run-time cast fails. The rules-engine issue extends the
+//! fetch and converter lists ([`fetch::Fetch`], [`conv::Converter`]); this module stays
+//! the one entry point for all of them.
 
-use std::net::{IpAddr, SocketAddr};
+pub mod conv;
+pub mod fetch;
+pub mod net;
+pub mod parse;
+pub mod value;
+
+use std::net::SocketAddr;
+
+pub use conv::Converter;
+pub use fetch::Fetch;
+pub use value::{HashKey, Sample, SampleType};
 
 /// What a sample expression can see of a stream (connection), without any I/O.
 #[derive(Debug, Clone)]
@@ -17,68 +30,171 @@ pub struct StreamCtx<'a> {
     pub fe_name: &'a str,
 }
 
-/// A value produced by a fetch or converter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sample {
-    /// An IP address.
-    Ip(IpAddr),
-    /// An integer.
-    Int(i64),
-    /// A string.
-    Str(String),
-    /// A boolean.
-    Bool(bool),
-}
-
-/// A parsed sample expression.
+/// A parsed sample expression: one fetch followed by converters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleExpr {
     /// The fetch.
     pub fetch: Fetch,
-}
-
-/// The fetches known so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fetch {
-    /// `src`: client IP.
-    Src,
-    /// `src_port`.
-    SrcPort,
-    /// `dst`: local IP the client reached.
-    Dst,
-    /// `dst_port`.
-    DstPort,
+    /// Converters, applied in order.
+    pub convs: Vec<Converter>,
 }
 
 /// Why a sample expression could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SampleError {
+    /// Nothing that looks like a fetch name.
+    #[error("missing fetch method in '{0}'")]
+    MissingFetch(String),
     /// The fetch name is not known.
     #[error("unknown fetch method '{0}'")]
     UnknownFetch(String),
+    /// The converter name is not known.
+    #[error("unknown converter '{0}'")]
+    UnknownConverter(String),
+    /// Malformed expression (missing comma or parenthesis).
+    #[error("{0}")]
+    Syntax(String),
+    /// A fetch or converter got arguments it cannot use.
+    #[error("invalid arguments to '{keyword}': {reason}")]
+    BadArgs {
+        /// The fetch or converter.
+        keyword: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The converter's input type cannot be obtained from what precedes it.
+    #[error("converter '{converter}' cannot be applied to a value of type '{input}'")]
+    CannotApply {
+        /// The converter.
+        converter: String,
+        /// The type it would receive.
+        input: SampleType,
+    },
 }
 
 impl SampleExpr {
     /// Parses `fetch(args),conv(args),...` as written in the config.
     pub fn parse(text: &str) -> Result<Self, SampleError> {
-        let fetch = match text {
-            "src" => Fetch::Src,
-            "src_port" => Fetch::SrcPort,
-            "dst" => Fetch::Dst,
-            "dst_port" => Fetch::DstPort,
-            other => return Err(SampleError::UnknownFetch(other.to_owned())),
+        let calls = parse::split_chain(text)?;
+        let Some((first, rest)) = calls.split_first() else {
+            return Err(SampleError::MissingFetch(text.to_owned()));
         };
-        Ok(Self { fetch })
+        let fetch = Fetch::parse(first)?;
+        let mut ty = fetch.out_type();
+        let mut convs = Vec::with_capacity(rest.len());
+        for call in rest {
+            let conv = Converter::parse(call)?;
+            if !ty.can_cast_to(conv.in_type()) {
+                return Err(SampleError::CannotApply {
+                    converter: call.name.clone(),
+                    input: ty,
+                });
+            }
+            ty = conv.out_type();
+            convs.push(conv);
+        }
+        Ok(Self { fetch, convs })
     }
 
-    /// Evaluates the expression; `None` when the sample is not available.
-    pub fn eval(&self, ctx: &StreamCtx<'_>) -> Option<Sample> {
-        Some(match self.fetch {
-            Fetch::Src => Sample::Ip(ctx.src.ip()),
-            Fetch::SrcPort => Sample::Int(i64::from(ctx.src.port())),
-            Fetch::Dst => Sample::Ip(ctx.dst.ip()),
-            Fetch::DstPort => Sample::Int(i64::from(ctx.dst.port())),
-        })
+    /// The type of the value the expression produces, as declared (ACLs pick their
+    /// default match method from it).
+    pub fn out_type(&self) -> SampleType {
+        self.convs
+            .last()
+            .map_or_else(|| self.fetch.out_type(), Converter::out_type)
+    }
+
+    /// Evaluates the expression; `None` when the sample is not available or a
+    /// conversion fails.
+    pub fn eval<'a>(&'a self, ctx: &'a StreamCtx<'_>) -> Option<Sample<'a>> {
+        let mut sample = self.fetch.eval(ctx)?;
+        for conv in &self.convs {
+            sample = conv.apply(sample.cast(conv.in_type())?)?;
+        }
+        Some(sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> StreamCtx<'static> {
+        StreamCtx {
+            src: "10.1.2.3:5555".parse().unwrap(),
+            dst: "127.0.0.1:8080".parse().unwrap(),
+            fe_name: "Front",
+        }
+    }
+
+    fn eval(text: &str) -> Option<Sample<'static>> {
+        let expr = SampleExpr::parse(text).unwrap();
+        let c = ctx();
+        expr.eval(&c).map(Sample::into_owned)
+    }
+
+    #[test]
+    fn chains_apply_in_order() {
+        assert_eq!(
+            eval("src,ipmask(16)"),
+            Some(Sample::Ip("10.1.0.0".parse().unwrap()))
+        );
+        assert_eq!(eval("fe_name,lower"), Some(Sample::Str("front".into())));
+        assert_eq!(eval("fe_name,upper,length"), Some(Sample::Int(5)));
+        assert_eq!(
+            eval("src_port,add(5),mul(2),sub(1)"),
+            Some(Sample::Int(11119))
+        );
+        assert_eq!(eval("dst_port,div(0)"), Some(Sample::Int(i64::MAX)));
+        // An address becomes its text before `length`.
+        assert_eq!(eval("src,length"), Some(Sample::Int(8)));
+        // A string that is not an address fails the implicit cast at run time.
+        assert_eq!(eval("str(nope),ipmask(8)"), None);
+    }
+
+    #[test]
+    fn types_are_checked_at_parse_time() {
+        // An address has no integer value (HAProxy: "converter 'add' cannot be applied").
+        assert_eq!(
+            SampleExpr::parse("src,add(1)").unwrap_err(),
+            SampleError::CannotApply {
+                converter: "add".into(),
+                input: SampleType::Addr
+            }
+        );
+        assert!(SampleExpr::parse("bin(00),add(1)").is_err());
+        assert!(SampleExpr::parse("always_true,ipmask(8)").is_err());
+        // But an IPv4 constant does.
+        assert!(SampleExpr::parse("ipv4(1.2.3.4),add(1)").is_ok());
+    }
+
+    #[test]
+    fn output_types() {
+        let ty = |t: &str| SampleExpr::parse(t).unwrap().out_type();
+        assert_eq!(ty("src"), SampleType::Addr);
+        assert_eq!(ty("src,ipmask(8)"), SampleType::Addr);
+        assert_eq!(ty("fe_name,length"), SampleType::Int);
+        assert_eq!(ty("src_port,lower"), SampleType::Str);
+    }
+
+    #[test]
+    fn errors_name_the_culprit() {
+        let err = SampleExpr::parse("src,nope(1)").unwrap_err();
+        assert_eq!(err.to_string(), "unknown converter 'nope'");
+        let err = SampleExpr::parse("req.hdr(host)").unwrap_err();
+        assert_eq!(err.to_string(), "unknown fetch method 'req.hdr'");
+        let err = SampleExpr::parse("int(x)").unwrap_err();
+        assert!(err.to_string().contains("'int'"), "{err}");
+    }
+
+    #[test]
+    fn eval_borrows_without_allocating() {
+        let expr = SampleExpr::parse("fe_name").unwrap();
+        let c = ctx();
+        assert!(matches!(
+            expr.eval(&c),
+            Some(Sample::Str(std::borrow::Cow::Borrowed("Front")))
+        ));
     }
 }

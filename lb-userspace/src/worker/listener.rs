@@ -27,6 +27,8 @@ pub enum ListenSocket {
 pub struct Listener {
     /// Index of the frontend in `Config::frontends`.
     pub frontend: usize,
+    /// 1-based number of the address among its frontend's (HAProxy's listener id).
+    pub id: u32,
     /// The address it listens on.
     pub addr: BindAddr,
     /// The socket.
@@ -55,7 +57,8 @@ pub fn bind_all(config: &Config, workers: usize) -> Result<Vec<Vec<Listener>>, B
             .and_then(|m| i32::try_from(m).ok())
             .unwrap_or(DEFAULT_BACKLOG)
             .max(16);
-        for addr in fe.binds.iter().flat_map(|b| b.addrs.iter()) {
+        for (id, addr) in fe.binds.iter().flat_map(|b| b.addrs.iter()).enumerate() {
+            let id = u32::try_from(id + 1).unwrap_or(u32::MAX);
             let fail = |source| BindError {
                 frontend: fe.name.clone(),
                 addr: bind_addr_text(addr),
@@ -67,6 +70,7 @@ pub fn bind_all(config: &Config, workers: usize) -> Result<Vec<Vec<Listener>>, B
                         let socket = bind_tcp(*sa, backlog).map_err(fail)?;
                         listeners.push(Listener {
                             frontend: fe_idx,
+                            id,
                             addr: addr.clone(),
                             socket: ListenSocket::Tcp(socket),
                         });
@@ -78,6 +82,7 @@ pub fn bind_all(config: &Config, workers: usize) -> Result<Vec<Vec<Listener>>, B
                         let clone = socket.try_clone().map_err(fail)?;
                         listeners.push(Listener {
                             frontend: fe_idx,
+                            id,
                             addr: addr.clone(),
                             socket: ListenSocket::Unix(clone),
                         });

@@ -17,6 +17,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::backend::balance::Balancer;
 use crate::backend::state::Backends;
+use crate::log::format::{LogAddr, TcpLogRecord};
+use crate::log::sink::Logger;
 use crate::proxy::conn::Conn;
 use crate::proxy::frontend::FrontendState;
 use crate::proxy::session::{self, StreamLog};
@@ -66,6 +68,8 @@ pub struct WorkerCtx {
     pub active: Cell<usize>,
     /// Woken when `active` drops to zero.
     pub idle: Notify,
+    /// This worker's logger of each frontend (same index as `Shared::frontends`).
+    pub loggers: Vec<Logger>,
     stop: watch::Receiver<StopMode>,
 }
 
@@ -78,30 +82,50 @@ impl WorkerCtx {
         }
     }
 
-    /// Emits the traffic log line of a finished stream.
+    /// Logs an accepted connection when the frontend logs without `option tcplog`
+    /// (HAProxy's default: one line at accept).
+    pub fn log_accept(&self, frontend: usize, client: LogAddr, local: LogAddr) {
+        let fe = &self.shared.frontends[frontend];
+        if !fe.cfg.tcplog {
+            self.loggers[frontend].log_connect(client, local, &fe.cfg.name, fe.cfg.mode);
+        }
+    }
+
+    /// Logs a finished stream in `option tcplog` format.
     pub fn log_stream(&self, log: &StreamLog) {
         let fe = &self.shared.frontends[log.frontend];
-        if fe.cfg.logs.is_empty() {
+        let logger = &self.loggers[log.frontend];
+        if !fe.cfg.tcplog || logger.is_empty() {
             return;
         }
         let backend = log
             .backend
-            .map_or("-", |b| self.shared.backends.list[b].cfg.name.as_str());
-        tracing::info!(
-            target: "lb::traffic",
-            "{}:{} {} {}/{} {}/{}/{} {} {}",
-            log.client.ip(),
-            log.client.port(),
-            fe.cfg.name,
+            .map(|b| self.shared.backends.list[b].cfg.name.as_str());
+        logger.log_tcp(&TcpLogRecord {
+            client: log.client,
+            accept_date: log.accept_date,
+            frontend: &fe.cfg.name,
             backend,
-            log.server.as_deref().unwrap_or("<NOSRV>"),
-            log.tw_ms,
-            log.tc_ms,
-            log.tt_ms,
-            log.bytes_out,
-            String::from_utf8_lossy(&log.termination)
-        );
+            server: log.server.as_deref(),
+            tw_ms: log.tw_ms.map_or(-1, signed),
+            tc_ms: log.tc_ms.map_or(-1, signed),
+            tt_ms: signed(log.tt_ms),
+            bytes_read: log.bytes_out,
+            termination: log.termination,
+            actconn: log.actconn,
+            feconn: log.feconn,
+            beconn: log.beconn,
+            srv_conn: log.srv_conn,
+            retries: log.retries,
+            redispatched: log.redispatched,
+            srv_queue: log.srv_queue as usize,
+            backend_queue: log.backend_queue as usize,
+        });
     }
+}
+
+fn signed(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// Starts `listeners.len()` worker threads; each serves its own listeners until `stop` says
@@ -143,8 +167,14 @@ fn run(id: usize, shared: Arc<Shared>, listeners: Vec<Listener>, stop: watch::Re
             .iter()
             .map(|b| Balancer::new(Arc::clone(b)))
             .collect();
+        let loggers = shared
+            .frontends
+            .iter()
+            .map(|f| worker_logger(id, &f.cfg.name, &f.cfg.logs))
+            .collect();
         let ctx = Rc::new(WorkerCtx {
             id,
+            loggers,
             shared,
             balancers: RefCell::new(balancers),
             active: Cell::new(0),
@@ -184,12 +214,27 @@ fn run(id: usize, shared: Arc<Shared>, listeners: Vec<Listener>, stop: watch::Re
     });
 }
 
+/// Each worker logs through its own sockets (no sharing between threads). The targets were
+/// validated at start-up, so a failure here is unexpected; it is reported and that worker
+/// logs nothing for the frontend rather than stopping.
+fn worker_logger(
+    worker: usize,
+    frontend: &str,
+    targets: &[crate::config::model::LogTarget],
+) -> Logger {
+    Logger::new(targets).unwrap_or_else(|e| {
+        tracing::error!("worker {worker}: frontend {frontend}: logging disabled: {e}");
+        Logger::new(&[]).unwrap_or_else(|_| unreachable!("an empty logger cannot fail"))
+    })
+}
+
 /// Builds the accept loop of one listener (registration must happen inside the runtime).
 fn accept_loop(
     ctx: Rc<WorkerCtx>,
     listener: Listener,
 ) -> std::io::Result<impl Future<Output = ()> + 'static> {
     let fe_idx = listener.frontend;
+    let listener_id = listener.id;
     let socket = match listener.socket {
         ListenSocket::Tcp(s) => Accept::Tcp(TcpListener::from_std(s)?),
         ListenSocket::Unix(s) => Accept::Unix(UnixListener::from_std(s)?),
@@ -201,9 +246,9 @@ fn accept_loop(
             // the kernel's backlog, as HAProxy's paused listeners do.
             ctx.shared.global.reserve().await;
             fe.gate.reserve().await;
-            match socket.accept().await {
-                Ok((conn, src, dst)) => {
-                    tokio::task::spawn_local(session::run(Rc::clone(&ctx), fe_idx, conn, src, dst));
+            match socket.accept(listener_id).await {
+                Ok(accepted) => {
+                    tokio::task::spawn_local(session::run(Rc::clone(&ctx), fe_idx, accepted));
                 }
                 Err(e) => {
                     fe.gate.release();
@@ -223,18 +268,31 @@ enum Accept {
 }
 
 impl Accept {
-    async fn accept(&self) -> std::io::Result<(Conn, SocketAddr, SocketAddr)> {
+    async fn accept(&self, listener_id: u32) -> std::io::Result<session::Accepted> {
         match self {
             Self::Tcp(l) => {
-                let (stream, peer) = l.accept().await?;
-                let local = stream.local_addr()?;
+                let (stream, src) = l.accept().await?;
+                let dst = stream.local_addr()?;
                 let _ = stream.set_nodelay(true);
-                Ok((Conn::Tcp(stream), peer, local))
+                Ok(session::Accepted {
+                    conn: Conn::Tcp(stream),
+                    src,
+                    dst,
+                    client: LogAddr::Inet(src),
+                    local: LogAddr::Inet(dst),
+                })
             }
             Self::Unix(l) => {
                 let (stream, _) = l.accept().await?;
                 let none = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-                Ok((Conn::Unix(stream), none, none))
+                let unix = LogAddr::Unix { listener_id };
+                Ok(session::Accepted {
+                    conn: Conn::Unix(stream),
+                    src: none,
+                    dst: none,
+                    client: unix,
+                    local: unix,
+                })
             }
         }
     }

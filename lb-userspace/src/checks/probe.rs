@@ -1,0 +1,263 @@
+//! The I/O edge of a check: connects, sends and reads with tokio as a [`Runner`] asks, under
+//! HAProxy's time limits.
+//!
+//! Time limits, as HAProxy's `timeout check` documentation: without `timeout check`, `inter`
+//! bounds the whole check (connect + exchange). With `timeout check`, the connection has
+//! `min(inter, timeout connect)` to establish (just `inter` when `timeout connect` is
+//! unset), then the rest of the check has `timeout check`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::checks::result::{CheckResult, CheckStatus};
+use crate::checks::tcpcheck::{Action, Program, Runner};
+use crate::config::model::{Server, ServerPort, Timeouts};
+
+/// Where a server's checks connect by default: `addr`/`port` overrides, else the server's
+/// address and fixed port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckTarget {
+    /// `addr` if set, else the server address.
+    pub addr: IpAddr,
+    /// `port` if set, else the server's fixed port; `None` for a server whose port follows
+    /// the client (`:+N` or no port) without a check port.
+    pub port: Option<u16>,
+}
+
+impl CheckTarget {
+    /// The default check target of `server`.
+    pub fn of(server: &Server) -> Self {
+        let port = server.check_port.or(match server.port {
+            ServerPort::Fixed(p) => Some(p),
+            ServerPort::Offset(_) | ServerPort::SameAsClient => None,
+        });
+        Self {
+            addr: server.check_addr.unwrap_or(server.addr),
+            port,
+        }
+    }
+
+    /// The address a connect step with these overrides goes to (`None` without any port).
+    pub fn resolve(&self, addr: Option<IpAddr>, port: Option<u16>) -> Option<SocketAddr> {
+        let port = port.or(self.port)?;
+        Some(SocketAddr::new(addr.unwrap_or(self.addr), port))
+    }
+}
+
+/// The time limits of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckTimeouts {
+    /// The server's `inter`.
+    pub inter: Duration,
+    /// `timeout connect` of the backend.
+    pub connect: Option<Duration>,
+    /// `timeout check` of the backend.
+    pub check: Option<Duration>,
+}
+
+impl CheckTimeouts {
+    /// The limits for `server` in a backend with `timeouts`.
+    pub fn new(server: &Server, timeouts: &Timeouts) -> Self {
+        Self {
+            inter: server.inter,
+            connect: timeouts.connect,
+            check: timeouts.check,
+        }
+    }
+
+    /// Deadline of a connection attempt started at `now`: `inter`, lowered to `timeout
+    /// connect` only when `timeout check` is also set.
+    pub fn connect_deadline(&self, now: Instant) -> Instant {
+        let mut limit = self.inter;
+        if let (Some(_), Some(connect)) = (self.check, self.connect) {
+            limit = limit.min(connect);
+        }
+        now + limit
+    }
+
+    /// Deadline once connected at `now`: `timeout check` from now if set, else unchanged.
+    pub fn established_deadline(&self, now: Instant, current: Instant) -> Instant {
+        self.check.map_or(current, |check| now + check)
+    }
+}
+
+/// Runs one check of `program` against `target` and returns its result, duration included.
+pub async fn run_check(
+    program: &Program,
+    target: &CheckTarget,
+    timeouts: &CheckTimeouts,
+) -> CheckResult {
+    let start = Instant::now();
+    let mut runner = Runner::new(program);
+    let mut stream: Option<TcpStream> = None;
+    let mut deadline = timeouts.connect_deadline(start);
+    let mut buf = Vec::new();
+    let result = loop {
+        match runner.next_action() {
+            Action::Done(result) => break result,
+            Action::Connect { addr, port } => {
+                close(stream.take());
+                let Some(sa) = target.resolve(addr, port) else {
+                    break CheckResult::new(CheckStatus::SockErr, "no port to check");
+                };
+                deadline = timeouts.connect_deadline(Instant::now());
+                match within(deadline, TcpStream::connect(sa)).await {
+                    None => runner.timed_out(),
+                    Some(Err(e)) => runner.failed(&e),
+                    Some(Ok(s)) => {
+                        // Checks don't wait for the server's ACKs of small writes.
+                        let _ = s.set_nodelay(true);
+                        stream = Some(s);
+                        deadline = timeouts.established_deadline(Instant::now(), deadline);
+                        runner.connected();
+                    }
+                }
+            }
+            Action::Send(data) => {
+                let Some(s) = stream.as_mut() else {
+                    break CheckResult::new(CheckStatus::SockErr, "");
+                };
+                match within(deadline, s.write_all(data)).await {
+                    None => runner.timed_out(),
+                    Some(Err(e)) => runner.failed(&e),
+                    Some(Ok(())) => runner.sent(),
+                }
+            }
+            Action::Recv { max } => {
+                let Some(s) = stream.as_mut() else {
+                    break CheckResult::new(CheckStatus::SockErr, "");
+                };
+                buf.resize(max.max(1), 0);
+                match within(deadline, s.read(&mut buf)).await {
+                    None => runner.timed_out(),
+                    Some(Err(e)) => runner.failed(&e),
+                    Some(Ok(n)) => runner.received(&buf[..n]),
+                }
+            }
+        }
+    };
+    close(stream);
+    result.with_duration(start.elapsed())
+}
+
+async fn within<F: std::future::Future>(deadline: Instant, fut: F) -> Option<F::Output> {
+    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), fut)
+        .await
+        .ok()
+}
+
+/// Closes a check connection with a reset, as HAProxy does (no lingering, no TIME_WAIT
+/// left behind on our side for every check).
+fn close(stream: Option<TcpStream>) {
+    if let Some(s) = stream {
+        let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        drop(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(port: ServerPort) -> Server {
+        Server {
+            name: "s".into(),
+            id: 1,
+            addr: "10.0.0.1".parse().unwrap(),
+            port,
+            check: true,
+            inter: Duration::from_secs(2),
+            fastinter: Duration::from_secs(2),
+            downinter: Duration::from_secs(2),
+            rise: 2,
+            fall: 3,
+            weight: 1,
+            backup: false,
+            maxconn: 0,
+            disabled: false,
+            slowstart: None,
+            check_addr: None,
+            check_port: None,
+            track: None,
+            location: crate::config::model::Location::default(),
+        }
+    }
+
+    #[test]
+    fn target_prefers_check_overrides() {
+        let mut s = server(ServerPort::Fixed(80));
+        let t = CheckTarget::of(&s);
+        assert_eq!(t.resolve(None, None), Some("10.0.0.1:80".parse().unwrap()));
+        s.check_addr = Some("10.0.0.9".parse().unwrap());
+        s.check_port = Some(8080);
+        let t = CheckTarget::of(&s);
+        assert_eq!(
+            t.resolve(None, None),
+            Some("10.0.0.9:8080".parse().unwrap())
+        );
+        // tcp-check connect overrides win.
+        let addr: IpAddr = "::1".parse().unwrap();
+        assert_eq!(
+            t.resolve(Some(addr), Some(9)),
+            Some("[::1]:9".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn client_relative_port_needs_a_check_port() {
+        let mut s = server(ServerPort::Offset(1000));
+        assert_eq!(CheckTarget::of(&s).resolve(None, None), None);
+        assert!(CheckTarget::of(&s).resolve(None, Some(25)).is_some());
+        s.port = ServerPort::SameAsClient;
+        s.check_port = Some(8000);
+        assert_eq!(
+            CheckTarget::of(&s).resolve(None, None),
+            Some("10.0.0.1:8000".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn without_timeout_check_inter_bounds_everything() {
+        let t = CheckTimeouts {
+            inter: Duration::from_secs(2),
+            connect: Some(Duration::from_millis(500)),
+            check: None,
+        };
+        let now = Instant::now();
+        let d = t.connect_deadline(now);
+        assert_eq!(d, now + Duration::from_secs(2));
+        let later = now + Duration::from_millis(100);
+        assert_eq!(t.established_deadline(later, d), d);
+    }
+
+    #[test]
+    fn with_timeout_check_connect_then_check() {
+        let t = CheckTimeouts {
+            inter: Duration::from_secs(2),
+            connect: Some(Duration::from_millis(500)),
+            check: Some(Duration::from_secs(5)),
+        };
+        let now = Instant::now();
+        assert_eq!(t.connect_deadline(now), now + Duration::from_millis(500));
+        let later = now + Duration::from_millis(100);
+        assert_eq!(
+            t.established_deadline(later, now),
+            later + Duration::from_secs(5)
+        );
+        // A long `timeout connect` is capped by inter.
+        let long = CheckTimeouts {
+            connect: Some(Duration::from_secs(30)),
+            ..t
+        };
+        assert_eq!(long.connect_deadline(now), now + Duration::from_secs(2));
+        // `timeout check` without `timeout connect`: inter for the connect.
+        let no_connect = CheckTimeouts { connect: None, ..t };
+        assert_eq!(
+            no_connect.connect_deadline(now),
+            now + Duration::from_secs(2)
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! `balance ALGORITHM [ARGS]` and `hash-type METHOD [FUNCTION] [avalanche]`.
+
+use super::error::{ConfigError, ErrorKind, did_you_mean};
+use super::line::Line;
+use super::model::{Balance, HashFunction, HashMethod, HashType};
+use crate::sample::SampleExpr;
+
+const ALGORITHMS: &[&str] = &[
+    "roundrobin",
+    "static-rr",
+    "leastconn",
+    "first",
+    "source",
+    "random",
+    "hash",
+    "uri",
+    "url_param",
+    "hdr",
+    "rdp-cookie",
+];
+
+/// Parses a `balance` line.
+pub(crate) fn parse_balance(line: &Line) -> Result<Balance, ConfigError> {
+    let algo = line.required(1, "balance", "an algorithm")?;
+    let simple = |b: Balance| line.max_args(1, &format!("balance {algo}")).map(|()| b);
+    match algo {
+        "roundrobin" => simple(Balance::RoundRobin),
+        "static-rr" => simple(Balance::StaticRr),
+        "leastconn" => simple(Balance::LeastConn),
+        "first" => simple(Balance::First),
+        "source" => simple(Balance::Source),
+        "hash" => parse_hash(line),
+        _ if algo == "random" || algo.starts_with("random(") => simple(parse_random(line, algo)?),
+        _ if algo == "uri" || algo == "url_param" || algo.starts_with("hdr(") || algo == "hdr" => {
+            let e = line.unsupported(format!("balance {algo}"), "HTTP mode");
+            Err(e.with_hint("this algorithm requires 'mode http'"))
+        }
+        _ if algo.starts_with("rdp-cookie") => {
+            Err(line.unsupported(format!("balance {algo}"), "tcp-request content inspection"))
+        }
+        _ => {
+            let reason = "only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', \
+                          'hdr(name)', 'rdp-cookie(name)', 'random', 'hash' and 'first' options";
+            let e = line.err(ErrorKind::Invalid {
+                keyword: "balance".into(),
+                reason: reason.into(),
+            });
+            Err(e.with_suggestion(did_you_mean(algo, ALGORITHMS.iter().copied())))
+        }
+    }
+}
+
+/// `random` or `random(N)`.
+fn parse_random(line: &Line, algo: &str) -> Result<Balance, ConfigError> {
+    let Some(inner) = algo.strip_prefix("random(") else {
+        return Ok(Balance::Random { draws: 2 });
+    };
+    let Some(draws) = inner.strip_suffix(')') else {
+        return Err(line.bad_value("balance", algo, "missing ')' after the number of draws"));
+    };
+    let draws = line.u32_in("balance random", draws, 1, 1000)?;
+    Ok(Balance::Random { draws })
+}
+
+/// `hash <expr>`.
+fn parse_hash(line: &Line) -> Result<Balance, ConfigError> {
+    let expr = line.required(2, "balance hash", "a sample expression")?;
+    line.max_args(2, "balance hash")?;
+    let expr = SampleExpr::parse(expr).map_err(|source| {
+        line.err(ErrorKind::Sample {
+            keyword: "balance hash".into(),
+            source,
+        })
+    })?;
+    Ok(Balance::Hash(expr))
+}
+
+/// Parses a `hash-type` line.
+pub(crate) fn parse_hash_type(line: &Line) -> Result<HashType, ConfigError> {
+    let kw = "hash-type";
+    let method = line.required(1, kw, "'map-based' or 'consistent'")?;
+    line.max_args(3, kw)?;
+    let method = match method {
+        "map-based" => HashMethod::MapBased,
+        "consistent" => HashMethod::Consistent,
+        other => return Err(line.bad_value(kw, other, "expects 'map-based' or 'consistent'")),
+    };
+    let mut hash = HashType {
+        method,
+        ..HashType::default()
+    };
+    let mut i = 2;
+    if let Some(function) = line.arg(2).filter(|f| *f != "avalanche") {
+        hash.function = match function {
+            "sdbm" => HashFunction::Sdbm,
+            "djb2" => HashFunction::Djb2,
+            "wt6" => HashFunction::Wt6,
+            "crc32" => HashFunction::Crc32,
+            "none" => HashFunction::None,
+            other => {
+                return Err(line.bad_value(
+                    kw,
+                    other,
+                    "expects 'sdbm', 'djb2', 'wt6', 'crc32' or 'none'",
+                ));
+            }
+        };
+        i = 3;
+    }
+    match line.arg(i) {
+        None => {}
+        Some("avalanche") => {
+            hash.avalanche = true;
+            line.max_args(i, kw)?;
+        }
+        Some(other) => {
+            return Err(line.bad_value(kw, other, "expects 'avalanche' as the modifier"));
+        }
+    }
+    Ok(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Location;
+
+    fn line(text: &str) -> Line {
+        Line::new(
+            Location::default(),
+            text.split_whitespace().map(str::to_owned).collect(),
+        )
+    }
+
+    fn balance(text: &str) -> Result<Balance, String> {
+        parse_balance(&line(text)).map_err(|e| e.message())
+    }
+
+    fn hash_type(text: &str) -> Result<HashType, String> {
+        parse_hash_type(&line(text)).map_err(|e| e.message())
+    }
+
+    #[test]
+    fn algorithms() {
+        assert_eq!(balance("balance roundrobin"), Ok(Balance::RoundRobin));
+        assert_eq!(balance("balance static-rr"), Ok(Balance::StaticRr));
+        assert_eq!(balance("balance leastconn"), Ok(Balance::LeastConn));
+        assert_eq!(balance("balance first"), Ok(Balance::First));
+        assert_eq!(balance("balance source"), Ok(Balance::Source));
+        assert_eq!(balance("balance random"), Ok(Balance::Random { draws: 2 }));
+        assert_eq!(
+            balance("balance random(5)"),
+            Ok(Balance::Random { draws: 5 })
+        );
+        let src = SampleExpr::parse("src").unwrap();
+        assert_eq!(balance("balance hash src"), Ok(Balance::Hash(src)));
+    }
+
+    #[test]
+    fn algorithm_errors() {
+        assert_eq!(
+            balance("balance").unwrap_err(),
+            "'balance' expects an algorithm"
+        );
+        assert_eq!(
+            balance("balance roundrobin x").unwrap_err(),
+            "'balance roundrobin' cannot handle unexpected argument 'x'"
+        );
+        assert_eq!(
+            balance("balance random(0)").unwrap_err(),
+            "'balance random' : invalid value '0' : must be between 1 and 1000"
+        );
+        assert_eq!(
+            balance("balance random(3").unwrap_err(),
+            "'balance' : invalid value 'random(3' : missing ')' after the number of draws"
+        );
+        assert_eq!(
+            balance("balance hash").unwrap_err(),
+            "'balance hash' expects a sample expression"
+        );
+        assert_eq!(
+            balance("balance hash nope").unwrap_err(),
+            "'balance hash' : unknown fetch method 'nope'"
+        );
+        assert_eq!(
+            balance("balance uri").unwrap_err(),
+            "keyword 'balance uri' is not supported yet (comes with HTTP mode); this algorithm requires 'mode http'"
+        );
+        assert!(
+            balance("balance hdr(host)")
+                .unwrap_err()
+                .contains("requires 'mode http'")
+        );
+        assert!(
+            balance("balance url_param id")
+                .unwrap_err()
+                .contains("requires 'mode http'")
+        );
+        assert!(
+            balance("balance rdp-cookie")
+                .unwrap_err()
+                .contains("not supported yet")
+        );
+        assert!(
+            balance("balance leastcon")
+                .unwrap_err()
+                .ends_with("did you mean 'leastconn' maybe ?")
+        );
+    }
+
+    #[test]
+    fn hash_types() {
+        let ht = |m, f, a| {
+            Ok(HashType {
+                method: m,
+                function: f,
+                avalanche: a,
+            })
+        };
+        assert_eq!(
+            hash_type("hash-type map-based"),
+            ht(HashMethod::MapBased, HashFunction::Sdbm, false)
+        );
+        assert_eq!(
+            hash_type("hash-type consistent"),
+            ht(HashMethod::Consistent, HashFunction::Sdbm, false)
+        );
+        assert_eq!(
+            hash_type("hash-type consistent djb2"),
+            ht(HashMethod::Consistent, HashFunction::Djb2, false)
+        );
+        assert_eq!(
+            hash_type("hash-type consistent wt6 avalanche"),
+            ht(HashMethod::Consistent, HashFunction::Wt6, true)
+        );
+        assert_eq!(
+            hash_type("hash-type map-based avalanche"),
+            ht(HashMethod::MapBased, HashFunction::Sdbm, true)
+        );
+        assert_eq!(
+            hash_type("hash-type consistent crc32"),
+            ht(HashMethod::Consistent, HashFunction::Crc32, false)
+        );
+        assert_eq!(
+            hash_type("hash-type consistent none"),
+            ht(HashMethod::Consistent, HashFunction::None, false)
+        );
+        assert_eq!(
+            hash_type("hash-type ring").unwrap_err(),
+            "'hash-type' : invalid value 'ring' : expects 'map-based' or 'consistent'"
+        );
+        assert_eq!(
+            hash_type("hash-type consistent md5").unwrap_err(),
+            "'hash-type' : invalid value 'md5' : expects 'sdbm', 'djb2', 'wt6', 'crc32' or 'none'"
+        );
+        assert_eq!(
+            hash_type("hash-type consistent sdbm fast").unwrap_err(),
+            "'hash-type' : invalid value 'fast' : expects 'avalanche' as the modifier"
+        );
+        assert_eq!(
+            hash_type("hash-type consistent sdbm avalanche x").unwrap_err(),
+            "'hash-type' cannot handle unexpected argument 'x'"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! A proxy section (`defaults`, `frontend`, `backend`, `listen`) while it is being parsed.
+//!
+//! A new proxy starts as a copy of its `defaults` section ([`ProxyDraft::inherit`]); its own
+//! lines then override or extend the copy. Everything is resolved into the model types by
+//! `finalize` once all files are read.
+
+use super::check::CheckDraft;
+use super::log::LogLine;
+use super::model::{
+    Balance, Bind, DEFAULT_RETRIES, HashType, Location, Mode, Timeouts, UseBackend,
+};
+use super::server::{ServerDraft, ServerOpts};
+use crate::acl::AclSet;
+
+/// The kind of a proxy section, i.e. its capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProxyKind {
+    /// `defaults`: settings for the following proxies.
+    Defaults,
+    /// `frontend`: accepts connections.
+    Frontend,
+    /// `backend`: connects to servers.
+    Backend,
+    /// `listen`: both.
+    Listen,
+}
+
+impl ProxyKind {
+    /// The section keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Defaults => "defaults",
+            Self::Frontend => "frontend",
+            Self::Backend => "backend",
+            Self::Listen => "listen",
+        }
+    }
+
+    /// Whether it has the frontend capability (defaults carry every capability).
+    pub fn frontend(self) -> bool {
+        !matches!(self, Self::Backend)
+    }
+
+    /// Whether it has the backend capability.
+    pub fn backend(self) -> bool {
+        !matches!(self, Self::Frontend)
+    }
+}
+
+/// A proxy section being parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct ProxyDraft {
+    pub kind: ProxyKind,
+    pub name: String,
+    pub location: Location,
+    /// The header was invalid: keep parsing its lines for errors, but never emit it.
+    pub broken: bool,
+    pub mode: Mode,
+    pub maxconn: Option<u32>,
+    pub timeouts: Timeouts,
+    pub default_backend: Option<(String, Location)>,
+    pub use_backends: Vec<UseBackend>,
+    pub acls: AclSet,
+    pub binds: Vec<Bind>,
+    pub balance: Balance,
+    pub hash_type: HashType,
+    pub default_server: ServerOpts,
+    pub servers: Vec<ServerDraft>,
+    pub retries: u32,
+    pub redispatch: bool,
+    pub allbackups: bool,
+    pub tcplog: bool,
+    pub check: CheckDraft,
+    pub logs: Vec<LogLine>,
+}
+
+impl ProxyDraft {
+    /// An empty section with HAProxy's built-in defaults.
+    pub fn new(kind: ProxyKind, name: &str, location: Location) -> Self {
+        Self {
+            kind,
+            name: name.to_owned(),
+            location,
+            broken: false,
+            mode: Mode::Tcp,
+            maxconn: None,
+            timeouts: Timeouts::default(),
+            default_backend: None,
+            use_backends: Vec::new(),
+            acls: AclSet::default(),
+            binds: Vec::new(),
+            balance: Balance::RoundRobin,
+            hash_type: HashType::default(),
+            default_server: ServerOpts::default(),
+            servers: Vec::new(),
+            retries: DEFAULT_RETRIES,
+            redispatch: false,
+            allbackups: false,
+            tcplog: false,
+            check: CheckDraft::default(),
+            logs: Vec::new(),
+        }
+    }
+
+    /// A new section of `kind` starting from the `defaults` section `from`.
+    pub fn inherit(from: &Self, kind: ProxyKind, name: &str, location: Location) -> Self {
+        Self {
+            kind,
+            name: name.to_owned(),
+            location,
+            broken: false,
+            // Rules, listeners and servers are not allowed in defaults: start empty.
+            use_backends: Vec::new(),
+            acls: AclSet::default(),
+            binds: Vec::new(),
+            servers: Vec::new(),
+            check: from.check.inherited(),
+            ..from.clone()
+        }
+    }
+}

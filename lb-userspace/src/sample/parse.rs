@@ -1,0 +1,182 @@
+//! Splits `fetch(args),conv(args),...` into keywords and their raw arguments.
+
+use crate::sample::SampleError;
+
+/// One `keyword(args)` element of an expression, arguments still untyped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The keyword.
+    pub name: String,
+    /// The arguments, unquoted and unescaped.
+    pub args: Vec<String>,
+}
+
+/// Characters allowed in fetch and converter names (HAProxy's `is_idchar`).
+fn is_idchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | ':')
+}
+
+/// Splits an expression into its fetch (first) and converters (rest).
+pub fn split_chain(text: &str) -> Result<Vec<Call>, SampleError> {
+    let mut calls: Vec<Call> = Vec::new();
+    let mut rest = text;
+    loop {
+        let end = rest.find(|c: char| !is_idchar(c)).unwrap_or(rest.len());
+        let name = &rest[..end];
+        if name.is_empty() {
+            return Err(match calls.last() {
+                None => SampleError::MissingFetch(text.to_owned()),
+                Some(prev) => SampleError::Syntax(format!(
+                    "unexpected '{}' after '{}' in '{text}'",
+                    rest.chars().next().unwrap_or(' '),
+                    prev.name
+                )),
+            });
+        }
+        rest = &rest[end..];
+        let args = match rest.strip_prefix('(') {
+            Some(inner) => {
+                let (args, after) = split_args(inner)
+                    .ok_or_else(|| SampleError::Syntax(format!("missing ')' after '{name}('")))?;
+                rest = after;
+                args
+            }
+            None => Vec::new(),
+        };
+        calls.push(Call {
+            name: name.to_owned(),
+            args,
+        });
+        if rest.is_empty() {
+            return Ok(calls);
+        }
+        let Some(after) = rest.strip_prefix(',') else {
+            return Err(SampleError::Syntax(format!(
+                "missing comma after '{name}' in '{text}'"
+            )));
+        };
+        // HAProxy tolerates repeated and trailing commas.
+        rest = after.trim_start_matches(',');
+        if rest.is_empty() {
+            return Ok(calls);
+        }
+    }
+}
+
+/// Splits the arguments after `(`: commas separate them, `'` and `"` quote, `\` escapes.
+/// Returns the arguments and what follows the closing `)`, or `None` if it is missing.
+fn split_args(text: &str) -> Option<(Vec<String>, &str)> {
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    // Whether the current argument was written at all (`''` is an empty argument).
+    let mut written = false;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+            continue;
+        }
+        match (quote, c) {
+            (_, '\\') => (escaped, written) = (true, true),
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => (quote, written) = (Some(c), true),
+            (None, ',') => {
+                args.push(std::mem::take(&mut cur));
+                written = false;
+            }
+            (None, ')') => {
+                // `f()` has no argument at all, `f(a,)` has an empty second one.
+                if !args.is_empty() || written {
+                    args.push(cur);
+                }
+                return Some((args, &text[i + 1..]));
+            }
+            (None, c) => {
+                cur.push(c);
+                written = true;
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(name: &str, args: &[&str]) -> Call {
+        Call {
+            name: name.into(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn plain_chains() {
+        assert_eq!(split_chain("src").unwrap(), vec![call("src", &[])]);
+        assert_eq!(
+            split_chain("src,ipmask(24),lower").unwrap(),
+            vec![
+                call("src", &[]),
+                call("ipmask", &["24"]),
+                call("lower", &[])
+            ]
+        );
+        assert_eq!(
+            split_chain("req.hdr(host,1)").unwrap(),
+            vec![call("req.hdr", &["host", "1"])]
+        );
+        assert_eq!(split_chain("f()").unwrap(), vec![call("f", &[])]);
+        assert_eq!(split_chain("f(a,)").unwrap(), vec![call("f", &["a", ""])]);
+        assert_eq!(split_chain("f('')").unwrap(), vec![call("f", &[""])]);
+    }
+
+    #[test]
+    fn quotes_and_escapes() {
+        assert_eq!(
+            split_chain(r#"str("a,b)c"),lower"#).unwrap(),
+            vec![call("str", &["a,b)c"]), call("lower", &[])]
+        );
+        assert_eq!(
+            split_chain(r"str(a\,b\)c)").unwrap(),
+            vec![call("str", &["a,b)c"])]
+        );
+        assert_eq!(
+            split_chain("str('x y')").unwrap(),
+            vec![call("str", &["x y"])]
+        );
+    }
+
+    #[test]
+    fn tolerated_commas() {
+        assert_eq!(
+            split_chain("src,,lower,").unwrap(),
+            vec![call("src", &[]), call("lower", &[])]
+        );
+    }
+
+    #[test]
+    fn syntax_errors() {
+        assert!(matches!(split_chain(""), Err(SampleError::MissingFetch(_))));
+        assert!(matches!(
+            split_chain("(x)"),
+            Err(SampleError::MissingFetch(_))
+        ));
+        assert!(matches!(split_chain("int(1"), Err(SampleError::Syntax(_))));
+        assert!(matches!(
+            split_chain("src lower"),
+            Err(SampleError::Syntax(_))
+        ));
+        assert!(matches!(
+            split_chain("src,(x)"),
+            Err(SampleError::Syntax(_))
+        ));
+        assert!(matches!(
+            split_chain("str(\"abc)"),
+            Err(SampleError::Syntax(_))
+        ));
+    }
+}

@@ -1,0 +1,69 @@
+//! `build`, `run`, `test`, `bench`: cargo invocations that insist on the eBPF object.
+
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::shell::{is_root, run as sh, workspace_root};
+
+/// Default arguments of `cargo xtask run`.
+const DEFAULT_RUN_ARGS: &[&str] = &["-d", "-f", "configs/tcp-basic.cfg"];
+
+/// `cargo` in the workspace, with `LB_EBPF_REQUIRED=1`: lb-userspace's build script then fails
+/// the build instead of falling back to an L7-only `lb`.
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root())
+        .env("LB_EBPF_REQUIRED", "1");
+    cmd
+}
+
+/// Release build of `lb` with the eBPF object built in.
+pub fn build() -> Result<()> {
+    sh(cargo().args(["build", "--release", "-p", "lb-userspace"]))
+}
+
+/// Builds, then runs `target/release/lb` with `args` (after an optional `--`).
+pub fn run(args: &[String]) -> Result<()> {
+    build()?;
+    let args: Vec<&str> = match args.split_first() {
+        Some((dashes, rest)) if dashes == "--" => rest.iter().map(String::as_str).collect(),
+        _ => args.iter().map(String::as_str).collect(),
+    };
+    let args = if args.is_empty() {
+        DEFAULT_RUN_ARGS.to_vec()
+    } else {
+        args
+    };
+    let root = workspace_root();
+    sh(Command::new(root.join("target/release/lb"))
+        .current_dir(&root)
+        .args(args))
+}
+
+/// Release build, then every test of the workspace (the eBPF ones need root).
+pub fn test() -> Result<()> {
+    sh(cargo().args(["build", "--release"]))?;
+    if !is_root() {
+        eprintln!(
+            "xtask: NOT ROOT: the eBPF tests (XDP load/attach, network namespaces) need root \
+             and will fail; run `sudo cargo xtask test` to run them"
+        );
+    }
+    // lb-ebpf builds for the host as an empty binary, which runs the packet parser tests.
+    sh(cargo().args(["test", "--workspace", "--release"]))
+}
+
+/// What `cargo xtask bench` will measure, following /work/shared/BENCH.md.
+pub fn bench_plan() {
+    println!(
+        "\
+cargo xtask bench is not implemented yet. It will measure, side by side in one run:
+  - XDP cost per packet: BPF_PROG_TEST_RUN of lb_xdp over packet fixtures, against a trivial
+    XDP_DROP program (ns/packet);
+  - XDP packet rate: trafgen (netsniff-ng) from a network namespace into a veth pair (pps);
+  - L4/L7 proxy throughput and latency: wrk/h2load through lb, haproxy 2.6 and nginx 1.22,
+    proxy on CPU 1, load and backend on CPU 0 (req/s, p50/p99);
+  - proxy CPU per request from /proc/PID/schedstat, at saturation and at a fixed 10k req/s."
+    );
+}
