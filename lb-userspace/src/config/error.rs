@@ -140,7 +140,7 @@ pub enum ErrorKind {
         source: AclError,
     },
     /// A condition rejected by the condition parser.
-    #[error("error detected while parsing {rule} condition : {source}")]
+    #[error("error detected while parsing {rule} : {source}")]
     Condition {
         /// The rule (`use_backend`...).
         rule: &'static str,
@@ -165,8 +165,8 @@ pub enum ErrorKind {
 pub struct ConfigError {
     /// The file and line (line 0 when the error is about a whole file).
     pub location: Location,
-    /// What is wrong.
-    pub kind: ErrorKind,
+    /// What is wrong (boxed: errors travel through every parser's `Result`).
+    pub kind: Box<ErrorKind>,
     /// A suggestion (`did you mean 'bind' maybe ?`, `use 'timeout connect'`).
     pub hint: Option<String>,
 }
@@ -176,7 +176,7 @@ impl ConfigError {
     pub fn new(location: Location, kind: ErrorKind) -> Self {
         Self {
             location,
-            kind,
+            kind: Box::new(kind),
             hint: None,
         }
     }
@@ -223,7 +223,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.kind)
+        Some(self.kind.as_ref())
     }
 }
 

@@ -255,14 +255,12 @@ impl<'e> Parser<'e> {
     /// Resolves everything; returns the configuration or every error found.
     pub fn finish(mut self) -> Result<Config, ConfigErrors> {
         let xdp = self.xdp.take();
-        if let Some(x) = &xdp {
-            if x.interfaces.is_empty() {
-                let e = ConfigError::new(
-                    x.location.clone(),
-                    ErrorKind::Consistency("'xdp' section declares no 'interface'".into()),
-                );
-                self.errors.push(e);
-            }
+        if let Some(x) = xdp.as_ref().filter(|x| x.interfaces.is_empty()) {
+            let reason = "'xdp' section declares no 'interface'".into();
+            self.errors.push(ConfigError::new(
+                x.location.clone(),
+                ErrorKind::Consistency(reason),
+            ));
         }
         let config = finalize(self.global, self.proxies, xdp, &mut self.errors);
         if self.errors.is_empty() {
