@@ -38,7 +38,8 @@ pub(crate) const GLOBAL: Table = &[
     (&["profiling.*"], "profiling"),
     (&["set-dumpable", "strict-limits", "expose-experimental-directives", "default-path"], "process settings"),
     (&["pp2-never-send-local"], PROXY_PROTO),
-    (&["grace", "cluster-secret", "set-var", "trace"], "process settings"),
+    (&["grace", "cluster-secret", "set-var", "set-var-fmt", "trace", "quick-exit"], "process settings"),
+    (&["close-spread-time", "no-memory-trimming", "prealloc-fd"], "process settings"),
     (&["51degrees-*", "deviceatlas-*", "wurfl-*"], "device detection"),
     (&["tune.*"], "more tuning parameters"),
 ];
@@ -50,7 +51,8 @@ pub(crate) const PROXY: Table = &[
     (&["errorloc302", "errorloc303", "http-after-response", "http-error", "http-request"], HTTP),
     (&["http-response", "http-reuse", "http-send-name-header", "monitor-uri", "monitor"], HTTP),
     (&["redirect", "unique-id-format", "unique-id-header", "use-fcgi-app", "stats"], HTTP),
-    (&["max-keep-alive-queue"], HTTP),
+    (&["max-keep-alive-queue", "max-session-srv-conns"], HTTP),
+    (&["dynamic-cookie-key"], "stick tables and persistence"),
     (&["tcp-request", "tcp-response"], "tcp-request/tcp-response rules"),
     (&["stick", "stick-table", "persist", "force-persist", "ignore-persist", "use-server"], "stick tables and persistence"),
     (&["log-format", "log-format-sd", "error-log-format", "log-tag"], LOG_FMT),
@@ -135,6 +137,7 @@ pub(crate) const SERVER: Table = &[
     (&["check-via-socks4", "socks4"], "SOCKS4 servers"),
     (&["namespace", "source", "usesrc", "interface", "tcp-ut", "tfo", "no-tfo"], TCP_TUNING),
     (&["shard"], "peers"),
+    (&["hash-key"], "consistent hash keys"),
 ];
 
 /// The feature bringing `keyword`, when `table` lists it.

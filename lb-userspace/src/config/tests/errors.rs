@@ -147,7 +147,10 @@ fn keywords_in_the_wrong_section() {
         "'option redispatch' not allowed in 'frontend' section; it only applies to backends and listen sections"
     );
     let e = one(&["defaults", "    acl a src 127.0.0.1"]);
-    assert_eq!(e.1, "'acl' not allowed in 'anonymous 'defaults'' section");
+    assert_eq!(
+        e.1,
+        "'acl' not allowed in 'defaults' section; anonymous defaults sections cannot hold ACLs"
+    );
 }
 
 #[test]
