@@ -224,8 +224,8 @@ fn unknown_backends() {
     assert_eq!(
         all,
         [
-            (4, "frontend 'fe' : unable to find required default_backend 'nope'".into()),
             (3, "frontend 'fe' : unable to find required use_backend 'missing'".into()),
+            (4, "frontend 'fe' : unable to find required default_backend 'nope'".into()),
             (7, "frontend 'other' : unable to find required default_backend 'fe'; 'fe' is a frontend, not a backend".into()),
         ]
     );
@@ -522,7 +522,7 @@ fn directives_are_rejected() {
 }
 
 #[test]
-fn every_error_is_reported() {
+fn every_line_error_is_reported() {
     let all = errors(&[
         "global",
         "    nbthread 0",
@@ -535,5 +535,21 @@ fn every_error_is_reported() {
         "    balance nope",
     ]);
     let lines: Vec<usize> = all.iter().map(|(l, _)| *l).collect();
-    assert_eq!(lines, [2, 3, 5, 8, 9, 4, 6], "{all:#?}");
+    // Configuration-wide checks (the missing backend, the frontend left without a valid
+    // bind) only run once the lines themselves are valid, as in HAProxy.
+    assert_eq!(lines, [2, 3, 5, 8, 9], "{all:#?}");
+}
+
+#[test]
+fn every_consistency_error_is_reported() {
+    let all = errors(&[
+        "frontend fe",
+        "    default_backend none",
+        "backend be",
+        "    server s 127.0.0.1 check",
+        "    server t 127.0.0.1:1 track nope",
+        "backend be",
+    ]);
+    let lines: Vec<usize> = all.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, [1, 2, 4, 5, 6], "{all:#?}");
 }
