@@ -553,3 +553,33 @@ fn every_consistency_error_is_reported() {
     let lines: Vec<usize> = all.iter().map(|(l, _)| *l).collect();
     assert_eq!(lines, [1, 2, 4, 5, 6], "{all:#?}");
 }
+
+#[test]
+fn a_distribution_default_config_lists_what_is_missing() {
+    let all = errors(&[
+        "global",
+        "    log /dev/log local0",
+        "    chroot /var/lib/haproxy",
+        "    stats socket /run/haproxy/admin.sock mode 660 level admin",
+        "    user haproxy",
+        "    daemon",
+        "defaults",
+        "    log global",
+        "    mode http",
+        "    option httplog",
+        "    option dontlognull",
+        "    timeout connect 5000",
+        "    errorfile 400 /etc/haproxy/errors/400.http",
+    ]);
+    let want = [
+        (3, "keyword 'chroot' is not supported yet (comes with privilege dropping)"),
+        (4, "keyword 'stats' is not supported yet (comes with the runtime API (stats socket))"),
+        (5, "keyword 'user' is not supported yet (comes with privilege dropping)"),
+        (9, "keyword 'mode http' is not supported yet (comes with HTTP mode)"),
+        (10, "keyword 'option httplog' is not supported yet (comes with HTTP mode)"),
+        (11, "keyword 'option dontlognull' is not supported yet (comes with logging options)"),
+        (13, "keyword 'errorfile' is not supported yet (comes with HTTP mode)"),
+    ];
+    let want: Vec<(usize, String)> = want.iter().map(|(l, m)| (*l, (*m).to_owned())).collect();
+    assert_eq!(all, want);
+}
