@@ -572,13 +572,34 @@ fn a_distribution_default_config_lists_what_is_missing() {
         "    errorfile 400 /etc/haproxy/errors/400.http",
     ]);
     let want = [
-        (3, "keyword 'chroot' is not supported yet (comes with privilege dropping)"),
-        (4, "keyword 'stats' is not supported yet (comes with the runtime API (stats socket))"),
-        (5, "keyword 'user' is not supported yet (comes with privilege dropping)"),
-        (9, "keyword 'mode http' is not supported yet (comes with HTTP mode)"),
-        (10, "keyword 'option httplog' is not supported yet (comes with HTTP mode)"),
-        (11, "keyword 'option dontlognull' is not supported yet (comes with logging options)"),
-        (13, "keyword 'errorfile' is not supported yet (comes with HTTP mode)"),
+        (
+            3,
+            "keyword 'chroot' is not supported yet (comes with privilege dropping)",
+        ),
+        (
+            4,
+            "keyword 'stats' is not supported yet (comes with the runtime API (stats socket))",
+        ),
+        (
+            5,
+            "keyword 'user' is not supported yet (comes with privilege dropping)",
+        ),
+        (
+            9,
+            "keyword 'mode http' is not supported yet (comes with HTTP mode)",
+        ),
+        (
+            10,
+            "keyword 'option httplog' is not supported yet (comes with HTTP mode)",
+        ),
+        (
+            11,
+            "keyword 'option dontlognull' is not supported yet (comes with logging options)",
+        ),
+        (
+            13,
+            "keyword 'errorfile' is not supported yet (comes with HTTP mode)",
+        ),
     ];
     let want: Vec<(usize, String)> = want.iter().map(|(l, m)| (*l, (*m).to_owned())).collect();
     assert_eq!(all, want);
