@@ -121,11 +121,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
     let accept_date = SystemTime::now();
     let shared = &ctx.shared;
     let fe = &shared.frontends[frontend];
-    let sctx = StreamCtx {
-        src,
-        dst,
-        fe_name: &fe.cfg.name,
-    };
+    let sctx = StreamCtx::new(src, dst, &fe.cfg.name);
     let mut log = StreamLog {
         client: client_addr,
         accept_date,
