@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ebpf;
+pub mod fuzzing;
 pub mod log;
 pub mod map;
 pub mod process;
