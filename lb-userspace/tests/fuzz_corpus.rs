@@ -1,5 +1,6 @@
 //! Replays the fuzzers' seed corpus (`fuzz/corpus/TARGET/*`) through the same entry points
 //! the fuzz targets use, so every seed stays crash-free in the normal test suite.
+#![allow(clippy::unwrap_used, reason = "test code: a failure should panic")]
 
 use std::path::PathBuf;
 
