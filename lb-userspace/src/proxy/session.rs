@@ -203,7 +203,7 @@ async fn serve(
             log.redispatched = est.redispatched;
             let cfg = forward_cfg(ctx, log.frontend, be_idx);
             let stop = ctx.hard_stop();
-            let outcome = forward::forward(client, &est.conn, &cfg, stop).await;
+            let outcome = forward::forward(client, &est.conn, &cfg, &ctx.pipes, stop).await;
             log.bytes_in = outcome.bytes_in;
             log.bytes_out = outcome.bytes_out;
             log.termination = termination(outcome.end);
