@@ -112,20 +112,32 @@ pub async fn forward(
     };
     let c2s = pump(client, server, Side::Client, &act, cfg, pipes);
     let s2c = pump(server, client, Side::Server, &act, cfg, pipes);
-    let watchdog = watchdog(&act, cfg);
-    tokio::pin!(c2s, s2c, watchdog, stop);
+    let dog = watchdog(&act, cfg);
+    tokio::pin!(c2s, s2c, dog, stop);
     let (mut c2s_done, mut s2c_done) = (false, false);
     let end = loop {
         tokio::select! {
             r = &mut c2s, if !c2s_done => match r {
-                Ok(()) => { c2s_done = true; act.any_shut.set(true); if s2c_done { break End::Done } }
+                Ok(()) => {
+                    c2s_done = true;
+                    if s2c_done { break End::Done }
+                    // The `-fin` timeouts apply from now on: restart the watchdog with them.
+                    act.any_shut.set(true);
+                    dog.set(watchdog(&act, cfg));
+                }
                 Err(side) => break End::Error(side),
             },
             r = &mut s2c, if !s2c_done => match r {
-                Ok(()) => { s2c_done = true; act.any_shut.set(true); if c2s_done { break End::Done } }
+                Ok(()) => {
+                    s2c_done = true;
+                    if c2s_done { break End::Done }
+                    // The `-fin` timeouts apply from now on: restart the watchdog with them.
+                    act.any_shut.set(true);
+                    dog.set(watchdog(&act, cfg));
+                }
                 Err(side) => break End::Error(side),
             },
-            side = &mut watchdog => break End::Timeout(side),
+            side = &mut dog => break End::Timeout(side),
             () = &mut stop => break End::Killed,
         }
     };
@@ -507,8 +519,11 @@ mod tests {
         c.server = Some(Duration::from_secs(10));
         client.shutdown().await.unwrap();
         let pool = PipePool::new(8, None);
+        let started = tokio::time::Instant::now();
         let out = forward(&front, &back, &c, &pool, std::future::pending()).await;
         assert_eq!(out.end, End::Timeout(Side::Client));
+        // The short `client-fin`, not the 10 s `client` timeout, must have fired.
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
