@@ -523,7 +523,11 @@ mod tests {
         let out = forward(&front, &back, &c, &pool, std::future::pending()).await;
         assert_eq!(out.end, End::Timeout(Side::Client));
         // The short `client-fin`, not the 10 s `client` timeout, must have fired.
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]

@@ -3,11 +3,13 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::backend::state::ServerState;
 use crate::log::format::{LogAddr, TermCause, TermPhase, Termination};
 use crate::proxy::conn::Conn;
 use crate::proxy::connect::{self, FailKind};
@@ -26,8 +28,8 @@ pub struct StreamLog {
     pub frontend: usize,
     /// Backend index, if one was chosen.
     pub backend: Option<usize>,
-    /// Server name, if one was chosen.
-    pub server: Option<String>,
+    /// The server, if one was chosen.
+    pub server: Option<Arc<ServerState>>,
     /// Time in queues (ms); `None` if never dispatched.
     pub tw_ms: Option<u64>,
     /// Connect time (ms); `None` if never connected.
@@ -178,7 +180,7 @@ async fn serve(
         Err(failed) => {
             log.tw_ms = Some(ms(failed.queued));
             log.retries = failed.retries;
-            log.server = failed.server.as_ref().map(|s| s.cfg.name.clone());
+            log.server = failed.server.clone();
             log.termination = match failed.kind {
                 FailKind::NoServer | FailKind::ConnectError => {
                     Termination::new(TermCause::ServerAbort, TermPhase::Connect)
@@ -196,7 +198,7 @@ async fn serve(
         }
         Ok(est) => {
             let server = est.slot.server();
-            log.server = Some(server.cfg.name.clone());
+            log.server = Some(Arc::clone(server));
             log.tw_ms = Some(ms(est.queued));
             log.tc_ms = Some(ms(est.connect));
             log.retries = est.retries;

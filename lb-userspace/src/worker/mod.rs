@@ -112,7 +112,7 @@ impl WorkerCtx {
             accept_date: log.accept_date,
             frontend: &fe.cfg.name,
             backend,
-            server: log.server.as_deref(),
+            server: log.server.as_ref().map(|s| s.cfg.name.as_str()),
             tw_ms: log.tw_ms.map_or(-1, signed),
             tc_ms: log.tc_ms.map_or(-1, signed),
             tt_ms: signed(log.tt_ms),
