@@ -51,7 +51,8 @@ pub fn test() -> Result<()> {
         );
     }
     // lb-ebpf builds for the host as an empty binary, which runs the packet parser tests.
-    sh(cargo().args(["test", "--workspace", "--release"]))
+    // Every test binary runs, so one report lists all failures.
+    sh(cargo().args(["test", "--workspace", "--release", "--no-fail-fast"]))
 }
 
 /// What `cargo xtask bench` will measure, following /work/shared/BENCH.md.
