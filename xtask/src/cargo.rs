@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::shell::{is_root, run as sh, workspace_root};
 
 /// Default arguments of `cargo xtask run`.
-const DEFAULT_RUN_ARGS: &[&str] = &["-d", "-f", "configs/tcp-basic.cfg"];
+const DEFAULT_RUN_ARGS: &[&str] = &["-d", "-f", "configs/01-tcp-basic.cfg"];
 
 /// `cargo` in the workspace, with `LB_EBPF_REQUIRED=1`: lb-userspace's build script then fails
 /// the build instead of falling back to an L7-only `lb`.
