@@ -70,7 +70,10 @@ pub struct Outcome {
 struct Activity {
     client: Cell<Instant>,
     server: Cell<Instant>,
-    any_shut: Cell<bool>,
+    /// We shut our write side toward the client (the server finished first).
+    shut_to_client: Cell<bool>,
+    /// We shut our write side toward the server (the client finished first).
+    shut_to_server: Cell<bool>,
     bytes_in: Cell<u64>,
     bytes_out: Cell<u64>,
 }
@@ -106,7 +109,8 @@ pub async fn forward(
     let act = Activity {
         client: Cell::new(now),
         server: Cell::new(now),
-        any_shut: Cell::new(false),
+        shut_to_client: Cell::new(false),
+        shut_to_server: Cell::new(false),
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
     };
@@ -121,8 +125,8 @@ pub async fn forward(
                 Ok(()) => {
                     c2s_done = true;
                     if s2c_done { break End::Done }
-                    // The `-fin` timeouts apply from now on: restart the watchdog with them.
-                    act.any_shut.set(true);
+                    // `server-fin` applies from now on: restart the watchdog with it.
+                    act.shut_to_server.set(true);
                     dog.set(watchdog(&act, cfg));
                 }
                 Err(side) => break End::Error(side),
@@ -131,8 +135,8 @@ pub async fn forward(
                 Ok(()) => {
                     s2c_done = true;
                     if c2s_done { break End::Done }
-                    // The `-fin` timeouts apply from now on: restart the watchdog with them.
-                    act.any_shut.set(true);
+                    // `client-fin` applies from now on: restart the watchdog with it.
+                    act.shut_to_client.set(true);
                     dog.set(watchdog(&act, cfg));
                 }
                 Err(side) => break End::Error(side),
@@ -346,15 +350,25 @@ async fn splice_loop(
     }
 }
 
+/// The inactivity timeout of one side: its `-fin` variant once we have shut our write side
+/// toward it and wait for it to finish (HAProxy's guard against peers lingering in
+/// FIN_WAIT), its normal one otherwise.
+fn side_timeout(act: &Activity, cfg: &ForwardCfg, side: Side) -> Option<Duration> {
+    match side {
+        Side::Client if act.shut_to_client.get() => cfg.client_fin.or(cfg.client),
+        Side::Client => cfg.client,
+        Side::Server if act.shut_to_server.get() => cfg.server_fin.or(cfg.server),
+        Side::Server => cfg.server,
+    }
+}
+
 /// Resolves when one side has been inactive for longer than its timeout; names that side.
 async fn watchdog(act: &Activity, cfg: &ForwardCfg) -> Side {
     loop {
-        let shut = act.any_shut.get();
-        let pick = |normal: Option<Duration>, fin: Option<Duration>| {
-            if shut { fin.or(normal) } else { normal }
-        };
-        let client = pick(cfg.client, cfg.client_fin).map(|t| (act.client.get() + t, Side::Client));
-        let server = pick(cfg.server, cfg.server_fin).map(|t| (act.server.get() + t, Side::Server));
+        let client =
+            side_timeout(act, cfg, Side::Client).map(|t| (act.client.get() + t, Side::Client));
+        let server =
+            side_timeout(act, cfg, Side::Server).map(|t| (act.server.get() + t, Side::Server));
         let next = match (client, server) {
             (Some(c), Some(s)) => Some(if c.0 <= s.0 { c } else { s }),
             (c, s) => c.or(s),
@@ -370,11 +384,7 @@ async fn watchdog(act: &Activity, cfg: &ForwardCfg) -> Side {
             Side::Client => act.client.get(),
             Side::Server => act.server.get(),
         };
-        let still = match side {
-            Side::Client => pick(cfg.client, cfg.client_fin),
-            Side::Server => pick(cfg.server, cfg.server_fin),
-        };
-        if let Some(t) = still
+        if let Some(t) = side_timeout(act, cfg, side)
             && Instant::now() >= last + t
         {
             return side;
@@ -511,13 +521,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn fin_timeout_applies_once_a_direction_is_shut() {
-        let (mut client, front, back, _server) = rig().await;
+    async fn client_fin_applies_once_we_shut_toward_the_client() {
+        let (_client, front, back, mut server) = rig().await;
         let mut c = cfg(true);
         c.client = Some(Duration::from_secs(10));
         c.client_fin = Some(Duration::from_millis(100));
         c.server = Some(Duration::from_secs(10));
-        client.shutdown().await.unwrap();
+        // The server finishes first; the client lingers without closing.
+        server.shutdown().await.unwrap();
         let pool = PipePool::new(8, None);
         let started = tokio::time::Instant::now();
         let out = forward(&front, &back, &c, &pool, std::future::pending()).await;
