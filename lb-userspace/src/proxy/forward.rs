@@ -542,6 +542,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn client_fin_does_not_apply_when_the_client_closed_first() {
+        let (mut client, front, back, _server) = rig().await;
+        let mut c = cfg(true);
+        c.client = Some(Duration::from_millis(600));
+        c.client_fin = Some(Duration::from_millis(50));
+        c.server = Some(Duration::from_secs(10));
+        client.shutdown().await.unwrap();
+        let pool = PipePool::new(8, None);
+        let started = tokio::time::Instant::now();
+        let out = forward(&front, &back, &c, &pool, std::future::pending()).await;
+        assert_eq!(out.end, End::Timeout(Side::Client));
+        assert!(
+            started.elapsed() >= Duration::from_millis(550),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
     async fn reset_by_server_is_a_server_error() {
         let (_client, front, back, server) = rig().await;
         let _ = socket2::SockRef::from(&server).set_linger(Some(Duration::ZERO));
