@@ -33,17 +33,18 @@ fn main() {
         workspace.join("lb-common").display()
     );
 
-    match build(&workspace) {
+    // Cargo directives end at a newline; tool output may hold several.
+    match build(&workspace).map_err(|why| format!("{why:#}").replace('\n', " ")) {
         Ok(info) => {
             println!("cargo::rustc-cfg=lb_ebpf");
             println!("cargo::rustc-env=LB_EBPF_BUILD_INFO=built in ({info})");
         }
         Err(why) if flag("LB_EBPF_REQUIRED") => {
-            println!("cargo::error=eBPF object not built: {why:#}");
+            println!("cargo::error=eBPF object not built: {why}");
         }
         Err(why) => {
-            println!("cargo::warning=building without eBPF (L7 only): {why:#}");
-            println!("cargo::rustc-env=LB_EBPF_BUILD_INFO=not built in: {why:#}");
+            println!("cargo::warning=building without eBPF (L7 only): {why}");
+            println!("cargo::rustc-env=LB_EBPF_BUILD_INFO=not built in: {why}");
         }
     }
 }
@@ -74,10 +75,16 @@ fn build(workspace: &Path) -> anyhow::Result<String> {
         root_dir,
         ..Default::default()
     };
-    aya_build::build_ebpf([package], aya_build::Toolchain::Custom(TOOLCHAIN))?;
-
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);
     let object = out_dir.join(EBPF_PACKAGE);
+    // Never embed the object of an earlier build when this one produces none.
+    let _ = fs::remove_file(&object);
+    aya_build::build_ebpf([package], aya_build::Toolchain::Custom(TOOLCHAIN)).map_err(|e| {
+        // aya-build names the whole command line; the compiler output above says the rest.
+        let e = e.to_string();
+        let status = e.rsplit(" failed: ").next().unwrap_or(&e);
+        anyhow!("the build of {EBPF_PACKAGE} for {BPF_TARGET} failed (output above): {status}")
+    })?;
     let size = fs::metadata(&object)
         .with_context(|| format!("{} was not produced (AYA_BUILD_SKIP?)", object.display()))?
         .len();

@@ -79,8 +79,11 @@ fn run(opts: &RunOptions) -> i32 {
     let config = match config::load(&opts.files) {
         Ok(config) => config,
         Err(errors) => {
-            eprint!("{errors}");
-            eprintln!("[ALERT] Fatal errors found in configuration.");
+            let pid = std::process::id();
+            for e in errors.iter() {
+                eprintln!("[ALERT]    ({pid}) : config : {e}");
+            }
+            eprintln!("[ALERT]    ({pid}) : config : Fatal errors found in configuration.");
             return 1;
         }
     };

@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::shell::{is_root, run as sh, workspace_root};
 
 /// Default arguments of `cargo xtask run`.
-const DEFAULT_RUN_ARGS: &[&str] = &["-d", "-f", "configs/tcp-basic.cfg"];
+const DEFAULT_RUN_ARGS: &[&str] = &["-d", "-f", "configs/01-tcp-basic.cfg"];
 
 /// `cargo` in the workspace, with `LB_EBPF_REQUIRED=1`: lb-userspace's build script then fails
 /// the build instead of falling back to an L7-only `lb`.
@@ -51,7 +51,8 @@ pub fn test() -> Result<()> {
         );
     }
     // lb-ebpf builds for the host as an empty binary, which runs the packet parser tests.
-    sh(cargo().args(["test", "--workspace", "--release"]))
+    // Every test binary runs, so one report lists all failures.
+    sh(cargo().args(["test", "--workspace", "--release", "--no-fail-fast"]))
 }
 
 /// What `cargo xtask bench` will measure, following /work/shared/BENCH.md.

@@ -17,7 +17,7 @@ usage: cargo xtask <command>
 commands:
   setup            install the eBPF toolchain and the test/bench tools (idempotent)
   build            release build of lb, failing unless the eBPF object is built in
-  run [-- ARGS]    build, then run target/release/lb ARGS (default: -d -f configs/tcp-basic.cfg)
+  run [-- ARGS]    build, then run target/release/lb ARGS (default: -d -f configs/01-tcp-basic.cfg)
   test             setup, build, then the whole test suite in release mode
   bench            what the benchmarks will measure (not implemented yet)";
 

@@ -166,11 +166,7 @@ mod tests {
     }
 
     fn ctx(src: &str, fe: &'static str) -> StreamCtx<'static> {
-        StreamCtx {
-            src: src.parse().unwrap(),
-            dst: "127.0.0.1:8443".parse().unwrap(),
-            fe_name: fe,
-        }
+        StreamCtx::new(src.parse().unwrap(), "127.0.0.1:8443".parse().unwrap(), fe)
     }
 
     fn eval(text: &str, src: &str) -> bool {

@@ -304,11 +304,7 @@ mod tests {
     }
 
     fn ctx(src: &str) -> StreamCtx<'static> {
-        StreamCtx {
-            src: src.parse().unwrap(),
-            dst: "127.0.0.1:443".parse().unwrap(),
-            fe_name: "fe",
-        }
+        StreamCtx::new(src.parse().unwrap(), "127.0.0.1:443".parse().unwrap(), "fe")
     }
 
     fn set(lines: &[&str]) -> AclSet {

@@ -65,11 +65,7 @@ mod tests {
     use crate::sample::StreamCtx;
 
     fn ctx(src: &str) -> StreamCtx<'static> {
-        StreamCtx {
-            src: src.parse().unwrap(),
-            dst: "127.0.0.1:80".parse().unwrap(),
-            fe_name: "fe",
-        }
+        StreamCtx::new(src.parse().unwrap(), "127.0.0.1:80".parse().unwrap(), "fe")
     }
 
     #[test]

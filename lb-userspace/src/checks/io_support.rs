@@ -137,6 +137,7 @@ pub(super) fn server(name: &str, port: u16, inter_ms: u64) -> Server {
         check_addr: None,
         check_port: None,
         track: None,
+        send_proxy: None,
         location: Location::default(),
     }
 }
@@ -156,6 +157,9 @@ pub(super) fn backend(name: &str, servers: Vec<Server>, check: CheckKind) -> Bac
         check,
         logs: Vec::new(),
         tcplog: false,
+        rules: crate::rules::ProxyRules::default(),
+        stick_table: None,
+        stick_rules: Vec::new(),
     }
 }
 

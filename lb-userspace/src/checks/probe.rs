@@ -182,6 +182,7 @@ mod tests {
             check_addr: None,
             check_port: None,
             track: None,
+            send_proxy: None,
             location: crate::config::model::Location::default(),
         }
     }

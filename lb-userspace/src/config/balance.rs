@@ -87,6 +87,9 @@ pub(crate) fn parse_hash_type(line: &Line) -> Result<HashType, ConfigError> {
     };
     let mut hash = HashType {
         method,
+        // Kept from HAProxy 1.4 for compatibility: a bare `hash-type consistent` means sdbm
+        // with avalanche; naming a function drops the implicit avalanche.
+        avalanche: method == HashMethod::Consistent && line.arg(2).is_none(),
         ..HashType::default()
     };
     let mut i = 2;
@@ -123,6 +126,16 @@ pub(crate) fn parse_hash_type(line: &Line) -> Result<HashType, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_consistent_means_sdbm_with_avalanche() {
+        let h = hash_type("hash-type consistent").unwrap();
+        assert_eq!((h.function, h.avalanche), (HashFunction::Sdbm, true));
+        let h = hash_type("hash-type consistent sdbm").unwrap();
+        assert!(!h.avalanche);
+        let h = hash_type("hash-type map-based").unwrap();
+        assert!(!h.avalanche);
+    }
     use crate::config::model::Location;
 
     fn line(text: &str) -> Line {
@@ -223,7 +236,7 @@ mod tests {
         );
         assert_eq!(
             hash_type("hash-type consistent"),
-            ht(HashMethod::Consistent, HashFunction::Sdbm, false)
+            ht(HashMethod::Consistent, HashFunction::Sdbm, true)
         );
         assert_eq!(
             hash_type("hash-type consistent djb2"),

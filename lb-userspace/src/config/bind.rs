@@ -30,6 +30,7 @@ pub(crate) fn parse_bind(line: &Line) -> Result<Bind, ConfigError> {
     Ok(Bind {
         addrs,
         name,
+        accept_proxy: false,
         location: line.loc.clone(),
     })
 }

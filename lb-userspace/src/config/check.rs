@@ -370,7 +370,7 @@ fn parse_tcp_expect(line: &Line) -> Result<TcpCheckRule, ConfigError> {
 
 /// Decodes an even-length hexadecimal string.
 pub(crate) fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
-    if text.is_empty() || text.len() % 2 != 0 {
+    if text.is_empty() || !text.len().is_multiple_of(2) {
         return Err("expects an even, non-zero number of hexadecimal digits".into());
     }
     let digits: Vec<u32> = text

@@ -140,7 +140,7 @@ pub enum ErrorKind {
         source: AclError,
     },
     /// A condition rejected by the condition parser.
-    #[error("error detected while parsing {rule} condition : {source}")]
+    #[error("error detected while parsing {rule} : {source}")]
     Condition {
         /// The rule (`use_backend`...).
         rule: &'static str,
@@ -160,13 +160,17 @@ pub enum ErrorKind {
     Consistency(String),
 }
 
-/// One error, with where it is and an optional hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One error, with where it is and an optional hint; displays as
+/// `parsing [FILE:LINE] : message[; hint]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parsing [{}] : {}", where_text(.location), message_text(.kind, .hint.as_deref()))]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The file and line (line 0 when the error is about a whole file).
     pub location: Location,
-    /// What is wrong.
-    pub kind: ErrorKind,
+    /// What is wrong (boxed: errors travel through every parser's `Result`).
+    #[source]
+    pub kind: Box<ErrorKind>,
     /// A suggestion (`did you mean 'bind' maybe ?`, `use 'timeout connect'`).
     pub hint: Option<String>,
 }
@@ -176,7 +180,7 @@ impl ConfigError {
     pub fn new(location: Location, kind: ErrorKind) -> Self {
         Self {
             location,
-            kind,
+            kind: Box::new(kind),
             hint: None,
         }
     }
@@ -199,31 +203,22 @@ impl ConfigError {
 
     /// The message without the `parsing [...]` prefix (for tests and logs).
     pub fn message(&self) -> String {
-        match &self.hint {
-            Some(hint) => format!("{}; {hint}", self.kind),
-            None => self.kind.to_string(),
-        }
+        message_text(&self.kind, self.hint.as_deref())
     }
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.location.line == 0 {
-            write!(
-                f,
-                "parsing [{}] : {}",
-                self.location.file.display(),
-                self.message()
-            )
-        } else {
-            write!(f, "parsing [{}] : {}", self.location, self.message())
-        }
+/// `FILE:LINE`, or just `FILE` for errors about a whole file.
+fn where_text(location: &Location) -> String {
+    match location.line {
+        0 => location.file.display().to_string(),
+        _ => location.to_string(),
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.kind)
+fn message_text(kind: &ErrorKind, hint: Option<&str>) -> String {
+    match hint {
+        Some(hint) => format!("{kind}; {hint}"),
+        None => kind.to_string(),
     }
 }
 

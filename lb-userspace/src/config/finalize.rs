@@ -23,6 +23,7 @@ pub(crate) fn finalize(
         frontends: Vec::new(),
         backends: Vec::new(),
         xdp,
+        tables: Vec::new(),
     };
     for px in &proxies {
         if px.kind.backend() {
@@ -89,6 +90,8 @@ fn build_frontend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) -
         use_backends: px.use_backends.clone(),
         logs: expand_logs(&px.logs, global),
         tcplog: px.tcplog,
+        rules: crate::rules::ProxyRules::default(),
+        stick_table: None,
     }
 }
 
@@ -112,6 +115,9 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         check,
         logs: expand_logs(&px.logs, global),
         tcplog: px.tcplog,
+        rules: crate::rules::ProxyRules::default(),
+        stick_table: None,
+        stick_rules: Vec::new(),
     }
 }
 

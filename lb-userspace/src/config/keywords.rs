@@ -13,202 +13,49 @@ const OTHER_CHECKS: &str = "more health check protocols";
 const PROXY_PROTO: &str = "the PROXY protocol";
 
 /// `global` section keywords.
+#[rustfmt::skip]
 pub(crate) const GLOBAL: Table = &[
-    (
-        &[
-            "user",
-            "group",
-            "uid",
-            "gid",
-            "chroot",
-            "setcap",
-            "insecure-setuid-wanted",
-        ],
-        "privilege dropping",
-    ),
+    (&["user", "group", "uid", "gid", "chroot", "setcap", "insecure-setuid-wanted"], "privilege dropping"),
     (&["stats"], "the runtime API (stats socket)"),
-    (
-        &[
-            "ca-base",
-            "crt-base",
-            "issuers-chain-path",
-            "ssl-*",
-            "tune.ssl.*",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "lua-load",
-            "lua-load-per-thread",
-            "lua-prepend-path",
-            "tune.lua.*",
-        ],
-        "Lua scripting",
-    ),
-    (
-        &[
-            "cpu-map",
-            "numa-cpu-mapping",
-            "thread-group",
-            "thread-groups",
-        ],
-        "CPU pinning",
-    ),
-    (
-        &["master-worker", "mworker-max-reloads"],
-        "master-worker mode",
-    ),
+    (&["ca-base", "crt-base", "issuers-chain-path", "ssl-*", "tune.ssl.*"], SSL),
+    (&["lua-load", "lua-load-per-thread", "lua-prepend-path", "tune.lua.*"], "Lua scripting"),
+    (&["cpu-map", "numa-cpu-mapping", "thread-group", "thread-groups"], "CPU pinning"),
+    (&["master-worker", "mworker-max-reloads"], "master-worker mode"),
     (&["ulimit-n", "fd-hard-limit"], "file descriptor limits"),
-    (
-        &["log-send-hostname", "log-tag", "node", "description"],
-        "log tags and node names",
-    ),
-    (
-        &[
-            "maxconnrate",
-            "maxsessrate",
-            "maxsslrate",
-            "maxpipes",
-            "maxsslconn",
-        ],
-        "global rate limits",
-    ),
+    (&["log-send-hostname", "log-tag", "node", "description"], "log tags and node names"),
+    (&["maxconnrate", "maxsessrate", "maxsslrate", "maxpipes", "maxsslconn"], "global rate limits"),
     (&["maxcomprate", "maxcompcpuusage", "maxzlibmem"], HTTP),
     (&["spread-checks", "max-spread-checks"], "check spreading"),
-    (
-        &[
-            "noepoll",
-            "nopoll",
-            "nokqueue",
-            "noevports",
-            "busy-polling",
-            "noreuseport",
-            "nogetaddrinfo",
-        ],
-        "poller tuning",
-    ),
-    (
-        &["setenv", "presetenv", "resetenv", "unsetenv"],
-        "environment directives",
-    ),
-    (
-        &[
-            "h1-case-adjust",
-            "h1-case-adjust-file",
-            "h1-accept-payload-with-any-method",
-        ],
-        HTTP,
-    ),
-    (
-        &[
-            "h2-workaround-bogus-websocket-clients",
-            "httpclient.*",
-            "tune.http.*",
-            "tune.h2.*",
-        ],
-        HTTP,
-    ),
-    (
-        &["debug", "quiet", "zero-warning", "anonkey"],
-        "diagnostic flags",
-    ),
+    (&["noepoll", "nopoll", "nokqueue", "noevports", "busy-polling", "noreuseport", "nogetaddrinfo"], "poller tuning"),
+    (&["setenv", "presetenv", "resetenv", "unsetenv"], "environment directives"),
+    (&["h1-case-adjust", "h1-case-adjust-file", "h1-accept-payload-with-any-method"], HTTP),
+    (&["h2-workaround-bogus-websocket-clients", "httpclient.*", "tune.http.*", "tune.h2.*"], HTTP),
+    (&["debug", "quiet", "zero-warning", "anonkey"], "diagnostic flags"),
     (&["unix-bind"], "unix socket permissions"),
     (&["localpeer"], "peers"),
-    (
-        &["external-check", "insecure-fork-wanted"],
-        "external checks",
-    ),
-    (
-        &["server-state-file", "server-state-base"],
-        "server state files",
-    ),
+    (&["external-check", "insecure-fork-wanted"], "external checks"),
+    (&["server-state-file", "server-state-base"], "server state files"),
     (&["profiling.*"], "profiling"),
-    (
-        &[
-            "set-dumpable",
-            "strict-limits",
-            "expose-experimental-directives",
-            "default-path",
-        ],
-        "process settings",
-    ),
+    (&["set-dumpable", "strict-limits", "expose-experimental-directives", "default-path"], "process settings"),
     (&["pp2-never-send-local"], PROXY_PROTO),
-    (
-        &["grace", "cluster-secret", "set-var", "trace"],
-        "process settings",
-    ),
-    (
-        &["51degrees-*", "deviceatlas-*", "wurfl-*"],
-        "device detection",
-    ),
+    (&["grace", "cluster-secret", "set-var", "set-var-fmt", "trace", "quick-exit"], "process settings"),
+    (&["close-spread-time", "no-memory-trimming", "prealloc-fd"], "process settings"),
+    (&["51degrees-*", "deviceatlas-*", "wurfl-*"], "device detection"),
     (&["tune.*"], "more tuning parameters"),
 ];
 
 /// Proxy section keywords (`defaults`, `frontend`, `backend`, `listen`).
+#[rustfmt::skip]
 pub(crate) const PROXY: Table = &[
-    (
-        &[
-            "capture",
-            "compression",
-            "cookie",
-            "declare",
-            "errorfile",
-            "errorfiles",
-            "errorloc",
-        ],
-        HTTP,
-    ),
-    (
-        &[
-            "errorloc302",
-            "errorloc303",
-            "http-after-response",
-            "http-error",
-            "http-request",
-        ],
-        HTTP,
-    ),
-    (
-        &[
-            "http-response",
-            "http-reuse",
-            "http-send-name-header",
-            "monitor-uri",
-            "monitor",
-        ],
-        HTTP,
-    ),
-    (
-        &[
-            "redirect",
-            "unique-id-format",
-            "unique-id-header",
-            "use-fcgi-app",
-            "stats",
-        ],
-        HTTP,
-    ),
-    (&["max-keep-alive-queue"], HTTP),
-    (
-        &["tcp-request", "tcp-response"],
-        "tcp-request/tcp-response rules",
-    ),
-    (
-        &[
-            "stick",
-            "stick-table",
-            "persist",
-            "force-persist",
-            "ignore-persist",
-            "use-server",
-        ],
-        "stick tables and persistence",
-    ),
-    (
-        &["log-format", "log-format-sd", "error-log-format", "log-tag"],
-        LOG_FMT,
-    ),
+    (&["capture", "compression", "cookie", "declare", "errorfile", "errorfiles", "errorloc"], HTTP),
+    (&["errorloc302", "errorloc303", "http-after-response", "http-error", "http-request"], HTTP),
+    (&["http-response", "http-reuse", "http-send-name-header", "monitor-uri", "monitor"], HTTP),
+    (&["redirect", "unique-id-format", "unique-id-header", "use-fcgi-app", "stats"], HTTP),
+    (&["max-keep-alive-queue", "max-session-srv-conns"], HTTP),
+    (&["dynamic-cookie-key"], "stick tables and persistence"),
+    (&["tcp-request", "tcp-response"], "tcp-request/tcp-response rules"),
+    (&["stick", "stick-table", "persist", "force-persist", "ignore-persist", "use-server"], "stick tables and persistence"),
+    (&["log-format", "log-format-sd", "error-log-format", "log-tag"], LOG_FMT),
     (&["backlog"], "listen backlog tuning"),
     (&["dispatch"], "dispatch mode"),
     (&["email-alert"], "email alerts"),
@@ -217,369 +64,80 @@ pub(crate) const PROXY: Table = &[
     (&["hash-balance-factor"], "bounded-load consistent hashing"),
     (&["id", "description"], "proxy ids and descriptions"),
     (&["disabled", "enabled"], "disabled proxies"),
-    (
-        &["load-server-state-from-file", "server-state-file-name"],
-        "server state files",
-    ),
+    (&["load-server-state-from-file", "server-state-file-name"], "server state files"),
     (&["rate-limit"], "rate limiting"),
     (&["retry-on"], "retry-on conditions"),
     (&["server-template"], "server templates and DNS resolvers"),
     (&["source"], "source address selection"),
-    (
-        &["clitcpka-cnt", "clitcpka-idle", "clitcpka-intvl"],
-        TCP_TUNING,
-    ),
-    (
-        &["srvtcpka-cnt", "srvtcpka-idle", "srvtcpka-intvl"],
-        TCP_TUNING,
-    ),
+    (&["clitcpka-cnt", "clitcpka-idle", "clitcpka-intvl"], TCP_TUNING),
+    (&["srvtcpka-cnt", "srvtcpka-idle", "srvtcpka-intvl"], TCP_TUNING),
     (&["external-check"], "external checks"),
     (&["grace"], "soft-stop grace periods"),
 ];
 
 /// `option` names.
+#[rustfmt::skip]
 pub(crate) const OPTIONS: Table = &[
-    (
-        &[
-            "httplog",
-            "httpslog",
-            "forwardfor",
-            "http-server-close",
-            "httpclose",
-            "http-keep-alive",
-        ],
-        HTTP,
-    ),
-    (
-        &[
-            "http-pretend-keepalive",
-            "http-buffer-request",
-            "http-ignore-probes",
-            "http-no-delay",
-        ],
-        HTTP,
-    ),
-    (
-        &[
-            "http-use-proxy-header",
-            "http-restrict-req-hdr-names",
-            "originalto",
-            "checkcache",
-        ],
-        HTTP,
-    ),
-    (
-        &[
-            "accept-invalid-http-request",
-            "accept-invalid-http-response",
-            "disable-h2-upgrade",
-        ],
-        HTTP,
-    ),
-    (
-        &[
-            "h1-case-adjust-bogus-client",
-            "h1-case-adjust-bogus-server",
-            "idle-close-on-response",
-        ],
-        HTTP,
-    ),
+    (&["httplog", "httpslog", "forwardfor", "http-server-close", "httpclose", "http-keep-alive"], HTTP),
+    (&["http-pretend-keepalive", "http-buffer-request", "http-ignore-probes", "http-no-delay"], HTTP),
+    (&["http-use-proxy-header", "http-restrict-req-hdr-names", "originalto", "checkcache"], HTTP),
+    (&["accept-invalid-http-request", "accept-invalid-http-response", "disable-h2-upgrade"], HTTP),
+    (&["h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server", "idle-close-on-response"], HTTP),
     (&["http_proxy"], HTTP),
-    (
-        &[
-            "dontlognull",
-            "dontlog-normal",
-            "log-separate-errors",
-            "logasap",
-            "log-health-checks",
-        ],
-        "logging options",
-    ),
-    (
-        &[
-            "ssl-hello-chk",
-            "smtpchk",
-            "mysql-check",
-            "pgsql-check",
-            "redis-check",
-            "ldap-check",
-        ],
-        OTHER_CHECKS,
-    ),
+    (&["dontlognull", "dontlog-normal", "log-separate-errors", "logasap", "log-health-checks"], "logging options"),
+    (&["ssl-hello-chk", "smtpchk", "mysql-check", "pgsql-check", "redis-check", "ldap-check"], OTHER_CHECKS),
     (&["spop-check", "external-check"], OTHER_CHECKS),
-    (
-        &[
-            "tcpka",
-            "clitcpka",
-            "srvtcpka",
-            "nolinger",
-            "tcp-smart-accept",
-            "tcp-smart-connect",
-        ],
-        TCP_TUNING,
-    ),
-    (
-        &["splice-auto", "splice-request", "splice-response"],
-        "splice tuning",
-    ),
+    (&["tcpka", "clitcpka", "srvtcpka", "nolinger", "tcp-smart-accept", "tcp-smart-connect"], TCP_TUNING),
+    (&["splice-auto", "splice-request", "splice-response"], "splice tuning"),
     (&["independent-streams", "abortonclose"], "stream options"),
     (&["socket-stats", "contstats"], "statistics"),
-    (
-        &["persist", "prefer-last-server"],
-        "stick tables and persistence",
-    ),
+    (&["persist", "prefer-last-server"], "stick tables and persistence"),
     (&["transparent"], "transparent proxying"),
 ];
 
 /// `bind` line options.
+#[rustfmt::skip]
 pub(crate) const BIND: Table = &[
-    (
-        &[
-            "ssl",
-            "crt",
-            "crt-list",
-            "ca-file",
-            "ca-ignore-err",
-            "ca-sign-file",
-            "ca-sign-pass",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "ca-verify-file",
-            "ciphers",
-            "ciphersuites",
-            "client-sigalgs",
-            "crl-file",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "crt-ignore-err",
-            "curves",
-            "ecdhe",
-            "force-sslv3",
-            "force-tlsv10",
-            "force-tlsv11",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "force-tlsv12",
-            "force-tlsv13",
-            "generate-certificates",
-            "no-ca-names",
-            "no-sslv3",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "no-tls-tickets",
-            "no-tlsv10",
-            "no-tlsv11",
-            "no-tlsv12",
-            "no-tlsv13",
-            "npn",
-            "alpn",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "prefer-client-ciphers",
-            "sigalgs",
-            "ssl-max-ver",
-            "ssl-min-ver",
-            "strict-sni",
-        ],
-        SSL,
-    ),
+    (&["ssl", "crt", "crt-list", "ca-file", "ca-ignore-err", "ca-sign-file", "ca-sign-pass"], SSL),
+    (&["ca-verify-file", "ciphers", "ciphersuites", "client-sigalgs", "crl-file"], SSL),
+    (&["crt-ignore-err", "curves", "ecdhe", "force-sslv3", "force-tlsv10", "force-tlsv11"], SSL),
+    (&["force-tlsv12", "force-tlsv13", "generate-certificates", "no-ca-names", "no-sslv3"], SSL),
+    (&["no-tls-tickets", "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13", "npn", "alpn"], SSL),
+    (&["prefer-client-ciphers", "sigalgs", "ssl-max-ver", "ssl-min-ver", "strict-sni"], SSL),
     (&["tls-ticket-keys", "verify", "allow-0rtt"], SSL),
     (&["accept-proxy", "accept-netscaler-cip"], PROXY_PROTO),
-    (
-        &[
-            "backlog",
-            "defer-accept",
-            "interface",
-            "mss",
-            "tcp-ut",
-            "tfo",
-            "transparent",
-            "namespace",
-        ],
-        TCP_TUNING,
-    ),
+    (&["backlog", "defer-accept", "interface", "mss", "tcp-ut", "tfo", "transparent", "namespace"], TCP_TUNING),
     (&["v4v6", "v6only"], TCP_TUNING),
     (&["maxconn", "id", "nice"], "per-listener settings"),
     (&["process", "thread", "shards"], "listener thread binding"),
-    (
-        &["mode", "uid", "gid", "user", "group"],
-        "unix socket permissions",
-    ),
-    (
-        &["level", "severity-output", "expose-fd"],
-        "the runtime API (stats socket)",
-    ),
-    (
-        &["proto", "quic-cc-algo", "quic-force-retry"],
-        "QUIC and custom protocols",
-    ),
+    (&["mode", "uid", "gid", "user", "group"], "unix socket permissions"),
+    (&["level", "severity-output", "expose-fd"], "the runtime API (stats socket)"),
+    (&["proto", "quic-cc-algo", "quic-force-retry"], "QUIC and custom protocols"),
 ];
 
 /// `server` / `default-server` options.
+#[rustfmt::skip]
 pub(crate) const SERVER: Table = &[
-    (
-        &[
-            "ssl",
-            "no-ssl",
-            "ca-file",
-            "ciphers",
-            "ciphersuites",
-            "client-sigalgs",
-            "crl-file",
-            "crt",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "curves",
-            "sigalgs",
-            "sni",
-            "verify",
-            "verifyhost",
-            "no-verifyhost",
-            "ssl-reuse",
-            "no-ssl-reuse",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "ssl-max-ver",
-            "ssl-min-ver",
-            "no-sslv3",
-            "no-tls-tickets",
-            "tls-tickets",
-            "force-sslv3",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "force-tlsv10",
-            "force-tlsv11",
-            "force-tlsv12",
-            "force-tlsv13",
-            "no-tlsv10",
-            "no-tlsv11",
-        ],
-        SSL,
-    ),
-    (
-        &[
-            "no-tlsv12",
-            "no-tlsv13",
-            "alpn",
-            "npn",
-            "allow-0rtt",
-            "check-ssl",
-            "no-check-ssl",
-        ],
-        SSL,
-    ),
+    (&["ssl", "no-ssl", "ca-file", "ciphers", "ciphersuites", "client-sigalgs", "crl-file", "crt"], SSL),
+    (&["curves", "sigalgs", "sni", "verify", "verifyhost", "no-verifyhost", "ssl-reuse", "no-ssl-reuse"], SSL),
+    (&["ssl-max-ver", "ssl-min-ver", "no-sslv3", "no-tls-tickets", "tls-tickets", "force-sslv3"], SSL),
+    (&["force-tlsv10", "force-tlsv11", "force-tlsv12", "force-tlsv13", "no-tlsv10", "no-tlsv11"], SSL),
+    (&["no-tlsv12", "no-tlsv13", "alpn", "npn", "allow-0rtt", "check-ssl", "no-check-ssl"], SSL),
     (&["check-sni", "check-alpn"], SSL),
-    (
-        &[
-            "send-proxy",
-            "send-proxy-v2",
-            "send-proxy-v2-ssl",
-            "send-proxy-v2-ssl-cn",
-        ],
-        PROXY_PROTO,
-    ),
-    (
-        &[
-            "no-send-proxy",
-            "no-send-proxy-v2",
-            "no-send-proxy-v2-ssl",
-            "no-send-proxy-v2-ssl-cn",
-        ],
-        PROXY_PROTO,
-    ),
+    (&["send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn"], PROXY_PROTO),
+    (&["no-send-proxy", "no-send-proxy-v2", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn"], PROXY_PROTO),
     (&["proxy-v2-options", "check-send-proxy"], PROXY_PROTO),
-    (
-        &[
-            "agent-check",
-            "no-agent-check",
-            "agent-addr",
-            "agent-inter",
-            "agent-port",
-            "agent-send",
-        ],
-        "agent checks",
-    ),
-    (
-        &["cookie", "stick", "non-stick"],
-        "stick tables and persistence",
-    ),
-    (
-        &[
-            "error-limit",
-            "observe",
-            "on-error",
-            "on-marked-down",
-            "on-marked-up",
-        ],
-        "observe/on-error reactions",
-    ),
-    (
-        &[
-            "init-addr",
-            "resolvers",
-            "resolve-net",
-            "resolve-opts",
-            "resolve-prefer",
-        ],
-        "server templates and DNS resolvers",
-    ),
-    (
-        &["maxqueue", "minconn"],
-        "dynamic server limits (minconn/fullconn)",
-    ),
-    (
-        &[
-            "max-reuse",
-            "pool-low-conn",
-            "pool-max-conn",
-            "pool-purge-delay",
-            "redir",
-            "ws",
-        ],
-        HTTP,
-    ),
-    (
-        &["check-proto", "proto", "log-proto"],
-        "QUIC and custom protocols",
-    ),
+    (&["agent-check", "no-agent-check", "agent-addr", "agent-inter", "agent-port", "agent-send"], "agent checks"),
+    (&["cookie", "stick", "non-stick"], "stick tables and persistence"),
+    (&["error-limit", "observe", "on-error", "on-marked-down", "on-marked-up"], "observe/on-error reactions"),
+    (&["init-addr", "resolvers", "resolve-net", "resolve-opts", "resolve-prefer"], "server templates and DNS resolvers"),
+    (&["maxqueue", "minconn"], "dynamic server limits (minconn/fullconn)"),
+    (&["max-reuse", "pool-low-conn", "pool-max-conn", "pool-purge-delay", "redir", "ws"], HTTP),
+    (&["check-proto", "proto", "log-proto"], "QUIC and custom protocols"),
     (&["check-via-socks4", "socks4"], "SOCKS4 servers"),
-    (
-        &[
-            "namespace",
-            "source",
-            "usesrc",
-            "interface",
-            "tcp-ut",
-            "tfo",
-            "no-tfo",
-        ],
-        TCP_TUNING,
-    ),
+    (&["namespace", "source", "usesrc", "interface", "tcp-ut", "tfo", "no-tfo"], TCP_TUNING),
     (&["shard"], "peers"),
+    (&["hash-key"], "consistent hash keys"),
 ];
 
 /// The feature bringing `keyword`, when `table` lists it.

@@ -69,8 +69,14 @@ struct Lexer<'a> {
     quote_at: Option<usize>,
 }
 
+/// Word separators inside a line (`\n` and `\r` end the line instead).
 fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\x0b' | b'\x0c')
+}
+
+/// C's `isspace()`, which splits `${VAR[*]}` values.
+fn is_c_space(c: u8) -> bool {
+    is_space(c) || c == b'\n' || c == b'\r'
 }
 
 impl Lexer<'_> {
@@ -225,9 +231,9 @@ impl Lexer<'_> {
     fn emit_value(&mut self, value: &str, split: bool) {
         let mut bytes = value.bytes().peekable();
         while let Some(c) = bytes.next() {
-            if split && c.is_ascii_whitespace() {
+            if split && is_c_space(c) {
                 self.end_word();
-                while bytes.next_if(u8::is_ascii_whitespace).is_some() {}
+                while bytes.next_if(|&c| is_c_space(c)).is_some() {}
             } else {
                 self.cur.push(c);
             }
@@ -257,7 +263,7 @@ mod tests {
         match name {
             "HOST" => Some("10.0.0.1".into()),
             "PORT" => Some("8080".into()),
-            "LIST" => Some("a  b c".into()),
+            "LIST" => Some("a  b\tc".into()),
             "LEADING" => Some(" x".into()),
             "EMPTY" => Some(String::new()),
             ".LINE" => Some("42".into()),
@@ -399,7 +405,7 @@ mod tests {
             split(r#"server-list "${LIST[*]}" end"#),
             ["server-list", "a", "b", "c", "end"]
         );
-        assert_eq!(split(r#""${LIST}""#), ["a  b c"]);
+        assert_eq!(split(r#""${LIST}""#), ["a  b\tc"]);
         assert_eq!(split(r#""${UNSET[*]-x y}""#), ["x", "y"]);
         assert_eq!(split(r#"k "${LEADING[*]}""#), ["k", "", "x"]);
         assert_eq!(split(r#"k "${EMPTY[*]}""#), ["k"]);
@@ -412,7 +418,7 @@ mod tests {
         assert_eq!(fails(r#""$1""#), LexError::BadVariableName(3));
         assert_eq!(fails(r#""price: $""#), LexError::BadVariableName(10));
         assert_eq!(fails(r#""${LIST[x]}""#), LexError::BadExpansion(8));
-        assert_eq!(split(r#""$LIST[*]" ok"#), ["a  b c[*]", "ok"]);
+        assert_eq!(split(r#""$LIST[*]" ok"#), ["a  b\tc[*]", "ok"]);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// The `xdp` section (our own keyword): where to attach the XDP program.
     pub xdp: Option<XdpSection>,
+    /// Stick tables declared outside proxies (`table` lines of `peers` sections).
+    pub tables: Vec<crate::stick::TableCfg>,
 }
 
 impl Config {
@@ -169,6 +171,10 @@ pub struct Frontend {
     pub logs: Vec<LogTarget>,
     /// `option tcplog`.
     pub tcplog: bool,
+    /// `tcp-request` / `tcp-response` rules.
+    pub rules: crate::rules::ProxyRules,
+    /// `stick-table` of this proxy, if any.
+    pub stick_table: Option<crate::stick::TableCfg>,
 }
 
 /// One `use_backend NAME [if|unless COND]` rule.
@@ -198,6 +204,8 @@ pub struct Bind {
     pub addrs: Vec<BindAddr>,
     /// `name NAME`.
     pub name: Option<String>,
+    /// `accept-proxy`: connections start with a PROXY protocol header.
+    pub accept_proxy: bool,
     /// Where the line is.
     pub location: Location,
 }
@@ -312,8 +320,19 @@ pub struct Server {
     pub check_port: Option<u16>,
     /// `track [BACKEND/]SERVER`: follow another server's check state.
     pub track: Option<TrackRef>,
+    /// `send-proxy` / `send-proxy-v2`: announce the client with a PROXY protocol header.
+    pub send_proxy: Option<ProxyVersion>,
     /// Where the line is.
     pub location: Location,
+}
+
+/// PROXY protocol versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    /// Text header (`send-proxy`).
+    V1,
+    /// Binary header (`send-proxy-v2`).
+    V2,
 }
 
 /// A `track` reference, resolved to names that exist.
@@ -463,6 +482,12 @@ pub struct Backend {
     pub logs: Vec<LogTarget>,
     /// `option tcplog` (used for the backend half of a `listen`).
     pub tcplog: bool,
+    /// `tcp-request content` / `tcp-response content` rules of the backend.
+    pub rules: crate::rules::ProxyRules,
+    /// `stick-table` of this proxy, if any.
+    pub stick_table: Option<crate::stick::TableCfg>,
+    /// `stick on|match|store-request` rules (at most 8... as HAProxy allows).
+    pub stick_rules: Vec<crate::stick::StickRule>,
 }
 
 /// Default `retries`, as in HAProxy.

@@ -49,6 +49,8 @@ pub(crate) struct Parser<'e> {
     current: Current,
     /// Value of the `.SECTION` pseudo-variable.
     section_name: String,
+    /// Files in the order they were read, to sort errors.
+    files: Vec<std::path::PathBuf>,
 }
 
 impl<'e> Parser<'e> {
@@ -67,6 +69,7 @@ impl<'e> Parser<'e> {
             xdp: None,
             current: Current::None,
             section_name: String::new(),
+            files: Vec::new(),
         }
     }
 
@@ -77,6 +80,7 @@ impl<'e> Parser<'e> {
 
     /// Parses the text of one file; sections may continue from the previous file.
     pub fn feed(&mut self, file: &Path, text: &str) {
+        self.files.push(file.to_path_buf());
         for (n, raw) in text.lines().enumerate() {
             let loc = Location {
                 file: file.to_path_buf(),
@@ -253,29 +257,43 @@ impl<'e> Parser<'e> {
     }
 
     /// Resolves everything; returns the configuration or every error found.
+    ///
+    /// As in HAProxy, the configuration-wide checks (backend references, `track`, check
+    /// ports...) only run once every line parsed: otherwise a bad line would cascade into
+    /// misleading errors (a rejected `server` line reported again as a missing `track`
+    /// target).
     pub fn finish(mut self) -> Result<Config, ConfigErrors> {
+        if !self.errors.is_empty() {
+            return Err(dedup(self.errors));
+        }
         let xdp = self.xdp.take();
-        if let Some(x) = &xdp {
-            if x.interfaces.is_empty() {
-                let e = ConfigError::new(
-                    x.location.clone(),
-                    ErrorKind::Consistency("'xdp' section declares no 'interface'".into()),
-                );
-                self.errors.push(e);
-            }
+        if let Some(x) = xdp.as_ref().filter(|x| x.interfaces.is_empty()) {
+            let reason = "'xdp' section declares no 'interface'".into();
+            let e = ConfigError::new(x.location.clone(), ErrorKind::Consistency(reason));
+            self.errors.push(e);
         }
         let config = finalize(self.global, self.proxies, xdp, &mut self.errors);
         if self.errors.is_empty() {
             return Ok(config);
         }
-        let mut unique: Vec<ConfigError> = Vec::new();
-        for e in self.errors.0 {
-            if !unique.contains(&e) {
-                unique.push(e);
-            }
-        }
-        Err(ConfigErrors(unique))
+        let files = &self.files;
+        let file_rank = |f: &Path| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
+        self.errors
+            .0
+            .sort_by_key(|e| (file_rank(&e.location.file), e.location.line));
+        Err(dedup(self.errors))
     }
+}
+
+/// Drops repeated errors (an inherited `defaults` line is checked once per proxy).
+fn dedup(errors: ConfigErrors) -> ConfigErrors {
+    let mut unique: Vec<ConfigError> = Vec::new();
+    for e in errors.0 {
+        if !unique.contains(&e) {
+            unique.push(e);
+        }
+    }
+    ConfigErrors(unique)
 }
 
 /// `frontend NAME [from DEFAULTS]`, `defaults [NAME] [from DEFAULTS]`, `defaults from X`.

@@ -276,9 +276,11 @@ fn acl(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
         if px.name.is_empty() {
             let kind = ErrorKind::NotAllowed {
                 keyword: "acl".into(),
-                section: "anonymous 'defaults'".into(),
+                section: "defaults".into(),
             };
-            return Err(line.err(kind));
+            return Err(line
+                .err(kind)
+                .with_hint("anonymous defaults sections cannot hold ACLs"));
         }
         return Err(line.unsupported(
             "acl (in a named defaults section)",

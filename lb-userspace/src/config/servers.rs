@@ -57,6 +57,7 @@ fn build_server(backend: &str, d: &ServerDraft, id: u32) -> Server {
         check_addr: o.check_addr,
         check_port: o.check_port,
         track,
+        send_proxy: None,
         location: d.location.clone(),
     }
 }

@@ -81,6 +81,16 @@ impl XdpRuntime {
     }
 }
 
+impl std::fmt::Debug for XdpRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XdpRuntime")
+            .field("pin_dir", &self.pin_dir)
+            .field("attachments", &self.attachments)
+            .field("remove_pins", &self.remove_pins)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for XdpRuntime {
     fn drop(&mut self) {
         if self.remove_pins {

@@ -62,6 +62,31 @@ impl Conn {
         }
     }
 
+    /// Peeks at the bytes waiting on the socket without consuming them, into `buf`.
+    /// Returns the number of bytes available (0 means the peer shut its side), waiting
+    /// until that number differs from `seen` (what the caller already inspected), so that
+    /// repeated inspections only wake up on new data.
+    pub async fn peek_more(&self, buf: &mut [u8], seen: usize) -> io::Result<usize> {
+        loop {
+            self.readable().await?;
+            let peeked = self.try_io(Interest::READABLE, || {
+                let n = crate::sys::sock::peek(self.as_raw_fd(), buf)?;
+                // Nothing new: report "would block" so the readiness is cleared for this
+                // event only (tokio keeps any event that arrived meanwhile).
+                if n == seen && n != 0 && n < buf.len() {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            match peeked {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Half-closes the write side (sends FIN), propagating a peer's half-close.
     pub fn shutdown_write(&self) -> io::Result<()> {
         match socket2::SockRef::from(self).shutdown(Shutdown::Write) {
@@ -94,5 +119,48 @@ impl AsFd for Conn {
 impl AsRawFd for Conn {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn peek_more_waits_for_new_bytes_and_sees_shutdown() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let server = Conn::Tcp(server);
+        let mut buf = [0u8; 16];
+        client.write_all(b"ab").await.unwrap();
+        assert_eq!(server.peek_more(&mut buf, 0).await.unwrap(), 2);
+        // Nothing new yet: must not return the same two bytes again.
+        let again =
+            tokio::time::timeout(Duration::from_millis(100), server.peek_more(&mut buf, 2)).await;
+        assert!(again.is_err(), "peek_more returned without new data");
+        client.write_all(b"c").await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(2), server.peek_more(&mut buf, 2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"abc");
+        // Peeking consumed nothing: a read still sees everything.
+        let mut read = [0u8; 16];
+        server.readable().await.unwrap();
+        assert_eq!(server.try_read(&mut read).unwrap(), 3);
+        client.shutdown().await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(2), server.peek_more(&mut buf, 0))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0, "a shut peer reads as 0");
     }
 }

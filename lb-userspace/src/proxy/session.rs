@@ -3,11 +3,13 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::backend::state::ServerState;
 use crate::log::format::{LogAddr, TermCause, TermPhase, Termination};
 use crate::proxy::conn::Conn;
 use crate::proxy::connect::{self, FailKind};
@@ -26,8 +28,8 @@ pub struct StreamLog {
     pub frontend: usize,
     /// Backend index, if one was chosen.
     pub backend: Option<usize>,
-    /// Server name, if one was chosen.
-    pub server: Option<String>,
+    /// The server, if one was chosen.
+    pub server: Option<Arc<ServerState>>,
     /// Time in queues (ms); `None` if never dispatched.
     pub tw_ms: Option<u64>,
     /// Connect time (ms); `None` if never connected.
@@ -121,11 +123,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
     let accept_date = SystemTime::now();
     let shared = &ctx.shared;
     let fe = &shared.frontends[frontend];
-    let sctx = StreamCtx {
-        src,
-        dst,
-        fe_name: &fe.cfg.name,
-    };
+    let sctx = StreamCtx::new(src, dst, &fe.cfg.name);
     let mut log = StreamLog {
         client: client_addr,
         accept_date,
@@ -182,7 +180,7 @@ async fn serve(
         Err(failed) => {
             log.tw_ms = Some(ms(failed.queued));
             log.retries = failed.retries;
-            log.server = failed.server.as_ref().map(|s| s.cfg.name.clone());
+            log.server = failed.server.clone();
             log.termination = match failed.kind {
                 FailKind::NoServer | FailKind::ConnectError => {
                     Termination::new(TermCause::ServerAbort, TermPhase::Connect)
@@ -200,14 +198,14 @@ async fn serve(
         }
         Ok(est) => {
             let server = est.slot.server();
-            log.server = Some(server.cfg.name.clone());
+            log.server = Some(Arc::clone(server));
             log.tw_ms = Some(ms(est.queued));
             log.tc_ms = Some(ms(est.connect));
             log.retries = est.retries;
             log.redispatched = est.redispatched;
             let cfg = forward_cfg(ctx, log.frontend, be_idx);
             let stop = ctx.hard_stop();
-            let outcome = forward::forward(client, &est.conn, &cfg, stop).await;
+            let outcome = forward::forward(client, &est.conn, &cfg, &ctx.pipes, stop).await;
             log.bytes_in = outcome.bytes_in;
             log.bytes_out = outcome.bytes_out;
             log.termination = termination(outcome.end);

@@ -164,11 +164,11 @@ mod tests {
     }
 
     fn ctx() -> StreamCtx<'static> {
-        StreamCtx {
-            src: "192.0.2.7:40000".parse().unwrap(),
-            dst: "[2001:db8::1]:443".parse().unwrap(),
-            fe_name: "www",
-        }
+        StreamCtx::new(
+            "192.0.2.7:40000".parse().unwrap(),
+            "[2001:db8::1]:443".parse().unwrap(),
+            "www",
+        )
     }
 
     fn eval(text: &str) -> Option<Sample<'static>> {

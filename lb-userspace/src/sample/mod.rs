@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod net;
 pub mod parse;
 pub mod value;
+pub mod vars;
 
 use std::net::SocketAddr;
 
@@ -20,6 +21,9 @@ pub use fetch::Fetch;
 pub use value::{HashKey, Sample, SampleType};
 
 /// What a sample expression can see of a stream (connection), without any I/O.
+///
+/// Build it with [`StreamCtx::new`] and fill in what the current processing step knows;
+/// a fetch whose source is absent yields no sample (as in HAProxy).
 #[derive(Debug, Clone)]
 pub struct StreamCtx<'a> {
     /// Client address (after PROXY protocol, when that arrives).
@@ -28,6 +32,41 @@ pub struct StreamCtx<'a> {
     pub dst: SocketAddr,
     /// Frontend name.
     pub fe_name: &'a str,
+    /// Backend chosen so far.
+    pub be_name: Option<&'a str>,
+    /// Server chosen so far.
+    pub srv_name: Option<&'a str>,
+    /// Client bytes received so far and not yet forwarded (`req.payload`, `req.len`, ...).
+    pub payload: &'a [u8],
+    /// The payload cannot grow any more: inspect delay over, buffer full or client shut.
+    pub payload_final: bool,
+    /// Run-time state of backends and servers (`nbsrv`, `be_conn`, `srv_is_up`, ...).
+    pub backends: Option<&'a crate::backend::state::Backends>,
+    /// Current connections of the frontend (`fe_conn`).
+    pub fe_conn: u32,
+    /// Variables of the stream (`var(...)`), writable through interior mutability.
+    pub vars: Option<&'a vars::Vars>,
+    /// Stick tables and the entries this stream tracks (`sc*_`, `src_*`, `table_*`).
+    pub stick: Option<&'a crate::stick::Tracking>,
+}
+
+impl<'a> StreamCtx<'a> {
+    /// A context that knows only the connection's addresses and frontend.
+    pub fn new(src: SocketAddr, dst: SocketAddr, fe_name: &'a str) -> Self {
+        Self {
+            src,
+            dst,
+            fe_name,
+            be_name: None,
+            srv_name: None,
+            payload: &[],
+            payload_final: false,
+            backends: None,
+            fe_conn: 0,
+            vars: None,
+            stick: None,
+        }
+    }
 }
 
 /// A parsed sample expression: one fetch followed by converters.
@@ -121,11 +160,11 @@ mod tests {
     use super::*;
 
     fn ctx() -> StreamCtx<'static> {
-        StreamCtx {
-            src: "10.1.2.3:5555".parse().unwrap(),
-            dst: "127.0.0.1:8080".parse().unwrap(),
-            fe_name: "Front",
-        }
+        StreamCtx::new(
+            "10.1.2.3:5555".parse().unwrap(),
+            "127.0.0.1:8080".parse().unwrap(),
+            "Front",
+        )
     }
 
     fn eval(text: &str) -> Option<Sample<'static>> {

@@ -9,3 +9,4 @@ pub mod daemon;
 pub mod localtime;
 pub mod pipe;
 pub mod rlimit;
+pub mod sock;

@@ -60,3 +60,44 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
     Ok(usize::try_from(n).unwrap_or(0))
 }
+
+/// A worker's stock of empty pipes, so that a new connection reuses descriptors instead of
+/// paying for `pipe2` and `F_SETPIPE_SZ` (HAProxy pools its pipes the same way).
+#[derive(Debug)]
+pub struct PipePool {
+    free: std::cell::RefCell<Vec<Pipe>>,
+    max: usize,
+    size: Option<usize>,
+}
+
+impl PipePool {
+    /// A pool keeping at most `max` idle pipes of `size` bytes.
+    pub fn new(max: usize, size: Option<usize>) -> Self {
+        Self {
+            free: std::cell::RefCell::new(Vec::new()),
+            max,
+            size,
+        }
+    }
+
+    /// An empty pipe, from the pool or new.
+    pub fn get(&self) -> io::Result<Pipe> {
+        match self.free.borrow_mut().pop() {
+            Some(pipe) => Ok(pipe),
+            None => Pipe::new(self.size),
+        }
+    }
+
+    /// Returns a pipe that holds no data; beyond the pool's size it is closed.
+    pub fn put(&self, pipe: Pipe) {
+        let mut free = self.free.borrow_mut();
+        if free.len() < self.max {
+            free.push(pipe);
+        }
+    }
+
+    /// Idle pipes in the pool.
+    pub fn idle(&self) -> usize {
+        self.free.borrow().len()
+    }
+}

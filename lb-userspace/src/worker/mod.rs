@@ -22,7 +22,11 @@ use crate::log::sink::Logger;
 use crate::proxy::conn::Conn;
 use crate::proxy::frontend::FrontendState;
 use crate::proxy::session::{self, StreamLog};
+use crate::sys::pipe::PipePool;
 use crate::worker::gate::ConnGate;
+
+/// Idle pipes a worker keeps for splice (two per connection in flight).
+const PIPE_POOL_MAX: usize = 256;
 use crate::worker::listener::{ListenSocket, Listener};
 
 /// How the process is asked to stop.
@@ -70,6 +74,8 @@ pub struct WorkerCtx {
     pub idle: Notify,
     /// This worker's logger of each frontend (same index as `Shared::frontends`).
     pub loggers: Vec<Logger>,
+    /// Idle pipes for splice forwarding.
+    pub pipes: PipePool,
     stop: watch::Receiver<StopMode>,
 }
 
@@ -106,7 +112,7 @@ impl WorkerCtx {
             accept_date: log.accept_date,
             frontend: &fe.cfg.name,
             backend,
-            server: log.server.as_deref(),
+            server: log.server.as_ref().map(|s| s.cfg.name.as_str()),
             tw_ms: log.tw_ms.map_or(-1, signed),
             tc_ms: log.tc_ms.map_or(-1, signed),
             tt_ms: signed(log.tt_ms),
@@ -172,7 +178,9 @@ fn run(id: usize, shared: Arc<Shared>, listeners: Vec<Listener>, stop: watch::Re
             .iter()
             .map(|f| worker_logger(id, &f.cfg.name, &f.cfg.logs))
             .collect();
+        let pipes = PipePool::new(PIPE_POOL_MAX, shared.pipesize);
         let ctx = Rc::new(WorkerCtx {
+            pipes,
             id,
             loggers,
             shared,

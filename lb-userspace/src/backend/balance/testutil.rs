@@ -31,6 +31,7 @@ pub fn server(name: &str, weight: u32) -> Server {
         check_addr: None,
         check_port: None,
         track: None,
+        send_proxy: None,
         location: Location::default(),
     }
 }
@@ -56,6 +57,9 @@ pub fn backend(balance: Balance, mut servers: Vec<Server>) -> Backend {
         check: CheckKind::default(),
         logs: Vec::new(),
         tcplog: false,
+        rules: crate::rules::ProxyRules::default(),
+        stick_table: None,
+        stick_rules: Vec::new(),
     }
 }
 
@@ -68,11 +72,7 @@ pub fn balancer(cfg: Backend) -> (Arc<BackendState>, Balancer) {
 
 /// A stream from `src` (`ip:port`).
 pub fn ctx(src: &str) -> StreamCtx<'static> {
-    StreamCtx {
-        src: src.parse().unwrap(),
-        dst: "127.0.0.1:80".parse().unwrap(),
-        fe_name: "fe",
-    }
+    StreamCtx::new(src.parse().unwrap(), "127.0.0.1:80".parse().unwrap(), "fe")
 }
 
 /// The chosen server's name, or `AllFull` / `NoServer`.
