@@ -97,9 +97,9 @@ pub struct Timeouts {
     /// `timeout tunnel`: inactivity once both sides are connected (TCP mode: replaces
     /// client/server once the connection is established).
     pub tunnel: Option<Duration>,
-    /// `timeout client-fin`: inactivity on the client side once it half-closed.
+    /// `timeout client-fin`: client-side inactivity once we shut our side toward the client.
     pub client_fin: Option<Duration>,
-    /// `timeout server-fin`: inactivity on the server side once it half-closed.
+    /// `timeout server-fin`: server-side inactivity once we shut our side toward the server.
     pub server_fin: Option<Duration>,
     /// `timeout queue`: max time a connection waits in a server/backend queue.
     pub queue: Option<Duration>,

@@ -85,7 +85,8 @@ pub async fn establish(
                     queue_pos = got.queue_pos;
                     got.slot
                 }
-                Err((kind, pos)) => {
+                Err((kind, pos, waited)) => {
+                    queued += waited;
                     let server = exclude.clone();
                     return Err(Failed {
                         kind,
@@ -183,18 +184,18 @@ struct Acquired {
 }
 
 /// Takes a slot on a server chosen by the backend's balancer, queueing when servers are full.
-/// On failure, also says how many were ahead in the queue.
+/// On failure, also says how many were ahead in the queue and how long it waited.
 async fn acquire(
     ctx: &WorkerCtx,
     be_idx: usize,
     be: &Arc<BackendState>,
     sctx: &StreamCtx<'_>,
     exclude: Option<&Arc<ServerState>>,
-) -> Result<Acquired, (FailKind, (u32, u32))> {
+) -> Result<Acquired, (FailKind, (u32, u32), Duration)> {
     let pick = ctx.balancers.borrow_mut()[be_idx].pick(sctx, exclude);
     let ahead = |q: &crate::backend::queue::Queue| u32::try_from(q.len()).unwrap_or(u32::MAX);
     let (rx, queue_pos) = match pick {
-        Pick::NoServer => return Err((FailKind::NoServer, (0, 0))),
+        Pick::NoServer => return Err((FailKind::NoServer, (0, 0), Duration::ZERO)),
         Pick::Server(server) => {
             if let Some(slot) = server.try_acquire() {
                 return Ok(Acquired {
@@ -225,7 +226,7 @@ async fn acquire(
     let got = match limit {
         Some(t) => match tokio::time::timeout(t, rx).await {
             Ok(got) => got,
-            Err(_) => return Err((FailKind::QueueTimeout, queue_pos)),
+            Err(_) => return Err((FailKind::QueueTimeout, queue_pos, started.elapsed())),
         },
         None => rx.await,
     };
@@ -235,7 +236,7 @@ async fn acquire(
             waited: started.elapsed(),
             queue_pos,
         }),
-        Err(_) => Err((FailKind::NoServer, queue_pos)),
+        Err(_) => Err((FailKind::NoServer, queue_pos, started.elapsed())),
     }
 }
 
