@@ -20,7 +20,7 @@ fn cargo() -> Command {
 
 /// Release build of `lb` with the eBPF object built in.
 pub fn build() -> Result<()> {
-    sh(cargo().args(["build", "--release", "-p", "lb-userspace"]))
+    sh(cargo().args(["build", "--release", "-p", "lb-userspace", "--bin", "lb"]))
 }
 
 /// Builds, then runs `target/release/lb` with `args` (after an optional `--`).
@@ -43,7 +43,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Release build, then every test of the workspace (the eBPF ones need root).
 pub fn test() -> Result<()> {
-    sh(cargo().args(["build", "--release"]))?;
+    build()?;
     if !is_root() {
         eprintln!(
             "xtask: NOT ROOT: the eBPF tests (XDP load/attach, network namespaces) need root \
@@ -52,7 +52,12 @@ pub fn test() -> Result<()> {
     }
     // lb-ebpf builds for the host as an empty binary, which runs the packet parser tests.
     // Every test binary runs, so one report lists all failures.
-    sh(cargo().args(["test", "--workspace", "--release", "--no-fail-fast"]))
+    // The end-to-end tests use the binary just built: building it again from inside the
+    // test run would unify features differently and relink it (thin LTO) for nothing.
+    let lb = workspace_root().join("target/release/lb");
+    sh(cargo()
+        .args(["test", "--workspace", "--release", "--no-fail-fast"])
+        .env("LB_BIN", lb))
 }
 
 /// What `cargo xtask bench` will measure, following /work/shared/BENCH.md.
