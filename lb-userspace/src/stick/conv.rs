@@ -87,7 +87,12 @@ impl TableConv {
     }
 
     /// Applies the converter with `tables` at date `now`.
-    pub fn apply_with(&self, input: Sample<'_>, tables: &Tables, now: u64) -> Option<Sample<'static>> {
+    pub fn apply_with(
+        &self,
+        input: Sample<'_>,
+        tables: &Tables,
+        now: u64,
+    ) -> Option<Sample<'static>> {
         let table = tables.get(&self.table)?;
         let key = table.key_of(input)?;
         let entry = table.lookup(&key, now);
@@ -150,18 +155,25 @@ mod tests {
                 table: "web".into()
             })
         );
-        assert_eq!(
-            conv("in_table(p/t)").unwrap().unwrap().op,
-            ConvOp::InTable
-        );
+        assert_eq!(conv("in_table(p/t)").unwrap().unwrap().op, ConvOp::InTable);
         assert_eq!(
             conv("table_kbytes_out(web)").unwrap().unwrap().op,
             ConvOp::KBytes(DataType::BytesOutCnt)
         );
-        for name in ["table_bytes_in_cnt(web)", "table_nope(web)", "lower", "tables(x)"] {
+        for name in [
+            "table_bytes_in_cnt(web)",
+            "table_nope(web)",
+            "lower",
+            "tables(x)",
+        ] {
             assert_eq!(conv(name).unwrap(), None, "{name}");
         }
-        for bad in ["table_gpc0", "table_gpc0()", "in_table(a,b)", "table_gpc0('')"] {
+        for bad in [
+            "table_gpc0",
+            "table_gpc0()",
+            "in_table(a,b)",
+            "table_gpc0('')",
+        ] {
             assert!(conv(bad).is_err(), "{bad}");
         }
         let c = conv("in_table(web)").unwrap().unwrap();
@@ -209,9 +221,15 @@ mod tests {
         );
         // Absent key: 0 (false for in_table); not stored: no sample.
         assert_eq!(run("table_gpc0(web)", ip("10.0.0.2")), Some(Sample::Int(0)));
-        assert_eq!(run("in_table(web)", ip("10.0.0.2")), Some(Sample::Bool(false)));
+        assert_eq!(
+            run("in_table(web)", ip("10.0.0.2")),
+            Some(Sample::Bool(false))
+        );
         assert_eq!(run("table_gpc1(web)", key()), None);
-        assert_eq!(run("table_sess_cnt(web)", ip("10.0.0.2")), Some(Sample::Int(0)));
+        assert_eq!(
+            run("table_sess_cnt(web)", ip("10.0.0.2")),
+            Some(Sample::Int(0))
+        );
         // Not a key of the table, or no such table: no sample.
         assert_eq!(run("table_gpc0(web)", ip("2001:db8::1")), None);
         assert_eq!(run("table_gpc0(nope)", key()), None);

@@ -69,11 +69,18 @@ fn parsing_names_and_arguments() {
     let f = parsed("sc_conn_rate(2,p/t)");
     assert_eq!(
         (f.source, f.op, f.table.as_deref()),
-        (Source::Counter(2), Op::Read(DataType::ConnRate), Some("p/t"))
+        (
+            Source::Counter(2),
+            Op::Read(DataType::ConnRate),
+            Some("p/t")
+        )
     );
     assert_eq!(parsed("sc_http_req_rate(0)").source, Source::Counter(0));
     assert_eq!(parsed("src_conn_rate").source, Source::Src);
-    assert_eq!(parsed("src_kbytes_in(t)").op, Op::KBytes(DataType::BytesInCnt));
+    assert_eq!(
+        parsed("src_kbytes_in(t)").op,
+        Op::KBytes(DataType::BytesInCnt)
+    );
     assert_eq!(parsed("src_updt_conn_cnt").op, Op::UpdtConnCnt);
     assert_eq!(parsed("sc2_clr_gpc1").op, Op::Clr(Gpc::Gpc1));
     assert_eq!(parsed("sc_tracked(1)").out_type(), SampleType::Bool);
@@ -162,7 +169,10 @@ fn counters_read_the_tracked_entry() {
     assert_eq!(run("sc_trackers(2)", &s, 1_500), None);
     // Rates slide with time: at 2_500, remain = 1_000 + 1_000 - 2_500 < 0 -> 500,
     // past = 5_000: 5_000 * 500 / 1_000 = 2_500.
-    assert_eq!(run("sc0_bytes_in_rate", &s, 2_500), Some(Sample::Int(2_500)));
+    assert_eq!(
+        run("sc0_bytes_in_rate", &s, 2_500),
+        Some(Sample::Int(2_500))
+    );
 }
 
 #[test]
@@ -227,10 +237,7 @@ fn src_fetches_use_the_client_address() {
     // The backend's table once a backend with one is chosen.
     let mut c = ctx(&s);
     c.be_name = Some("other");
-    assert_eq!(
-        parsed("src_get_gpc0").eval_at(&c, 0),
-        Some(Sample::Int(1))
-    );
+    assert_eq!(parsed("src_get_gpc0").eval_at(&c, 0), Some(Sample::Int(1)));
     // An IPv6 client has no key in an `ip` table.
     c.src = "[2001:db8::7]:1".parse().unwrap();
     assert_eq!(parsed("src_get_gpc0").eval_at(&c, 0), None);
@@ -244,14 +251,27 @@ fn src_fetches_use_the_client_address() {
 fn sample_expressions_reach_stick_fetches() {
     let tables = tables();
     let s = Tracking::new(Arc::clone(&tables));
-    let _ = s.track(0, "fe", Sample::Ip("192.0.2.7".parse().unwrap()), crate::clock::now_ms());
+    let _ = s.track(
+        0,
+        "fe",
+        Sample::Ip("192.0.2.7".parse().unwrap()),
+        crate::clock::now_ms(),
+    );
     let c = ctx(&s);
-    let eval = |text: &str| SampleExpr::parse(text).unwrap().eval(&c).map(Sample::into_owned);
+    let eval = |text: &str| {
+        SampleExpr::parse(text)
+            .unwrap()
+            .eval(&c)
+            .map(Sample::into_owned)
+    };
     assert_eq!(eval("sc0_conn_cnt"), Some(Sample::Int(1)));
     assert_eq!(eval("sc_conn_cur(0),add(10)"), Some(Sample::Int(11)));
     assert_eq!(eval("src_conn_cnt"), Some(Sample::Int(1)));
     assert_eq!(eval("sc0_tracked"), Some(Sample::Bool(true)));
-    assert_eq!(SampleExpr::parse("sc0_tracked").unwrap().out_type(), SampleType::Bool);
+    assert_eq!(
+        SampleExpr::parse("sc0_tracked").unwrap().out_type(),
+        SampleType::Bool
+    );
     assert!(matches!(
         SampleExpr::parse("sc_conn_cnt(7)"),
         Err(SampleError::BadArgs { .. })

@@ -97,8 +97,8 @@ impl<'a> FreqCtr<'a> {
         };
         let (mut curr, mut past) = (u64::from(curr), u64::from(prev));
         // i128: periods and dates are u64, their differences may be negative.
-        let mut remain = (i128::from(start) + i128::from(period) - i128::from(now))
-            .min(i128::from(period));
+        let mut remain =
+            (i128::from(start) + i128::from(period) - i128::from(now)).min(i128::from(period));
         if remain < 0 {
             // The current period is over: what it counted is now the previous period.
             remain += i128::from(period);

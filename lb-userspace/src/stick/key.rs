@@ -55,9 +55,9 @@ impl KeyType {
     /// tracked key up in `other`); `None` when the key types differ.
     pub fn adopt(self, key: &Key) -> Option<Key> {
         Some(match (self, key) {
-            (Self::Ip, Key::Ipv4(_)) | (Self::Ipv6, Key::Ipv6(_)) | (Self::Integer, Key::Int(_)) => {
-                key.clone()
-            }
+            (Self::Ip, Key::Ipv4(_))
+            | (Self::Ipv6, Key::Ipv6(_))
+            | (Self::Integer, Key::Int(_)) => key.clone(),
             (Self::String { len }, Key::Str(s)) => string_key(s, len),
             (Self::Binary { len }, Key::Bin(b)) => binary_key(b, len),
             _ => return None,
@@ -114,7 +114,10 @@ mod tests {
     #[test]
     fn addresses_follow_haproxy_casts() {
         let v4 = KeyType::Ip;
-        assert_eq!(v4.key_of(ip("10.0.0.1")), Some(Key::Ipv4([10, 0, 0, 1].into())));
+        assert_eq!(
+            v4.key_of(ip("10.0.0.1")),
+            Some(Key::Ipv4([10, 0, 0, 1].into()))
+        );
         // IPv4-mapped IPv6 addresses become IPv4 keys; other IPv6 addresses have none.
         assert_eq!(
             v4.key_of(ip("::ffff:10.0.0.1")),
@@ -158,7 +161,10 @@ mod tests {
             t.key_of(Sample::Str("ab\0cd".into())),
             Some(Key::Str((*b"ab").into()))
         );
-        assert_eq!(t.key_of(Sample::Int(12345)), Some(Key::Str((*b"1234").into())));
+        assert_eq!(
+            t.key_of(Sample::Int(12345)),
+            Some(Key::Str((*b"1234").into()))
+        );
         assert_eq!(t.key_of(ip("1.2.3.4")), Some(Key::Str((*b"1.2.").into())));
     }
 
@@ -181,7 +187,10 @@ mod tests {
 
     #[test]
     fn parse_and_adopt() {
-        assert_eq!(KeyType::Ip.parse_key("1.2.3.4").unwrap().to_string(), "1.2.3.4");
+        assert_eq!(
+            KeyType::Ip.parse_key("1.2.3.4").unwrap().to_string(),
+            "1.2.3.4"
+        );
         assert_eq!(KeyType::Ip.parse_key("::1"), None);
         assert_eq!(KeyType::Integer.parse_key("7"), Some(Key::Int(7)));
         let long = KeyType::String { len: 8 }.parse_key("abcdefgh").unwrap();

@@ -52,7 +52,12 @@ impl Tables {
             .frontends
             .iter()
             .filter_map(|f| f.stick_table.as_ref())
-            .chain(config.backends.iter().filter_map(|b| b.stick_table.as_ref()));
+            .chain(
+                config
+                    .backends
+                    .iter()
+                    .filter_map(|b| b.stick_table.as_ref()),
+            );
         Self::from_cfgs(proxies.chain(&config.tables).cloned())
     }
 

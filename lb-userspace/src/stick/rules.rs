@@ -12,10 +12,10 @@ use std::sync::Arc;
 use crate::acl::Condition;
 use crate::config::model::Location;
 use crate::sample::{SampleExpr, StreamCtx};
+use crate::stick::Tables;
 use crate::stick::key::Key;
 use crate::stick::table::Table;
 use crate::stick::types::DataType;
-use crate::stick::Tables;
 
 /// Most keys one request stores (HAProxy's limit of simultaneous stores).
 pub const MAX_STORES: usize = 8;

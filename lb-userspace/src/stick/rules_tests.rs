@@ -56,7 +56,10 @@ fn stick_on_learns_then_sticks() {
     assert_eq!(next.server(), Some(2));
     assert_eq!(evaluate(&rules, &tables, &c, 20, |_| false).server(), None);
     // Another client is unknown.
-    assert_eq!(lookup_server(&rules, &tables, &ctx("10.0.0.2"), 20, |_| true), None);
+    assert_eq!(
+        lookup_server(&rules, &tables, &ctx("10.0.0.2"), 20, |_| true),
+        None
+    );
     // Storing again overwrites with the server actually used.
     assert_eq!(next.store(3, 30), 1);
     assert_eq!(server_of(&tables, "be", "10.0.0.1", 30), Some(3));
@@ -72,7 +75,10 @@ fn match_and_store_request_do_one_half_each() {
     assert_eq!(server_of(&tables, "be", "10.0.0.1", 0), None);
     assert_eq!(store(&store_only, &tables, &c, 4, 0), 1);
     assert_eq!(lookup_server(&store_only, &tables, &c, 0, |_| true), None);
-    assert_eq!(lookup_server(&match_only, &tables, &c, 0, |_| true), Some(4));
+    assert_eq!(
+        lookup_server(&match_only, &tables, &c, 0, |_| true),
+        Some(4)
+    );
 }
 
 #[test]
@@ -80,7 +86,16 @@ fn only_the_first_store_of_a_table_applies() {
     let tables = tables(&["be"]);
     let fixed = "ipv4(10.9.9.9)";
     // Learn server 3 for the fixed key.
-    assert_eq!(store(&[rule(StickKind::On, fixed, "be", None)], &tables, &ctx("1.1.1.1"), 3, 0), 1);
+    assert_eq!(
+        store(
+            &[rule(StickKind::On, fixed, "be", None)],
+            &tables,
+            &ctx("1.1.1.1"),
+            3,
+            0
+        ),
+        1
+    );
     let rules = [
         rule(StickKind::StoreRequest, "src", "be", None),
         rule(StickKind::On, fixed, "be", None),
@@ -108,8 +123,20 @@ fn only_the_first_store_of_a_table_applies() {
 fn an_unusable_server_lets_later_rules_decide() {
     let tables = tables(&["a", "b"]);
     let c = ctx("10.0.0.1");
-    store(&[rule(StickKind::StoreRequest, "src", "a", None)], &tables, &c, 1, 0);
-    store(&[rule(StickKind::StoreRequest, "src", "b", None)], &tables, &c, 2, 0);
+    store(
+        &[rule(StickKind::StoreRequest, "src", "a", None)],
+        &tables,
+        &c,
+        1,
+        0,
+    );
+    store(
+        &[rule(StickKind::StoreRequest, "src", "b", None)],
+        &tables,
+        &c,
+        2,
+        0,
+    );
     let rules = [
         rule(StickKind::Match, "src", "a", None),
         rule(StickKind::Match, "src", "b", None),
@@ -128,7 +155,13 @@ fn matching_refreshes_the_expiry() {
     let tables = tables(&["be"]);
     let rules = [rule(StickKind::Match, "src", "be", None)];
     let c = ctx("10.0.0.1");
-    store(&[rule(StickKind::StoreRequest, "src", "be", None)], &tables, &c, 7, 0);
+    store(
+        &[rule(StickKind::StoreRequest, "src", "be", None)],
+        &tables,
+        &c,
+        7,
+        0,
+    );
     assert_eq!(lookup_server(&rules, &tables, &c, 900, |_| true), Some(7));
     assert_eq!(lookup_server(&rules, &tables, &c, 1_800, |_| true), Some(7));
     assert_eq!(lookup_server(&rules, &tables, &c, 2_800, |_| true), None);

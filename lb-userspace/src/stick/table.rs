@@ -112,8 +112,7 @@ fn referenced(e: &Arc<Entry>) -> bool {
 
 impl Shard {
     fn remove(&mut self, e: &Arc<Entry>) {
-        self.order
-            .remove(&(e.stamp.load(Ordering::Relaxed), e.seq));
+        self.order.remove(&(e.stamp.load(Ordering::Relaxed), e.seq));
         self.set.remove(&e.key);
     }
 
@@ -134,7 +133,10 @@ impl Shard {
         loop {
             let next = match cursor {
                 None => self.order.iter().next(),
-                Some(c) => self.order.range((Bound::Excluded(c), Bound::Unbounded)).next(),
+                Some(c) => self
+                    .order
+                    .range((Bound::Excluded(c), Bound::Unbounded))
+                    .next(),
             };
             let Some((&at, e)) = next else {
                 return removed;
@@ -381,11 +383,7 @@ impl Table {
     pub fn entries(&self, now: u64) -> Vec<EntryView> {
         let mut out = Vec::with_capacity(self.len());
         for shard in self.shards.iter() {
-            let live: Vec<Arc<Entry>> = lock(shard)
-                .set
-                .iter()
-                .map(|s| Arc::clone(&s.0))
-                .collect();
+            let live: Vec<Arc<Entry>> = lock(shard).set.iter().map(|s| Arc::clone(&s.0)).collect();
             // Expired entries still in use stay: they expire once released.
             let shown = |e: &&Arc<Entry>| !self.is_expired(e, now) || Arc::strong_count(e) > 3;
             for e in live.iter().filter(shown) {
@@ -502,7 +500,10 @@ impl Table {
 
     /// Decrements `conn_cur` without going below zero (end of a tracked connection).
     pub(crate) fn dec_conn_cur(&self, e: &Entry) {
-        if let Some(slot) = self.slots(e, DataType::ConnCur).and_then(<[AtomicU64]>::first) {
+        if let Some(slot) = self
+            .slots(e, DataType::ConnCur)
+            .and_then(<[AtomicU64]>::first)
+        {
             let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
                 (v as u32 != 0).then(|| v.wrapping_sub(1))
             });

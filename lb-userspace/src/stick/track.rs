@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::sample::Sample;
+use crate::stick::Tables;
 use crate::stick::key::Key;
 use crate::stick::table::{Entry, Table};
 use crate::stick::types::DataType;
-use crate::stick::Tables;
 
 /// Number of stick counters a stream has (`sc0`, `sc1`, `sc2`), HAProxy's default.
 pub const MAX_TRACK_CTR: usize = 3;

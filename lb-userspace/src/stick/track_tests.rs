@@ -53,7 +53,10 @@ fn a_key() -> Key {
 fn tracking_counts_connections_and_sessions() {
     let tables = tables();
     let mut s = Tracking::new(Arc::clone(&tables));
-    assert_eq!(s.track(0, "a", ip("192.0.2.1"), 1_000), TrackOutcome::Tracked);
+    assert_eq!(
+        s.track(0, "a", ip("192.0.2.1"), 1_000),
+        TrackOutcome::Tracked
+    );
     let r = |d| read(&tables, "a", a_key(), d, 1_000);
     assert_eq!(r(DataType::ConnCnt), Some(1));
     assert_eq!(r(DataType::ConnCur), Some(1));
@@ -64,7 +67,10 @@ fn tracking_counts_connections_and_sessions() {
     assert_eq!(r(DataType::SessCnt), Some(1));
     assert_eq!(r(DataType::SessRate), Some(1));
     // Tracked by a content rule, after the session started: no session counted.
-    assert_eq!(s.track(1, "b", Sample::Int(9), 1_000), TrackOutcome::Tracked);
+    assert_eq!(
+        s.track(1, "b", Sample::Int(9), 1_000),
+        TrackOutcome::Tracked
+    );
     assert_eq!(
         read(&tables, "b", Key::Int(9), DataType::SessCnt, 1_000),
         Some(0)
@@ -77,18 +83,36 @@ fn tracking_counts_connections_and_sessions() {
     assert_eq!(s.iter().count(), 2);
     // A second stream from the same address.
     let mut s2 = Tracking::new(Arc::clone(&tables));
-    assert_eq!(s2.track(2, "a", ip("192.0.2.1"), 2_000), TrackOutcome::Tracked);
-    assert_eq!(read(&tables, "a", a_key(), DataType::ConnCur, 2_000), Some(2));
-    assert_eq!(read(&tables, "a", a_key(), DataType::ConnCnt, 2_000), Some(2));
+    assert_eq!(
+        s2.track(2, "a", ip("192.0.2.1"), 2_000),
+        TrackOutcome::Tracked
+    );
+    assert_eq!(
+        read(&tables, "a", a_key(), DataType::ConnCur, 2_000),
+        Some(2)
+    );
+    assert_eq!(
+        read(&tables, "a", a_key(), DataType::ConnCnt, 2_000),
+        Some(2)
+    );
     assert_eq!(s.get(0).unwrap().entry().trackers(), 2);
     // Ending releases conn_cur and restarts the expiry from the end.
     s.end(3_000);
-    assert_eq!(read(&tables, "a", a_key(), DataType::ConnCur, 3_000), Some(1));
+    assert_eq!(
+        read(&tables, "a", a_key(), DataType::ConnCur, 3_000),
+        Some(1)
+    );
     assert!(s.get(0).is_none());
     s2.end(3_000);
     drop(s2);
-    assert_eq!(read(&tables, "a", a_key(), DataType::ConnCur, 3_000), Some(0));
-    assert_eq!(read(&tables, "a", a_key(), DataType::ConnCnt, 7_999), Some(2));
+    assert_eq!(
+        read(&tables, "a", a_key(), DataType::ConnCur, 3_000),
+        Some(0)
+    );
+    assert_eq!(
+        read(&tables, "a", a_key(), DataType::ConnCnt, 7_999),
+        Some(2)
+    );
     assert_eq!(read(&tables, "a", a_key(), DataType::ConnCnt, 8_000), None);
 }
 
@@ -97,16 +121,40 @@ fn only_the_first_tracking_of_a_counter_applies() {
     let tables = tables();
     let s = Tracking::new(Arc::clone(&tables));
     assert_eq!(s.track(0, "a", ip("192.0.2.1"), 0), TrackOutcome::Tracked);
-    assert_eq!(s.track(0, "a", ip("192.0.2.2"), 0), TrackOutcome::AlreadyTracked);
-    assert_eq!(s.track(0, "nope", ip("192.0.2.2"), 0), TrackOutcome::AlreadyTracked);
-    assert_eq!(s.track(1, "nope", ip("192.0.2.2"), 0), TrackOutcome::UnknownTable);
+    assert_eq!(
+        s.track(0, "a", ip("192.0.2.2"), 0),
+        TrackOutcome::AlreadyTracked
+    );
+    assert_eq!(
+        s.track(0, "nope", ip("192.0.2.2"), 0),
+        TrackOutcome::AlreadyTracked
+    );
+    assert_eq!(
+        s.track(1, "nope", ip("192.0.2.2"), 0),
+        TrackOutcome::UnknownTable
+    );
     assert_eq!(s.track(1, "a", ip("2001:db8::1"), 0), TrackOutcome::NoKey);
-    assert_eq!(s.track(3, "a", ip("192.0.2.2"), 0), TrackOutcome::NoSuchCounter);
-    assert!(tables.get("a").unwrap().lookup(&Key::Ipv4([192, 0, 2, 2].into()), 0).is_none());
+    assert_eq!(
+        s.track(3, "a", ip("192.0.2.2"), 0),
+        TrackOutcome::NoSuchCounter
+    );
+    assert!(
+        tables
+            .get("a")
+            .unwrap()
+            .lookup(&Key::Ipv4([192, 0, 2, 2].into()), 0)
+            .is_none()
+    );
     // A full nopurge table refuses; the counter stays free.
     let other = Tracking::new(Arc::clone(&tables));
-    assert_eq!(other.track(0, "tiny", Sample::Int(1), 0), TrackOutcome::Tracked);
-    assert_eq!(s.track(1, "tiny", Sample::Int(2), 0), TrackOutcome::TableFull);
+    assert_eq!(
+        other.track(0, "tiny", Sample::Int(1), 0),
+        TrackOutcome::Tracked
+    );
+    assert_eq!(
+        s.track(1, "tiny", Sample::Int(2), 0),
+        TrackOutcome::TableFull
+    );
     assert_eq!(s.track(1, "tiny", Sample::Int(1), 0), TrackOutcome::Tracked);
     assert_eq!(s.get(1).unwrap().entry().trackers(), 2);
 }
@@ -147,7 +195,11 @@ fn traffic_counters_go_to_every_tracked_entry() {
 
 #[test]
 fn inc_gpc_reports_like_haproxy() {
-    let both = Table::new(cfg(10, None, &[(DataType::Gpc0, 0), (DataType::Gpc0Rate, 1000)]));
+    let both = Table::new(cfg(
+        10,
+        None,
+        &[(DataType::Gpc0, 0), (DataType::Gpc0Rate, 1000)],
+    ));
     let rate_only = Table::new(cfg(10, None, &[(DataType::Gpc1Rate, 1000)]));
     let e = both.get_or_create(Key::Int(1), 0).unwrap();
     assert_eq!(inc_gpc(&both, &e, Gpc::Gpc0, 0), 1);
@@ -204,6 +256,9 @@ fn dropping_a_stream_ends_its_tracking() {
     assert!(entry.touched() <= crate::clock::now_ms());
     // A default tracking has no table at all.
     let empty = Tracking::default();
-    assert_eq!(empty.track(0, "a", ip("192.0.2.1"), 0), TrackOutcome::UnknownTable);
+    assert_eq!(
+        empty.track(0, "a", ip("192.0.2.1"), 0),
+        TrackOutcome::UnknownTable
+    );
     assert!(empty.tables().is_empty());
 }
