@@ -164,6 +164,14 @@ mod tests {
     }
 
     #[test]
+    fn shared_state_crosses_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Tables>();
+        send_sync::<Tracking>();
+        send_sync::<StickDecision>();
+    }
+
+    #[test]
     fn purge_covers_every_table() {
         let cfg = |name: &str| {
             let mut c = table::tests::cfg(10, Some(100), &[]);

@@ -411,6 +411,36 @@ impl Table {
         }
     }
 
+    /// The `show table` header: `# table: NAME, type: TYPE, size:N, used:N`.
+    pub fn header(&self) -> String {
+        format!(
+            "# table: {}, type: {}, size:{}, used:{}",
+            self.cfg.name,
+            self.cfg.key.name(),
+            self.cfg.size,
+            self.len()
+        )
+    }
+
+    /// One entry as `show table` prints it after the entry's address:
+    /// `key=K use=N exp=MS data=V rate(PERIOD)=V...`.
+    pub fn show_line(&self, view: &EntryView) -> String {
+        use std::fmt::Write as _;
+        let mut line = format!(
+            "key={} use={} exp={}",
+            self.cfg.key.display(&view.key),
+            view.trackers,
+            view.expire_in.unwrap_or(0)
+        );
+        for (d, v) in &view.data {
+            let _ = match d.period_ms {
+                0 => write!(line, " {}={v}", d.data.name()),
+                p => write!(line, " {}({p})={v}", d.data.name()),
+            };
+        }
+        line
+    }
+
     /// Creates or updates the entry for `key` with the given values (CLI `set table`).
     pub fn set(&self, key: Key, values: &[(DataType, i64)], now: u64) -> Result<(), SetError> {
         if let Some((d, _)) = values.iter().find(|(d, _)| !self.stores(*d)) {

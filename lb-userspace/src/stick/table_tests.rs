@@ -200,6 +200,11 @@ fn remove_clear_set_and_view() {
         values,
         [(DataType::Gpc0, 0, 5), (DataType::Gpc0Rate, 1000, 9)]
     );
+    assert_eq!(t.header(), "# table: t, type: integer, size:10, used:1");
+    assert_eq!(
+        t.show_line(&view[0]),
+        "key=7 use=0 exp=9500 gpc0=5 gpc0_rate(1000)=9"
+    );
     t.get_or_create(k(8), 0).unwrap();
     let held = t.lookup(&k(8), 0).unwrap();
     held.add_tracker();
