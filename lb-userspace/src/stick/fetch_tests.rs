@@ -281,3 +281,42 @@ fn sample_expressions_reach_stick_fetches() {
         Err(SampleError::UnknownFetch(_))
     ));
 }
+
+#[test]
+fn a_rate_limit_condition_sees_every_worker() {
+    use crate::acl::{AclSet, Condition};
+    let words: Vec<String> = "if { sc0_conn_rate gt 8 }"
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    let over = Condition::parse(&words, &AclSet::default()).unwrap();
+    // Conditions read the process clock: a one-minute period keeps the test exact.
+    let mut t = cfg(100, None, &[(DataType::ConnRate, 60_000)]);
+    t.name = "fe".into();
+    t.key = KeyType::Ip;
+    let tables = Arc::new(Tables::from_cfgs([t]));
+    let connect = |tables: &Arc<Tables>| {
+        let s = Tracking::new(Arc::clone(tables));
+        let key = Sample::Ip("192.0.2.7".parse().unwrap());
+        assert_eq!(
+            s.track(0, "fe", key, crate::clock::now_ms()),
+            TrackOutcome::Tracked
+        );
+        s
+    };
+    // Four workers accept two connections each from one client.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..2 {
+                    let s = connect(&tables);
+                    assert!(!over.eval(&ctx(&s)));
+                }
+            });
+        }
+    });
+    // The ninth connection is over the limit, whichever worker accepts it.
+    let s = connect(&tables);
+    assert_eq!(parsed("sc0_conn_rate").eval(&ctx(&s)), Some(Sample::Int(9)));
+    assert!(over.eval(&ctx(&s)));
+}
