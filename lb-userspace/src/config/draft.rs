@@ -11,6 +11,7 @@ use super::model::{
 };
 use super::server::{ServerDraft, ServerOpts};
 use crate::acl::AclSet;
+use crate::stick::{StickRule, TableCfg};
 
 /// The kind of a proxy section, i.e. its capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,8 @@ pub(crate) struct ProxyDraft {
     pub tcplog: bool,
     pub check: CheckDraft,
     pub logs: Vec<LogLine>,
+    pub stick_table: Option<TableCfg>,
+    pub stick_rules: Vec<StickRule>,
 }
 
 impl ProxyDraft {
@@ -99,6 +102,8 @@ impl ProxyDraft {
             tcplog: false,
             check: CheckDraft::default(),
             logs: Vec::new(),
+            stick_table: None,
+            stick_rules: Vec::new(),
         }
     }
 

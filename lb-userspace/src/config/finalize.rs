@@ -91,7 +91,7 @@ fn build_frontend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) -
         logs: expand_logs(&px.logs, global),
         tcplog: px.tcplog,
         rules: crate::rules::ProxyRules::default(),
-        stick_table: None,
+        stick_table: px.stick_table.clone(),
     }
 }
 
@@ -116,8 +116,8 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         logs: expand_logs(&px.logs, global),
         tcplog: px.tcplog,
         rules: crate::rules::ProxyRules::default(),
-        stick_table: None,
-        stick_rules: Vec::new(),
+        stick_table: px.stick_table.clone(),
+        stick_rules: px.stick_rules.clone(),
     }
 }
 

@@ -54,7 +54,7 @@ pub(crate) const PROXY: Table = &[
     (&["max-keep-alive-queue", "max-session-srv-conns"], HTTP),
     (&["dynamic-cookie-key"], "stick tables and persistence"),
     (&["tcp-request", "tcp-response"], "tcp-request/tcp-response rules"),
-    (&["stick", "stick-table", "persist", "force-persist", "ignore-persist", "use-server"], "stick tables and persistence"),
+    (&["persist", "force-persist", "ignore-persist", "use-server"], "stick tables and persistence"),
     (&["log-format", "log-format-sd", "error-log-format", "log-tag"], LOG_FMT),
     (&["backlog"], "listen backlog tuning"),
     (&["dispatch"], "dispatch mode"),

@@ -9,12 +9,12 @@ use super::finalize::finalize;
 use super::lexer::split_line;
 use super::line::{Line, invalid_name_char};
 use super::model::{Config, DEFAULT_BUFSIZE, Global, Location, XdpSection};
+use super::stick::{self, PeersDraft};
 use super::{global, proxy, xdp};
 
 /// Sections HAProxy has and we do not, with the feature that will bring them.
 const UNSUPPORTED_SECTIONS: &[(&str, &str)] = &[
     ("userlist", "userlists (HTTP authentication)"),
-    ("peers", "peers"),
     ("resolvers", "DNS resolvers"),
     ("mailers", "email alerts"),
     ("program", "master-worker mode"),
@@ -33,6 +33,8 @@ enum Current {
     Defaults(usize),
     Proxy(usize),
     Xdp,
+    /// A `peers` section.
+    Peers(usize),
     /// An unsupported section (already reported): its lines are skipped.
     Skipped,
 }
@@ -46,6 +48,7 @@ pub(crate) struct Parser<'e> {
     last_defaults: Option<usize>,
     proxies: Vec<ProxyDraft>,
     xdp: Option<XdpSection>,
+    peers: Vec<PeersDraft>,
     current: Current,
     /// Value of the `.SECTION` pseudo-variable.
     section_name: String,
@@ -67,6 +70,7 @@ impl<'e> Parser<'e> {
             last_defaults: None,
             proxies: Vec::new(),
             xdp: None,
+            peers: Vec::new(),
             current: Current::None,
             section_name: String::new(),
             files: Vec::new(),
@@ -145,6 +149,7 @@ impl<'e> Parser<'e> {
                 Some(x) => xdp::parse_keyword(x, line),
                 None => Ok(()),
             },
+            Current::Peers(i) => stick::peers_keyword(&mut self.peers[i], line),
             Current::Skipped => Ok(()),
         }
     }
@@ -158,6 +163,10 @@ impl<'e> Parser<'e> {
             "backend" => Some(Some(ProxyKind::Backend)),
             "listen" => Some(Some(ProxyKind::Listen)),
             "xdp" => None,
+            "peers" => {
+                line.no_modifier()?;
+                return self.start_peers(line).map(|()| true);
+            }
             kw => {
                 let Some((_, feature)) = UNSUPPORTED_SECTIONS.iter().find(|(s, _)| *s == kw) else {
                     return Ok(false);
@@ -181,6 +190,20 @@ impl<'e> Parser<'e> {
     fn enter(&mut self, current: Current, line: &Line) {
         self.current = current;
         self.section_name = line.arg(1).unwrap_or(line.kw()).to_owned();
+    }
+
+    fn start_peers(&mut self, line: &Line) -> Result<(), ConfigError> {
+        match stick::peers_section(line, &self.peers) {
+            Ok(p) => {
+                self.peers.push(p);
+                self.enter(Current::Peers(self.peers.len() - 1), line);
+                Ok(())
+            }
+            Err(e) => {
+                self.enter(Current::Skipped, line);
+                Err(e)
+            }
+        }
     }
 
     fn start_xdp(&mut self, line: &Line) -> Result<(), ConfigError> {
@@ -272,7 +295,12 @@ impl<'e> Parser<'e> {
             let e = ConfigError::new(x.location.clone(), ErrorKind::Consistency(reason));
             self.errors.push(e);
         }
-        let config = finalize(self.global, self.proxies, xdp, &mut self.errors);
+        let mut config = finalize(self.global, self.proxies, xdp, &mut self.errors);
+        stick::finish(
+            &mut config,
+            std::mem::take(&mut self.peers),
+            &mut self.errors,
+        );
         if self.errors.is_empty() {
             return Ok(config);
         }

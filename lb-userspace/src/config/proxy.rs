@@ -27,6 +27,8 @@ const SUPPORTED: &[&str] = &[
     "option",
     "retries",
     "server",
+    "stick",
+    "stick-table",
     "tcp-check",
     "timeout",
     "use_backend",
@@ -136,6 +138,8 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
             require(px, line, kw, Cap::Backend)?;
             px.check.tcp_check(line)
         }
+        "stick-table" => super::stick::stick_table(px, line),
+        "stick" => super::stick::stick_rule(px, line),
         _ => Err(unknown_or_obsolete(px, line)),
     }
 }

@@ -57,6 +57,8 @@ pub enum Converter {
     Arith(Arith, i64),
     /// `length`: length of a string in bytes.
     Length,
+    /// Stick-table lookups: `table_*(T)`, `in_table(T)`.
+    Table(crate::stick::conv::TableConv),
 }
 
 impl Converter {
@@ -105,7 +107,10 @@ impl Converter {
                     .map_err(|_| bad_arg(name, format!("'{arg}' is not an integer")))?;
                 Self::Arith(op, value)
             }
-            other => return Err(SampleError::UnknownConverter(other.to_owned())),
+            other => match crate::stick::conv::TableConv::parse(call)? {
+                Some(table) => Self::Table(table),
+                None => return Err(SampleError::UnknownConverter(other.to_owned())),
+            },
         };
         if matches!(conv, Self::Lower | Self::Upper | Self::Length) && !call.args.is_empty() {
             return Err(bad_arg(name, "this converter takes no argument".into()));
@@ -119,6 +124,7 @@ impl Converter {
             Self::Lower | Self::Upper | Self::Length => SampleType::Str,
             Self::IpMask { .. } => SampleType::Addr,
             Self::Arith(..) => SampleType::Int,
+            Self::Table(table) => table.in_type(),
         }
     }
 
@@ -128,6 +134,7 @@ impl Converter {
             Self::Lower | Self::Upper => SampleType::Str,
             Self::IpMask { .. } => SampleType::Addr,
             Self::Arith(..) | Self::Length => SampleType::Int,
+            Self::Table(table) => table.out_type(),
         }
     }
 
@@ -143,6 +150,7 @@ impl Converter {
                 IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & u32::from(*v4))),
                 IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & u128::from((*v6)?))),
             })),
+            (Self::Table(table), input) => table.apply(input),
             _ => None,
         }
     }

@@ -36,6 +36,8 @@ pub enum Fetch {
     Ipv4(Ipv4Addr),
     /// `ipv6(A)`: a constant IPv6 address.
     Ipv6(Ipv6Addr),
+    /// Stick-table fetches: `sc0_*`..`sc2_*`, `sc_*(N)`, `src_*`.
+    Stick(crate::stick::fetch::StickFetch),
 }
 
 impl Fetch {
@@ -84,7 +86,10 @@ impl Fetch {
                         .map_err(|_| bad_arg(name, format!("'{arg}' is not an IPv6 address")))?,
                 )
             }
-            other => return Err(SampleError::UnknownFetch(other.to_owned())),
+            other => match crate::stick::fetch::StickFetch::parse(call)? {
+                Some(stick) => Self::Stick(stick),
+                None => return Err(SampleError::UnknownFetch(other.to_owned())),
+            },
         };
         if fetch.takes_no_args() && !call.args.is_empty() {
             return Err(bad_arg(name, "this fetch takes no argument".to_owned()));
@@ -116,6 +121,7 @@ impl Fetch {
             Self::Bin(_) => SampleType::Bin,
             Self::Ipv4(_) => SampleType::Ipv4,
             Self::Ipv6(_) => SampleType::Ipv6,
+            Self::Stick(stick) => stick.out_type(),
         }
     }
 
@@ -135,6 +141,7 @@ impl Fetch {
             Self::Bin(b) => Sample::Bin(Cow::Borrowed(b)),
             Self::Ipv4(a) => Sample::Ip(IpAddr::V4(*a)),
             Self::Ipv6(a) => Sample::Ip(IpAddr::V6(*a)),
+            Self::Stick(stick) => return stick.eval(ctx),
         })
     }
 }

@@ -47,12 +47,12 @@ fn unsupported_real_keywords_say_so() {
             "keyword 'mode http' is not supported yet (comes with HTTP mode)".into()
         )
     );
-    let e = one(&["backend be", "    stick-table type ip size 1m"]);
+    let e = one(&["backend be", "    persist rdp-cookie"]);
     assert_eq!(
         e,
         (
             2,
-            "keyword 'stick-table' is not supported yet (comes with stick tables and persistence)"
+            "keyword 'persist' is not supported yet (comes with stick tables and persistence)"
                 .into()
         )
     );
