@@ -122,7 +122,11 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
         .iter()
         .map(|f| FrontendState::new(f.clone(), &backends))
         .collect::<Result<Vec<_>, _>>()?;
+    let tables = Arc::new(crate::stick::Tables::from_config(&config));
+    // Converters (`table_*`, `in_table`) see no stream, so they find the tables here.
+    tables.install();
     let shared = Arc::new(Shared {
+        tables: Arc::clone(&tables),
         frontends,
         backends,
         global: ConnGate::new(
@@ -147,7 +151,7 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
         config.frontends.len(),
         config.backends.len()
     );
-    wait_for_signals(&stop_tx, config.global.hard_stop_after)?;
+    wait_for_signals(&stop_tx, config.global.hard_stop_after, &tables)?;
     for t in threads {
         let _ = t.join();
     }
@@ -208,6 +212,7 @@ fn start_ebpf(config: &Config) -> anyhow::Result<Option<ebpf::XdpRuntime>> {
 fn wait_for_signals(
     stop: &watch::Sender<StopMode>,
     hard_stop_after: Option<Duration>,
+    tables: &crate::stick::Tables,
 ) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -217,8 +222,12 @@ fn wait_for_signals(
         let mut int = signal(SignalKind::interrupt())?;
         let mut usr1 = signal(SignalKind::user_defined1())?;
         let mut hup = signal(SignalKind::hangup())?;
+        // Expired stick-table entries are also dropped lazily; this bounds what idle keys
+        // keep in memory.
+        let mut purge = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
+                _ = purge.tick() => { tables.purge(crate::clock::now_ms()); }
                 _ = term.recv() => { tracing::info!("SIGTERM received: stopping"); break }
                 _ = int.recv() => { tracing::info!("SIGINT received: stopping"); break }
                 _ = hup.recv() => tracing::info!("SIGHUP received: nothing to reload (hot reload comes later)"),

@@ -76,27 +76,35 @@ pub async fn establish(
     let mut slot: Option<ServerSlot> = None;
     let (mut queued, mut retries, mut redispatched) = (Duration::ZERO, 0u32, false);
     let mut queue_pos = (0, 0);
+    // `stick match|on`: a remembered server takes precedence over balancing.
+    let stick = stick_decision(ctx, be, sctx);
+    let mut preferred = stick
+        .as_ref()
+        .and_then(|d| d.server())
+        .and_then(|id| be.servers.iter().find(|s| s.cfg.id == id).cloned());
     loop {
         let held = match slot.take() {
             Some(held) => held,
-            None => match acquire(ctx, be_idx, be, sctx, exclude.as_ref()).await {
-                Ok(got) => {
-                    queued += got.waited;
-                    queue_pos = got.queue_pos;
-                    got.slot
+            None => {
+                match acquire(ctx, be_idx, be, sctx, exclude.as_ref(), preferred.take()).await {
+                    Ok(got) => {
+                        queued += got.waited;
+                        queue_pos = got.queue_pos;
+                        got.slot
+                    }
+                    Err((kind, pos, waited)) => {
+                        queued += waited;
+                        let server = exclude.clone();
+                        return Err(Failed {
+                            kind,
+                            server,
+                            queued,
+                            retries,
+                            queue_pos: pos,
+                        });
+                    }
                 }
-                Err((kind, pos, waited)) => {
-                    queued += waited;
-                    let server = exclude.clone();
-                    return Err(Failed {
-                        kind,
-                        server,
-                        queued,
-                        retries,
-                        queue_pos: pos,
-                    });
-                }
-            },
+            }
         };
         let server = Arc::clone(held.server());
         let addr = server_addr(&server, sctx.dst);
@@ -104,6 +112,9 @@ pub async fn establish(
         match connect(addr, t_connect).await {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
+                if let Some(d) = &stick {
+                    d.store(server.cfg.id, crate::clock::now_ms());
+                }
                 return Ok(Established {
                     conn: Conn::Tcp(stream),
                     slot: held,
@@ -191,8 +202,13 @@ async fn acquire(
     be: &Arc<BackendState>,
     sctx: &StreamCtx<'_>,
     exclude: Option<&Arc<ServerState>>,
+    preferred: Option<Arc<ServerState>>,
 ) -> Result<Acquired, (FailKind, (u32, u32), Duration)> {
-    let pick = ctx.balancers.borrow_mut()[be_idx].pick(sctx, exclude);
+    let sticky = preferred.is_some();
+    let pick = match preferred {
+        Some(server) => Pick::Server(server),
+        None => ctx.balancers.borrow_mut()[be_idx].pick(sctx, exclude),
+    };
     let ahead = |q: &crate::backend::queue::Queue| u32::try_from(q.len()).unwrap_or(u32::MAX);
     let (rx, queue_pos) = match pick {
         Pick::NoServer => return Err((FailKind::NoServer, (0, 0), Duration::ZERO)),
@@ -204,7 +220,7 @@ async fn acquire(
                     queue_pos: (0, 0),
                 });
             }
-            if is_deterministic(&be.cfg.balance) {
+            if sticky || is_deterministic(&be.cfg.balance) {
                 // The key maps to this server: wait for it, as HAProxy queues on the server.
                 let pos = (ahead(&server.queue), 0);
                 let rx = server.queue.join();
@@ -244,6 +260,27 @@ fn join_backend_queue(be: &BackendState) -> oneshot::Receiver<ServerSlot> {
     let rx = be.queue.join();
     be.pump_queue();
     rx
+}
+
+/// Runs the backend's `stick` rules, if any: the server they remember (when it exists and
+/// is usable) and the keys to store once a server is chosen.
+fn stick_decision(
+    ctx: &WorkerCtx,
+    be: &BackendState,
+    sctx: &StreamCtx<'_>,
+) -> Option<crate::stick::rules::StickDecision> {
+    if be.cfg.stick_rules.is_empty() {
+        return None;
+    }
+    let usable = |id: u32| be.servers.iter().any(|s| s.cfg.id == id && s.is_usable());
+    let now = crate::clock::now_ms();
+    Some(crate::stick::rules::evaluate(
+        &be.cfg.stick_rules,
+        &ctx.shared.tables,
+        sctx,
+        now,
+        usable,
+    ))
 }
 
 /// Algorithms whose choice depends only on the key: a full server is waited for, not skipped.

@@ -15,6 +15,7 @@ use crate::proxy::conn::Conn;
 use crate::proxy::connect::{self, FailKind};
 use crate::proxy::forward::{self, End, ForwardCfg, Side};
 use crate::sample::StreamCtx;
+use crate::stick::Tracking;
 use crate::worker::WorkerCtx;
 
 /// What is known about a finished stream, for the traffic log.
@@ -123,7 +124,12 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
     let accept_date = SystemTime::now();
     let shared = &ctx.shared;
     let fe = &shared.frontends[frontend];
-    let sctx = StreamCtx::new(src, dst, &fe.cfg.name);
+    // Only streams of a process with stick tables pay for tracking.
+    let tracking = (!shared.tables.is_empty()).then(|| Tracking::new(Arc::clone(&shared.tables)));
+    let mut sctx = StreamCtx::new(src, dst, &fe.cfg.name);
+    sctx.backends = Some(&shared.backends);
+    sctx.fe_conn = fe.cur_conns.load(Ordering::Acquire);
+    sctx.stick = tracking.as_ref();
     let mut log = StreamLog {
         client: client_addr,
         accept_date,
@@ -147,7 +153,15 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
     };
     match fe.route(&sctx) {
         None => log.termination = Termination::new(TermCause::Proxy, TermPhase::Request),
-        Some(be_idx) => serve(&ctx, be_idx, &client, &sctx, &mut log).await,
+        Some(be_idx) => {
+            sctx.be_name = Some(&shared.backends.list[be_idx].cfg.name);
+            serve(&ctx, be_idx, &client, &sctx, &mut log).await;
+        }
+    }
+    if let Some(tracking) = &tracking {
+        let now = crate::clock::now_ms();
+        tracking.add_bytes_in(log.bytes_in, now);
+        tracking.add_bytes_out(log.bytes_out, now);
     }
     if matches!(
         log.termination.cause,
@@ -161,6 +175,8 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
     log.feconn = fe.cur_conns.load(Ordering::Acquire);
     ctx.log_stream(&log);
     drop(client);
+    // Ends the tracked entries (conn_cur) at the close, with the close's time.
+    drop(tracking);
     drop(accounting);
 }
 

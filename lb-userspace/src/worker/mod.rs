@@ -57,6 +57,8 @@ pub struct Shared {
     pub splice: bool,
     /// `tune.pipesize`.
     pub pipesize: Option<usize>,
+    /// Stick tables of the process.
+    pub tables: Arc<crate::stick::Tables>,
 }
 
 /// One worker's own state, shared by its tasks (never crosses threads).
