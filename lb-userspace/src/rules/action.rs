@@ -1,0 +1,243 @@
+//! What a `tcp-request` / `tcp-response` rule does when its condition matches.
+
+use std::fmt;
+
+use crate::sample::SampleExpr;
+
+/// Number of sticky counters a stream can track (`sc0`..`sc2`), HAProxy's default.
+pub const STICK_COUNTERS: u8 = 3;
+
+/// The action of one rule, with its arguments already parsed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Action {
+    /// `accept`: stop evaluating this rule set and let the stream continue.
+    Accept,
+    /// `reject`: close the connection (the verdict says how).
+    Reject,
+    /// `close` (`tcp-response content` only): close the server connection at once.
+    Close,
+    /// `silent-drop`: close without telling the client (no FIN, no RST reaches it).
+    SilentDrop,
+    /// `expect-proxy layer4` (`tcp-request connection` only): a PROXY protocol header
+    /// precedes the data; its addresses replace `src`/`dst`.
+    ExpectProxy,
+    /// `track-sc<N> <key> [table <T>]`.
+    TrackSc {
+        /// The counter slot (0..=2).
+        sc: u8,
+        /// The key expression.
+        key: SampleExpr,
+        /// The table: the one named by `table`, else the proxy's own table, which has
+        /// the proxy's name.
+        table: String,
+    },
+    /// `sc-inc-gpc0(<sc>)` / `sc-inc-gpc1(<sc>)`.
+    IncGpc {
+        /// Which counter.
+        gpc: Gpc,
+        /// The tracked entry (0..=2).
+        sc: u8,
+    },
+    /// `set-var(<scope>.<name>[,<cond>...]) <expr>`.
+    SetVar {
+        /// The variable.
+        var: VarName,
+        /// Conditions that must all hold for the variable to be set.
+        conds: Vec<SetVarCond>,
+        /// The value.
+        expr: SampleExpr,
+    },
+    /// `unset-var(<scope>.<name>)`.
+    UnsetVar(VarName),
+    /// `set-src <expr>`: new client address (the port is kept).
+    SetSrc(SampleExpr),
+    /// `set-src-port <expr>`: new client port.
+    SetSrcPort(SampleExpr),
+    /// `set-dst <expr>`: new destination address (the port is kept).
+    SetDst(SampleExpr),
+    /// `set-dst-port <expr>`: new destination port.
+    SetDstPort(SampleExpr),
+}
+
+impl Action {
+    /// Whether the action ends the evaluation of its rule set.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Accept | Self::Reject | Self::Close | Self::SilentDrop
+        )
+    }
+}
+
+/// A general purpose counter of a stick-table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gpc {
+    /// `gpc0`.
+    Gpc0,
+    /// `gpc1`.
+    Gpc1,
+}
+
+/// The scope of a variable: how long it lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VarScope {
+    /// `proc`: the whole process.
+    Proc,
+    /// `sess`: the client connection.
+    Sess,
+    /// `txn`: the transaction (the stream in TCP mode).
+    Txn,
+    /// `req`: the request processing.
+    Req,
+    /// `res`: the response processing.
+    Res,
+    /// `check`: a health check.
+    Check,
+}
+
+impl VarScope {
+    /// The scope's name in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Proc => "proc",
+            Self::Sess => "sess",
+            Self::Txn => "txn",
+            Self::Req => "req",
+            Self::Res => "res",
+            Self::Check => "check",
+        }
+    }
+}
+
+/// A variable name with its scope (`txn.backend`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VarName {
+    /// The scope.
+    pub scope: VarScope,
+    /// The name after the scope (letters, digits, `_` and `.`).
+    pub name: String,
+}
+
+impl VarName {
+    /// Parses `scope.name` with HAProxy's rules; the error is HAProxy's message.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err("Empty variable name cannot be accepted".into());
+        }
+        let scopes = [
+            VarScope::Proc,
+            VarScope::Sess,
+            VarScope::Txn,
+            VarScope::Req,
+            VarScope::Res,
+            VarScope::Check,
+        ];
+        let found = scopes.into_iter().find_map(|scope| {
+            let rest = text.strip_prefix(scope.name())?.strip_prefix('.')?;
+            Some((scope, rest))
+        });
+        let Some((scope, name)) = found.filter(|(_, name)| !name.is_empty()) else {
+            return Err(format!(
+                "invalid variable name '{text}'. A variable name must be start by its scope. \
+                 The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'"
+            ));
+        };
+        if let Some(at) =
+            name.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.')))
+        {
+            return Err(format!("invalid syntax at char '{}'", &name[at..]));
+        }
+        Ok(Self {
+            scope,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for VarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.scope.name(), self.name)
+    }
+}
+
+/// A condition of `set-var(name,cond...)` (HAProxy 2.6); the variable store applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetVarCond {
+    /// `ifexists`: the variable already existed.
+    IfExists,
+    /// `ifnotexists`: the variable did not exist.
+    IfNotExists,
+    /// `ifempty`: the new value is an empty string or binary block.
+    IfEmpty,
+    /// `ifnotempty`: the new value is not empty (scalars are never empty).
+    IfNotEmpty,
+    /// `ifset`: the variable is currently set.
+    IfSet,
+    /// `ifnotset`: the variable is not set (never set, or unset).
+    IfNotSet,
+    /// `ifgt`: the current integer value is greater than the new one.
+    IfGt,
+    /// `iflt`: the current integer value is less than the new one.
+    IfLt,
+}
+
+impl SetVarCond {
+    /// Parses one condition name.
+    pub fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "ifexists" => Self::IfExists,
+            "ifnotexists" => Self::IfNotExists,
+            "ifempty" => Self::IfEmpty,
+            "ifnotempty" => Self::IfNotEmpty,
+            "ifset" => Self::IfSet,
+            "ifnotset" => Self::IfNotSet,
+            "ifgt" => Self::IfGt,
+            "iflt" => Self::IfLt,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variable_names() {
+        let v = VarName::parse("txn.be_name.x").unwrap();
+        assert_eq!((v.scope, v.name.as_str()), (VarScope::Txn, "be_name.x"));
+        assert_eq!(v.to_string(), "txn.be_name.x");
+        assert_eq!(VarName::parse("proc.a1").unwrap().scope, VarScope::Proc);
+        assert_eq!(VarName::parse("check.a").unwrap().scope, VarScope::Check);
+        assert!(
+            VarName::parse("txn.")
+                .unwrap_err()
+                .contains("must be start by its scope")
+        );
+        assert!(VarName::parse("foo.bar").unwrap_err().contains("'foo.bar'"));
+        assert_eq!(
+            VarName::parse("sess.a-b").unwrap_err(),
+            "invalid syntax at char '-b'"
+        );
+        assert_eq!(
+            VarName::parse("").unwrap_err(),
+            "Empty variable name cannot be accepted"
+        );
+    }
+
+    #[test]
+    fn set_var_conditions() {
+        assert_eq!(SetVarCond::parse("ifnotset"), Some(SetVarCond::IfNotSet));
+        assert_eq!(SetVarCond::parse("iflt"), Some(SetVarCond::IfLt));
+        assert_eq!(SetVarCond::parse("ifbig"), None);
+    }
+
+    #[test]
+    fn finality() {
+        assert!(Action::Accept.is_final());
+        assert!(Action::SilentDrop.is_final());
+        assert!(!Action::ExpectProxy.is_final());
+        assert!(!Action::UnsetVar(VarName::parse("txn.a").unwrap()).is_final());
+    }
+}
