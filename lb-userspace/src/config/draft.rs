@@ -10,6 +10,7 @@ use super::model::{
     Balance, Bind, DEFAULT_RETRIES, HashType, Location, Mode, Timeouts, UseBackend,
 };
 use super::server::{ServerDraft, ServerOpts};
+use super::tcp_rules::TcpDraft;
 use crate::acl::AclSet;
 
 /// The kind of a proxy section, i.e. its capabilities.
@@ -72,6 +73,8 @@ pub(crate) struct ProxyDraft {
     pub tcplog: bool,
     pub check: CheckDraft,
     pub logs: Vec<LogLine>,
+    /// `tcp-request` / `tcp-response` rules and inspect delays.
+    pub tcp: TcpDraft,
 }
 
 impl ProxyDraft {
@@ -99,6 +102,7 @@ impl ProxyDraft {
             tcplog: false,
             check: CheckDraft::default(),
             logs: Vec::new(),
+            tcp: TcpDraft::default(),
         }
     }
 
@@ -115,6 +119,7 @@ impl ProxyDraft {
             binds: Vec::new(),
             servers: Vec::new(),
             check: from.check.inherited(),
+            tcp: from.tcp.inherited(),
             ..from.clone()
         }
     }

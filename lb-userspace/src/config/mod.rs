@@ -22,6 +22,8 @@ mod parser;
 mod proxy;
 mod server;
 mod servers;
+mod tcp_action;
+mod tcp_rules;
 pub mod units;
 mod xdp;
 

@@ -191,6 +191,24 @@ impl ProxyRules {
     }
 }
 
+impl ProxyRules {
+    /// Whether some content rule has a condition that cannot be decided before client
+    /// data arrives (such rules need `tcp-request inspect-delay` to be reliable).
+    pub fn content_waits_for_data(&self) -> bool {
+        waits_for_data(&self.content, &decide)
+    }
+}
+
+/// Whether a condition of `rules` is undecided on an empty payload that may still grow.
+pub(super) fn waits_for_data(rules: &[TcpRule], judge: &Judge<'_>) -> bool {
+    let any = SocketAddr::from(([0, 0, 0, 0], 0));
+    let ctx = StreamCtx::new(any, any, "");
+    rules
+        .iter()
+        .filter_map(|r| r.cond.as_ref())
+        .any(|c| judge(c, &ctx) == Decision::Undecided)
+}
+
 /// Evaluates a rule set whose data is complete (connection and session rules).
 pub(super) fn eval_once(
     rules: &[TcpRule],
