@@ -101,3 +101,42 @@ impl FrontendState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn ctx(src: &str, dst_port: u16) -> StreamCtx<'static> {
+        StreamCtx::new(
+            src.parse().unwrap(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], dst_port)),
+            "fe",
+        )
+    }
+
+    #[test]
+    fn dynamic_names_route_or_fall_back_to_the_default() {
+        let text = [
+            "frontend fe",
+            "    bind :10000",
+            "    use_backend bk_%[dst_port] if { src 10.0.0.0/8 }",
+            "    use_backend static if { src 10.0.0.0/8 }",
+            "    default_backend fallback",
+            "backend bk_443",
+            "backend static",
+            "backend fallback",
+        ]
+        .join("\n");
+        let config = crate::config::parse_str(&text, Path::new("t.cfg")).unwrap();
+        let backends = Backends::new(&config.backends);
+        let fe = FrontendState::new(config.frontends[0].clone(), &backends).unwrap();
+        let name = |i: Option<usize>| i.map(|i| backends.list[i].cfg.name.as_str());
+        assert_eq!(name(fe.route(&ctx("10.1.1.1:5000", 443))), Some("bk_443"));
+        // No backend is called bk_80: HAProxy stops at this rule and uses the default
+        // backend, it does not try the next rule.
+        assert_eq!(name(fe.route(&ctx("10.1.1.1:5000", 80))), Some("fallback"));
+        assert_eq!(name(fe.route(&ctx("11.1.1.1:5000", 443))), Some("fallback"));
+    }
+}

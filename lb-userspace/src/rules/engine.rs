@@ -47,8 +47,8 @@ pub trait RuleHost {
 pub enum Verdict {
     /// Go on (an `accept` rule matched, or no final rule did).
     Accept,
-    /// `reject`: close the connection. After `tcp-request connection` HAProxy closes
-    /// without logging anything; after `tcp-request session` the stream is logged.
+    /// `reject`: close the connection (after `tcp-request connection`, HAProxy closes
+    /// without logging anything).
     Reject,
     /// `silent-drop`: close so that the client sees nothing (no FIN, no RST).
     SilentDrop,

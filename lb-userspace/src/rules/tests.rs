@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::engine::{Judge, eval_once, resume};
+use super::engine::{Judge, eval_once, resume, waits_for_data};
 use super::*;
 use crate::acl::AclSet;
 use crate::sample::{Sample, SampleExpr, StreamCtx};
@@ -415,4 +415,19 @@ fn response_rules() {
         set.eval_content(&mut Cursor::default(), &mut ctx(), &mut host),
         ContentVerdict::Accept
     );
+}
+
+#[test]
+fn content_dependence_is_probed_on_an_empty_payload() {
+    let rules = vec![
+        rule(Action::Accept, "if { src 10.0.0.0/8 }"),
+        rule(Action::Reject, ""),
+    ];
+    // Layer-4 conditions are decided without data.
+    assert!(!waits_for_data(&rules, &engine::decide));
+    assert!(!content(rules.clone(), None).content_waits_for_data());
+    // A condition undecided on an empty, growing payload needs an inspect delay.
+    assert!(waits_for_data(&rules, &needs_four_bytes));
+    let unconditional = vec![rule(Action::Reject, "")];
+    assert!(!waits_for_data(&unconditional, &needs_four_bytes));
 }
