@@ -5,7 +5,7 @@ use super::draft::ProxyDraft;
 use super::error::{ConfigError, ErrorKind, did_you_mean};
 use super::line::Line;
 use crate::acl::Condition;
-use crate::rules::{Action, Gpc, STICK_COUNTERS, SetVarCond, TcpRule, VarName};
+use crate::rules::{Action, Gpc, GptValue, STICK_COUNTERS, SetVarCond, TcpRule, VarName};
 use crate::sample::{SampleExpr, SampleType};
 
 /// The four rule sets, in the order HAProxy evaluates them.
@@ -65,6 +65,7 @@ const CONNECTION: &[&str] = &[
     "track-sc2",
     "sc-inc-gpc0",
     "sc-inc-gpc1",
+    "sc-set-gpt0",
     "set-var",
     "unset-var",
     "set-src",
@@ -82,6 +83,7 @@ const SESSION: &[&str] = &[
     "track-sc2",
     "sc-inc-gpc0",
     "sc-inc-gpc1",
+    "sc-set-gpt0",
     "set-var",
     "unset-var",
     "set-src",
@@ -99,6 +101,7 @@ const CONTENT: &[&str] = &[
     "track-sc2",
     "sc-inc-gpc0",
     "sc-inc-gpc1",
+    "sc-set-gpt0",
     "set-var",
     "unset-var",
     "set-src",
@@ -116,10 +119,15 @@ const RESPONSE: &[&str] = &[
     "close",
     "sc-inc-gpc0",
     "sc-inc-gpc1",
+    "sc-set-gpt0",
     "set-var",
     "unset-var",
     "silent-drop",
 ];
+
+/// Expression constraints: any value (every type converts to binary), an integer.
+const ANY: (SampleType, &str) = (SampleType::Bin, "a value");
+const INTEGER: (SampleType, &str) = (SampleType::Int, "an integer");
 
 /// HAProxy 2.6 actions we know and do not implement yet, with the feature bringing them.
 const NOT_YET: &[(&str, &str)] = &[
@@ -128,7 +136,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("expect-netscaler-cip", "NetScaler client IP insertion"),
     ("sc-inc-gpc", "stick-table gpc/gpt arrays"),
     ("sc-set-gpt", "stick-table gpc/gpt arrays"),
-    ("sc-set-gpt0", "stick-table gpc/gpt arrays"),
     ("send-spoe-group", "SPOE filters"),
     ("set-log-level", "per-stream log levels"),
     ("set-mark", "TCP socket tuning"),
@@ -155,6 +162,7 @@ pub(crate) fn parse_rule(
         n if n.starts_with("track-sc") => "track-sc0",
         n if n.starts_with("sc-inc-gpc0") => "sc-inc-gpc0",
         n if n.starts_with("sc-inc-gpc1") => "sc-inc-gpc1",
+        n if n.starts_with("sc-set-gpt0") => "sc-set-gpt0",
         n => n,
     };
     if !set.allows(family) {
@@ -179,16 +187,34 @@ pub(crate) fn parse_rule(
             Action::ExpectProxy
         }
         "track-sc0" => track_sc(px, line, &kw, word, &mut next)?,
-        "sc-inc-gpc0" | "sc-inc-gpc1" => inc_gpc(line, &kw, word, family)?,
+        "sc-inc-gpc0" | "sc-inc-gpc1" => {
+            let sc = counter_id(line, &kw, word, family)?;
+            let gpc = if family == "sc-inc-gpc0" {
+                Gpc::Gpc0
+            } else {
+                Gpc::Gpc1
+            };
+            Action::IncGpc { gpc, sc }
+        }
+        "sc-set-gpt0" => {
+            let sc = counter_id(line, &kw, word, family)?;
+            let text = line.required(3, &kw, "an integer or a sample expression")?;
+            let value = match text.parse::<i64>() {
+                Ok(n) => GptValue::Int(n),
+                Err(_) => GptValue::Expr(expression(line, &kw, 3, INTEGER)?),
+            };
+            next = 4;
+            Action::SetGpt0 { sc, value }
+        }
         "set-var" => set_var(line, &kw, word, &mut next)?,
         "unset-var" => Action::UnsetVar(var_name(line, &kw, word, "unset-var(")?.0),
         "set-src" | "set-dst" | "set-src-port" | "set-dst-port" => {
-            let ty = if family.ends_with("-port") {
-                SampleType::Int
+            let want = if family.ends_with("-port") {
+                (SampleType::Int, "a port")
             } else {
-                SampleType::Addr
+                (SampleType::Addr, "an address")
             };
-            let expr = expression(line, &kw, 3, ty)?;
+            let expr = expression(line, &kw, 3, want)?;
             next = 4;
             match family {
                 "set-src" => Action::SetSrc(expr),
@@ -279,7 +305,7 @@ fn track_sc(
         }
         Err(_) => return Err(line.invalid(kw, format!("Wrong track-sc number '{num}'"))),
     };
-    let key = expression(line, kw, 3, SampleType::Bin)?;
+    let key = expression(line, kw, 3, ANY)?;
     *next = 4;
     let table = match line.arg(4) {
         Some("table") => {
@@ -292,13 +318,8 @@ fn track_sc(
     Ok(Action::TrackSc { sc, key, table })
 }
 
-/// `sc-inc-gpc0[(<sc>)]` / `sc-inc-gpc1[(<sc>)]`: the counter slot defaults to 0.
-fn inc_gpc(line: &Line, kw: &str, word: &str, family: &str) -> Result<Action, ConfigError> {
-    let gpc = if family == "sc-inc-gpc0" {
-        Gpc::Gpc0
-    } else {
-        Gpc::Gpc1
-    };
+/// The `(<sc>)` of `sc-inc-gpc0(<sc>)` and the like; 0 when absent, as in HAProxy.
+fn counter_id(line: &Line, kw: &str, word: &str, family: &str) -> Result<u8, ConfigError> {
     let rest = &word[family.len()..];
     let sc = if rest.is_empty() {
         0
@@ -317,13 +338,13 @@ fn inc_gpc(line: &Line, kw: &str, word: &str, family: &str) -> Result<Action, Co
         }
         u8::try_from(n).unwrap_or(0)
     };
-    Ok(Action::IncGpc { gpc, sc })
+    Ok(sc)
 }
 
 /// `set-var(<name>[,<cond>...]) <expr>`.
 fn set_var(line: &Line, kw: &str, word: &str, next: &mut usize) -> Result<Action, ConfigError> {
     let (var, conds) = var_name(line, kw, word, "set-var(")?;
-    let expr = expression(line, kw, 3, SampleType::Bin)?;
+    let expr = expression(line, kw, 3, ANY)?;
     *next = 4;
     Ok(Action::SetVar { var, conds, expr })
 }
@@ -359,9 +380,14 @@ fn var_name(
     Ok((var, conds))
 }
 
-/// The sample expression at word `i`, whose value must be usable as `ty` (`Bin` takes
-/// anything: every type converts to binary).
-fn expression(line: &Line, kw: &str, i: usize, ty: SampleType) -> Result<SampleExpr, ConfigError> {
+/// The sample expression at word `i`, whose value must convert to `ty`; `what` names
+/// that use in the message otherwise.
+fn expression(
+    line: &Line,
+    kw: &str,
+    i: usize,
+    (ty, what): (SampleType, &str),
+) -> Result<SampleExpr, ConfigError> {
     let text = line.required(i, kw, "a sample expression")?;
     let expr = SampleExpr::parse(text).map_err(|source| {
         line.err(ErrorKind::Sample {
@@ -371,11 +397,6 @@ fn expression(line: &Line, kw: &str, i: usize, ty: SampleType) -> Result<SampleE
     })?;
     let out = expr.out_type();
     if !out.can_cast_to(ty) {
-        let what = if ty == SampleType::Int {
-            "a port"
-        } else {
-            "an address"
-        };
         let reason = format!("expression '{text}' returns '{out}', which cannot be used as {what}");
         return Err(line.invalid(kw, reason));
     }

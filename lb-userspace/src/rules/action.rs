@@ -39,6 +39,13 @@ pub enum Action {
         /// The tracked entry (0..=2).
         sc: u8,
     },
+    /// `sc-set-gpt0(<sc>) <int|expr>`: set `gpt0` of the entry tracked by `sc`.
+    SetGpt0 {
+        /// The tracked entry (0..=2).
+        sc: u8,
+        /// The value.
+        value: GptValue,
+    },
     /// `set-var(<scope>.<name>[,<cond>...]) <expr>`.
     SetVar {
         /// The variable.
@@ -77,6 +84,15 @@ pub enum Gpc {
     Gpc0,
     /// `gpc1`.
     Gpc1,
+}
+
+/// The value `sc-set-gpt0` stores: a constant or an expression evaluated per stream.
+#[derive(Debug, Clone)]
+pub enum GptValue {
+    /// An integer written in the rule.
+    Int(i64),
+    /// An expression; its integer value is stored.
+    Expr(SampleExpr),
 }
 
 /// The scope of a variable: how long it lives.

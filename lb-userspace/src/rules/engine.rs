@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use super::action::{Action, Gpc, SetVarCond, VarName};
+use super::action::{Action, Gpc, GptValue, SetVarCond, VarName};
 use super::{ProxyRules, TcpRule};
 use crate::acl::Condition;
 use crate::sample::{Sample, SampleType, StreamCtx};
@@ -24,6 +24,10 @@ pub trait RuleHost {
     /// `sc-inc-gpc0(<sc>)` / `sc-inc-gpc1(<sc>)`: increment a counter of the entry
     /// tracked by `sc` (nothing when `sc` tracks nothing or the table does not store it).
     fn inc_gpc(&mut self, sc: u8, gpc: Gpc);
+
+    /// `sc-set-gpt0(<sc>) <value>`: set `gpt0` of the entry tracked by `sc` (nothing when
+    /// `sc` tracks nothing or the table does not store it).
+    fn set_gpt0(&mut self, sc: u8, value: i64);
 
     /// `set-var(<var>[,<conds>]) <expr>`: set `var` to `value` if every condition holds.
     fn set_var(&mut self, var: &VarName, conds: &[SetVarCond], value: Sample<'_>);
@@ -291,6 +295,15 @@ fn execute(action: &Action, ctx: &mut StreamCtx<'_>, host: &mut dyn RuleHost) ->
             }
         }
         Action::IncGpc { gpc, sc } => host.inc_gpc(*sc, *gpc),
+        Action::SetGpt0 { sc, value } => {
+            let value = match value {
+                GptValue::Int(n) => Some(*n),
+                GptValue::Expr(e) => int_of(e.eval(ctx)),
+            };
+            if let Some(value) = value {
+                host.set_gpt0(*sc, value);
+            }
+        }
         Action::SetVar { var, conds, expr } => {
             if let Some(value) = expr.eval(ctx) {
                 host.set_var(var, conds, value);
@@ -333,11 +346,16 @@ fn ip_of(sample: Option<Sample<'_>>) -> Option<std::net::IpAddr> {
     }
 }
 
-/// The port a `set-*-port` expression yields; like HAProxy, only the low 16 bits count.
-fn port_of(sample: Option<Sample<'_>>) -> Option<u16> {
+/// The integer value of a sample, if it has one.
+fn int_of(sample: Option<Sample<'_>>) -> Option<i64> {
     match sample?.cast(SampleType::Int)? {
-        // Truncation is HAProxy's behaviour (`htons(sint)`).
-        Sample::Int(n) => Some(n as u16),
+        Sample::Int(n) => Some(n),
         _ => None,
     }
+}
+
+/// The port a `set-*-port` expression yields; like HAProxy, only the low 16 bits count.
+fn port_of(sample: Option<Sample<'_>>) -> Option<u16> {
+    // Truncation is HAProxy's behaviour (`htons(sint)`).
+    int_of(sample).map(|n| n as u16)
 }

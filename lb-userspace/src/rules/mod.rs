@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::acl::Condition;
 use crate::config::model::Location;
 
-pub use action::{Action, Gpc, STICK_COUNTERS, SetVarCond, VarName, VarScope};
+pub use action::{Action, Gpc, GptValue, STICK_COUNTERS, SetVarCond, VarName, VarScope};
 pub use engine::{ContentVerdict, Cursor, Decision, ResponseVerdict, RuleHost, Verdict};
 pub use name_format::{NameFormat, NameFormatError};
 

@@ -21,6 +21,9 @@ impl RuleHost for Recorder {
     fn inc_gpc(&mut self, sc: u8, gpc: Gpc) {
         self.events.push(format!("inc {gpc:?} sc{sc}"));
     }
+    fn set_gpt0(&mut self, sc: u8, value: i64) {
+        self.events.push(format!("gpt0 sc{sc} {value}"));
+    }
     fn set_var(&mut self, var: &VarName, conds: &[SetVarCond], value: Sample<'_>) {
         self.events.push(format!("set {var} {conds:?} {value:?}"));
     }
@@ -173,6 +176,28 @@ fn side_effects_reach_the_host_with_their_arguments() {
                 "",
             ),
             rule(Action::UnsetVar(VarName::parse("txn.x").unwrap()), ""),
+            rule(
+                Action::SetGpt0 {
+                    sc: 2,
+                    value: GptValue::Int(7),
+                },
+                "",
+            ),
+            rule(
+                Action::SetGpt0 {
+                    sc: 0,
+                    value: GptValue::Expr(expr("src_port,add(1)")),
+                },
+                "",
+            ),
+            // Not an integer: nothing is stored.
+            rule(
+                Action::SetGpt0 {
+                    sc: 0,
+                    value: GptValue::Expr(expr("str(abc),ipmask(8)")),
+                },
+                "",
+            ),
         ],
         ..ProxyRules::default()
     };
@@ -189,6 +214,8 @@ fn side_effects_reach_the_host_with_their_arguments() {
             "inc Gpc1 sc1",
             "set sess.port [IfNotSet] Int(40000)",
             "unset txn.x",
+            "gpt0 sc2 7",
+            "gpt0 sc0 40001",
         ]
     );
 }
