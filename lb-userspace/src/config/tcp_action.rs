@@ -367,7 +367,7 @@ fn var_name(
         })?;
     let mut items = inner.split(',');
     let name = items.next().unwrap_or("");
-    let var = VarName::parse(name).map_err(|reason| line.invalid(kw, reason))?;
+    let var = VarName::parse(name).map_err(|e| line.invalid(kw, e.to_string()))?;
     let mut conds = Vec::new();
     for item in items {
         if prefix.starts_with("unset") {

@@ -1,8 +1,7 @@
 //! What a `tcp-request` / `tcp-response` rule does when its condition matches.
 
-use std::fmt;
-
 use crate::sample::SampleExpr;
+use crate::sample::vars::VarName;
 
 /// Number of sticky counters a stream can track (`sc0`..`sc2`), HAProxy's default.
 pub const STICK_COUNTERS: u8 = 3;
@@ -95,89 +94,7 @@ pub enum GptValue {
     Expr(SampleExpr),
 }
 
-/// The scope of a variable: how long it lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VarScope {
-    /// `proc`: the whole process.
-    Proc,
-    /// `sess`: the client connection.
-    Sess,
-    /// `txn`: the transaction (the stream in TCP mode).
-    Txn,
-    /// `req`: the request processing.
-    Req,
-    /// `res`: the response processing.
-    Res,
-    /// `check`: a health check.
-    Check,
-}
-
-impl VarScope {
-    /// The scope's name in the config.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Proc => "proc",
-            Self::Sess => "sess",
-            Self::Txn => "txn",
-            Self::Req => "req",
-            Self::Res => "res",
-            Self::Check => "check",
-        }
-    }
-}
-
-/// A variable name with its scope (`txn.backend`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct VarName {
-    /// The scope.
-    pub scope: VarScope,
-    /// The name after the scope (letters, digits, `_` and `.`).
-    pub name: String,
-}
-
-impl VarName {
-    /// Parses `scope.name` with HAProxy's rules; the error is HAProxy's message.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        if text.is_empty() {
-            return Err("Empty variable name cannot be accepted".into());
-        }
-        let scopes = [
-            VarScope::Proc,
-            VarScope::Sess,
-            VarScope::Txn,
-            VarScope::Req,
-            VarScope::Res,
-            VarScope::Check,
-        ];
-        let found = scopes.into_iter().find_map(|scope| {
-            let rest = text.strip_prefix(scope.name())?.strip_prefix('.')?;
-            Some((scope, rest))
-        });
-        let Some((scope, name)) = found.filter(|(_, name)| !name.is_empty()) else {
-            return Err(format!(
-                "invalid variable name '{text}'. A variable name must be start by its scope. \
-                 The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'"
-            ));
-        };
-        if let Some(at) =
-            name.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.')))
-        {
-            return Err(format!("invalid syntax at char '{}'", &name[at..]));
-        }
-        Ok(Self {
-            scope,
-            name: name.to_owned(),
-        })
-    }
-}
-
-impl fmt::Display for VarName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.scope.name(), self.name)
-    }
-}
-
-/// A condition of `set-var(name,cond...)` (HAProxy 2.6); the variable store applies them.
+/// A condition of `set-var(name,cond...)` (HAProxy 2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetVarCond {
     /// `ifexists`: the variable already existed.
@@ -218,29 +135,6 @@ impl SetVarCond {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn variable_names() {
-        let v = VarName::parse("txn.be_name.x").unwrap();
-        assert_eq!((v.scope, v.name.as_str()), (VarScope::Txn, "be_name.x"));
-        assert_eq!(v.to_string(), "txn.be_name.x");
-        assert_eq!(VarName::parse("proc.a1").unwrap().scope, VarScope::Proc);
-        assert_eq!(VarName::parse("check.a").unwrap().scope, VarScope::Check);
-        assert!(
-            VarName::parse("txn.")
-                .unwrap_err()
-                .contains("must be start by its scope")
-        );
-        assert!(VarName::parse("foo.bar").unwrap_err().contains("'foo.bar'"));
-        assert_eq!(
-            VarName::parse("sess.a-b").unwrap_err(),
-            "invalid syntax at char '-b'"
-        );
-        assert_eq!(
-            VarName::parse("").unwrap_err(),
-            "Empty variable name cannot be accepted"
-        );
-    }
 
     #[test]
     fn set_var_conditions() {

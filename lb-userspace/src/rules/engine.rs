@@ -4,15 +4,21 @@
 //! Content rules may wait for more data. HAProxy records where evaluation stopped so that
 //! a rule already executed is never executed again for the same stream (a tracked counter
 //! must not count twice); the [`Cursor`] is that record.
+//!
+//! Variables (`set-var`, `unset-var`) are applied by the engine itself on `ctx.vars`,
+//! the stream's [`Vars`](crate::sample::vars::Vars); the other side effects go through
+//! the [`RuleHost`].
 
 use std::net::SocketAddr;
 
-use super::action::{Action, Gpc, GptValue, SetVarCond, VarName};
+use super::action::{Action, Gpc, GptValue};
+use super::vars::{self, Phase};
 use super::{ProxyRules, TcpRule};
-use crate::acl::Condition;
+use crate::acl::{Condition, Tristate};
 use crate::sample::{Sample, SampleType, StreamCtx};
 
-/// The side effects of rules, implemented by the runtime (and by test hosts).
+/// The side effects of rules other than variables, implemented by the runtime (and by
+/// test hosts).
 ///
 /// Every method is called at most once per executed rule, in rule order.
 pub trait RuleHost {
@@ -28,12 +34,6 @@ pub trait RuleHost {
     /// `sc-set-gpt0(<sc>) <value>`: set `gpt0` of the entry tracked by `sc` (nothing when
     /// `sc` tracks nothing or the table does not store it).
     fn set_gpt0(&mut self, sc: u8, value: i64);
-
-    /// `set-var(<var>[,<conds>]) <expr>`: set `var` to `value` if every condition holds.
-    fn set_var(&mut self, var: &VarName, conds: &[SetVarCond], value: Sample<'_>);
-
-    /// `unset-var(<var>)`.
-    fn unset_var(&mut self, var: &VarName);
 
     /// `set-src` / `set-src-port`: the client address is now `addr` (already applied to
     /// the context the engine evaluates with; the host makes it stick for the stream).
@@ -86,23 +86,14 @@ pub enum ResponseVerdict {
     NeedMoreData,
 }
 
-/// How a condition stands with what the stream has shown so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// The rule applies.
-    Match,
-    /// The rule does not apply.
-    NoMatch,
-    /// More payload could change the answer.
-    Undecided,
-}
-
 /// Where a stream stands in one content rule set; keep one per stream and rule set
 /// (frontend content, backend content, response), starting from `Cursor::default()`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cursor {
     /// The next rule to evaluate.
     next: usize,
+    /// The condition of rule `next` already matched: its action waits for data.
+    in_action: bool,
     /// Set once the rule set reached its verdict.
     done: Option<Stop>,
 }
@@ -124,21 +115,14 @@ pub(super) enum Stop {
     Wait,
 }
 
-/// Decides a condition with the data at hand.
-///
-/// `Condition::eval` is two-valued until the sample layer reports "not decided yet" (a
-/// fetch whose data may still arrive); until then a condition is decided on what the
-/// context holds, which is exact for every layer-4 fetch.
-pub fn decide(cond: &Condition, ctx: &StreamCtx<'_>) -> Decision {
-    if cond.eval(ctx) {
-        Decision::Match
-    } else {
-        Decision::NoMatch
-    }
+/// Decides a condition with the data at hand: undecided while more payload could change
+/// the answer and `ctx.payload_final` is false.
+pub fn decide(cond: &Condition, ctx: &StreamCtx<'_>) -> Tristate {
+    cond.eval_partial(ctx)
 }
 
-/// The condition judge the engine uses (a parameter so that tests can exercise waiting).
-pub(super) type Judge<'a> = dyn Fn(&Condition, &StreamCtx<'_>) -> Decision + 'a;
+/// The condition judge the engine uses (a parameter so that tests can script it).
+pub(super) type Judge<'a> = dyn Fn(&Condition, &StreamCtx<'_>) -> Tristate + 'a;
 
 impl ProxyRules {
     /// Runs `tcp-request connection` rules, right after accept (before any PROXY header
@@ -167,7 +151,8 @@ impl ProxyRules {
         host: &mut dyn RuleHost,
     ) -> ContentVerdict {
         let final_data = ctx.payload_final || self.inspect_delay.is_none();
-        match resume(&self.content, cursor, final_data, ctx, host, &decide) {
+        let set = RuleSet::new(&self.content, Phase::Request);
+        match resume(set, cursor, final_data, ctx, host, &decide) {
             Stop::Accept | Stop::Close => ContentVerdict::Accept,
             Stop::Reject => ContentVerdict::Reject,
             Stop::SilentDrop => ContentVerdict::SilentDrop,
@@ -185,7 +170,8 @@ impl ProxyRules {
         host: &mut dyn RuleHost,
     ) -> ResponseVerdict {
         let final_data = ctx.payload_final || self.response_inspect_delay.is_none();
-        match resume(&self.response, cursor, final_data, ctx, host, &decide) {
+        let set = RuleSet::new(&self.response, Phase::Response);
+        match resume(set, cursor, final_data, ctx, host, &decide) {
             Stop::Accept => ResponseVerdict::Accept,
             Stop::Reject => ResponseVerdict::Reject,
             Stop::Close => ResponseVerdict::Close,
@@ -210,7 +196,20 @@ pub(super) fn waits_for_data(rules: &[TcpRule], judge: &Judge<'_>) -> bool {
     rules
         .iter()
         .filter_map(|r| r.cond.as_ref())
-        .any(|c| judge(c, &ctx) == Decision::Undecided)
+        .any(|c| judge(c, &ctx) == Tristate::Undecided)
+}
+
+/// A rule list and the phase it runs in.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RuleSet<'r> {
+    rules: &'r [TcpRule],
+    phase: Phase,
+}
+
+impl<'r> RuleSet<'r> {
+    pub(super) fn new(rules: &'r [TcpRule], phase: Phase) -> Self {
+        Self { rules, phase }
+    }
 }
 
 /// Evaluates a rule set whose data is complete (connection and session rules).
@@ -221,18 +220,20 @@ pub(super) fn eval_once(
     judge: &Judge<'_>,
 ) -> Verdict {
     let mut cursor = Cursor::default();
-    match resume(rules, &mut cursor, true, ctx, host, judge) {
+    let set = RuleSet::new(rules, Phase::Session);
+    match resume(set, &mut cursor, true, ctx, host, judge) {
         Stop::Reject => Verdict::Reject,
         Stop::SilentDrop => Verdict::SilentDrop,
         Stop::Accept | Stop::Close | Stop::Wait => Verdict::Accept,
     }
 }
 
-/// Walks `rules` from the cursor: the first matching final action decides; a condition
-/// that cannot be decided yet stops the walk (unless the data is final, in which case it
-/// counts as not matching); reaching the end accepts.
+/// Walks the rules from the cursor: the first matching final action decides; a condition
+/// that cannot be decided yet, or a `track-sc` key that may still change, stops the walk
+/// (unless the data is final: the condition then counts as not matching, the key is
+/// taken as it is); reaching the end accepts.
 pub(super) fn resume(
-    rules: &[TcpRule],
+    set: RuleSet<'_>,
     cursor: &mut Cursor,
     final_data: bool,
     ctx: &mut StreamCtx<'_>,
@@ -245,7 +246,7 @@ pub(super) fn resume(
     // Fetches must see the same finality as the engine.
     let saved = ctx.payload_final;
     ctx.payload_final = final_data;
-    let stop = walk(rules, cursor, final_data, ctx, host, judge);
+    let stop = walk(set, cursor, final_data, ctx, host, judge);
     ctx.payload_final = saved;
     if stop != Stop::Wait {
         cursor.done = Some(stop);
@@ -254,43 +255,73 @@ pub(super) fn resume(
 }
 
 fn walk(
-    rules: &[TcpRule],
+    set: RuleSet<'_>,
     cursor: &mut Cursor,
     final_data: bool,
     ctx: &mut StreamCtx<'_>,
     host: &mut dyn RuleHost,
     judge: &Judge<'_>,
 ) -> Stop {
-    while let Some(rule) = rules.get(cursor.next) {
-        if let Some(cond) = &rule.cond {
+    while let Some(rule) = set.rules.get(cursor.next) {
+        if let (false, Some(cond)) = (cursor.in_action, &rule.cond) {
             match judge(cond, ctx) {
-                Decision::Match => {}
-                Decision::Undecided if !final_data => return Stop::Wait,
-                Decision::NoMatch | Decision::Undecided => {
+                Tristate::True => {}
+                Tristate::Undecided if !final_data => return Stop::Wait,
+                Tristate::False | Tristate::Undecided => {
                     cursor.next += 1;
                     continue;
                 }
             }
         }
-        // Past the rule before running it: it must never run twice.
-        cursor.next += 1;
-        if let Some(stop) = execute(&rule.action, ctx, host) {
-            return stop;
+        cursor.in_action = false;
+        match execute(&rule.action, set.phase, ctx, host) {
+            Step::Next => cursor.next += 1,
+            Step::Stop(stop) => {
+                cursor.next += 1;
+                return stop;
+            }
+            // Nothing ran: the action runs (once) when the data is there.
+            Step::Wait => {
+                cursor.in_action = true;
+                return Stop::Wait;
+            }
         }
     }
     Stop::Accept
 }
 
-/// Runs one action; `Some` when it ends the rule set.
-fn execute(action: &Action, ctx: &mut StreamCtx<'_>, host: &mut dyn RuleHost) -> Option<Stop> {
+/// What an action asks for.
+enum Step {
+    /// Go on with the next rule.
+    Next,
+    /// End the rule set.
+    Stop(Stop),
+    /// Run this action again when more data arrived (it did nothing yet).
+    Wait,
+}
+
+/// Runs one action.
+fn execute(
+    action: &Action,
+    phase: Phase,
+    ctx: &mut StreamCtx<'_>,
+    host: &mut dyn RuleHost,
+) -> Step {
+    // Expressions of actions are evaluated as final (HAProxy's SMP_OPT_FINAL), except a
+    // `track-sc` key, which may wait for its data.
+    let fin = ctx.finalized();
     match action {
-        Action::Accept => return Some(Stop::Accept),
-        Action::Reject => return Some(Stop::Reject),
-        Action::Close => return Some(Stop::Close),
-        Action::SilentDrop => return Some(Stop::SilentDrop),
+        Action::Accept => return Step::Stop(Stop::Accept),
+        Action::Reject => return Step::Stop(Stop::Reject),
+        Action::Close => return Step::Stop(Stop::Close),
+        Action::SilentDrop => return Step::Stop(Stop::SilentDrop),
         Action::ExpectProxy => host.expect_proxy(),
         Action::TrackSc { sc, key, table } => {
-            if let Some(key) = key.eval(ctx) {
+            let fetched = key.eval_partial(ctx);
+            if fetched.may_change && !ctx.payload_final {
+                return Step::Wait;
+            }
+            if let Some(key) = fetched.sample {
                 host.track(*sc, table, key);
             }
         }
@@ -298,44 +329,48 @@ fn execute(action: &Action, ctx: &mut StreamCtx<'_>, host: &mut dyn RuleHost) ->
         Action::SetGpt0 { sc, value } => {
             let value = match value {
                 GptValue::Int(n) => Some(*n),
-                GptValue::Expr(e) => int_of(e.eval(ctx)),
+                GptValue::Expr(e) => int_of(e.eval(&fin)),
             };
             if let Some(value) = value {
                 host.set_gpt0(*sc, value);
             }
         }
         Action::SetVar { var, conds, expr } => {
-            if let Some(value) = expr.eval(ctx) {
-                host.set_var(var, conds, value);
+            if let (Some(store), Some(value)) = (ctx.vars, expr.eval(&fin)) {
+                vars::set(store, phase, var, conds, value);
             }
         }
-        Action::UnsetVar(var) => host.unset_var(var),
+        Action::UnsetVar(var) => {
+            if let Some(store) = ctx.vars {
+                vars::unset(store, phase, var);
+            }
+        }
         Action::SetSrc(expr) => {
-            if let Some(ip) = ip_of(expr.eval(ctx)) {
+            if let Some(ip) = ip_of(expr.eval(&fin)) {
                 ctx.src = SocketAddr::new(ip, ctx.src.port());
                 host.set_src(ctx.src);
             }
         }
         Action::SetSrcPort(expr) => {
-            if let Some(port) = port_of(expr.eval(ctx)) {
+            if let Some(port) = port_of(expr.eval(&fin)) {
                 ctx.src.set_port(port);
                 host.set_src(ctx.src);
             }
         }
         Action::SetDst(expr) => {
-            if let Some(ip) = ip_of(expr.eval(ctx)) {
+            if let Some(ip) = ip_of(expr.eval(&fin)) {
                 ctx.dst = SocketAddr::new(ip, ctx.dst.port());
                 host.set_dst(ctx.dst);
             }
         }
         Action::SetDstPort(expr) => {
-            if let Some(port) = port_of(expr.eval(ctx)) {
+            if let Some(port) = port_of(expr.eval(&fin)) {
                 ctx.dst.set_port(port);
                 host.set_dst(ctx.dst);
             }
         }
     }
-    None
+    Step::Next
 }
 
 /// The address a `set-src`/`set-dst` expression yields, if any.

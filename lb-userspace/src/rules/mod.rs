@@ -9,6 +9,7 @@
 pub mod action;
 pub mod engine;
 pub mod name_format;
+mod vars;
 
 #[cfg(test)]
 mod tests;
@@ -18,8 +19,9 @@ use std::time::Duration;
 use crate::acl::Condition;
 use crate::config::model::Location;
 
-pub use action::{Action, Gpc, GptValue, STICK_COUNTERS, SetVarCond, VarName, VarScope};
-pub use engine::{ContentVerdict, Cursor, Decision, ResponseVerdict, RuleHost, Verdict};
+pub use crate::sample::vars::{Scope as VarScope, VarName};
+pub use action::{Action, Gpc, GptValue, STICK_COUNTERS, SetVarCond};
+pub use engine::{ContentVerdict, Cursor, ResponseVerdict, RuleHost, Verdict};
 pub use name_format::{NameFormat, NameFormatError};
 
 /// The layer-4 rules of one proxy side (the frontend or the backend half of a proxy).

@@ -1,14 +1,17 @@
 //! Engine semantics: ordering, final actions, waiting for data and resuming, side effects.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::engine::{Judge, eval_once, resume, waits_for_data};
+use super::engine::{Judge, RuleSet, Stop, eval_once, resume, waits_for_data};
+use super::vars::Phase;
 use super::*;
-use crate::acl::AclSet;
+use crate::acl::{AclSet, Tristate};
+use crate::sample::vars::{ProcVars, Vars};
 use crate::sample::{Sample, SampleExpr, StreamCtx};
 
-/// Records every side effect, in order.
+/// Records every host side effect, in order.
 #[derive(Debug, Default)]
 struct Recorder {
     events: Vec<String>,
@@ -23,12 +26,6 @@ impl RuleHost for Recorder {
     }
     fn set_gpt0(&mut self, sc: u8, value: i64) {
         self.events.push(format!("gpt0 sc{sc} {value}"));
-    }
-    fn set_var(&mut self, var: &VarName, conds: &[SetVarCond], value: Sample<'_>) {
-        self.events.push(format!("set {var} {conds:?} {value:?}"));
-    }
-    fn unset_var(&mut self, var: &VarName) {
-        self.events.push(format!("unset {var}"));
     }
     fn set_src(&mut self, addr: SocketAddr) {
         self.events.push(format!("src {addr}"));
@@ -68,12 +65,38 @@ fn set_var(name: &str, value: &str) -> Action {
     }
 }
 
-fn ctx() -> StreamCtx<'static> {
-    StreamCtx::new(
+fn track(sc: u8, key: &str) -> Action {
+    Action::TrackSc {
+        sc,
+        key: expr(key),
+        table: "t".into(),
+    }
+}
+
+fn gpc0() -> Action {
+    Action::IncGpc {
+        gpc: Gpc::Gpc0,
+        sc: 0,
+    }
+}
+
+/// Variables private to one test (no shared `proc` scope).
+fn vars() -> Vars {
+    Vars::new(Arc::new(ProcVars::default()))
+}
+
+fn var(vars: &Vars, name: &str) -> Option<Sample<'static>> {
+    vars.get(&VarName::parse(name).unwrap())
+}
+
+fn ctx(vars: &Vars) -> StreamCtx<'_> {
+    let mut c = StreamCtx::new(
         "10.0.0.1:40000".parse().unwrap(),
         "127.0.0.1:443".parse().unwrap(),
         "fe",
-    )
+    );
+    c.vars = Some(vars);
+    c
 }
 
 fn content(rules: Vec<TcpRule>, delay: Option<u64>) -> ProxyRules {
@@ -96,24 +119,25 @@ fn first_final_rule_decides_in_order() {
         ],
         ..ProxyRules::default()
     };
+    let v = vars();
     let mut host = Recorder::default();
     assert_eq!(
-        rules.eval_connection(&mut ctx(), &mut host),
+        rules.eval_connection(&mut ctx(&v), &mut host),
         Verdict::Accept
     );
-    assert_eq!(host.events, ["set sess.seen [] Int(1)"]);
+    assert_eq!(var(&v, "sess.seen"), Some(Sample::Int(1)));
+    assert_eq!(var(&v, "sess.never"), None);
 
-    let mut other = StreamCtx::new(
-        "11.0.0.1:1".parse().unwrap(),
-        "127.0.0.1:443".parse().unwrap(),
-        "fe",
-    );
-    let mut host = Recorder::default();
+    let v = vars();
+    let mut other = ctx(&v);
+    other.src = "11.0.0.1:1".parse().unwrap();
     assert_eq!(
         rules.eval_connection(&mut other, &mut host),
         Verdict::Reject
     );
-    assert_eq!(host.events, ["set sess.seen [] Int(1)"]);
+    assert_eq!(var(&v, "sess.seen"), Some(Sample::Int(1)));
+    assert_eq!(var(&v, "sess.never"), None);
+    assert!(host.events.is_empty());
 }
 
 #[test]
@@ -125,26 +149,22 @@ fn no_matching_rule_accepts() {
         ],
         ..ProxyRules::default()
     };
+    let v = vars();
     let mut host = Recorder::default();
-    assert_eq!(rules.eval_session(&mut ctx(), &mut host), Verdict::Accept);
-    assert!(host.events.is_empty());
+    assert_eq!(rules.eval_session(&mut ctx(&v), &mut host), Verdict::Accept);
     assert_eq!(
-        ProxyRules::default().eval_session(&mut ctx(), &mut host),
+        ProxyRules::default().eval_session(&mut ctx(&v), &mut host),
         Verdict::Accept
     );
-}
-
-#[test]
-fn silent_drop_and_unless() {
-    let rules = ProxyRules {
+    let dropping = ProxyRules {
         connection: vec![rule(Action::SilentDrop, "unless { src 127.0.0.0/8 }")],
         ..ProxyRules::default()
     };
-    let mut host = Recorder::default();
     assert_eq!(
-        rules.eval_connection(&mut ctx(), &mut host),
+        dropping.eval_connection(&mut ctx(&v), &mut host),
         Verdict::SilentDrop
     );
+    assert!(host.events.is_empty());
 }
 
 #[test]
@@ -167,15 +187,6 @@ fn side_effects_reach_the_host_with_their_arguments() {
                 },
                 "",
             ),
-            rule(
-                Action::SetVar {
-                    var: VarName::parse("sess.port").unwrap(),
-                    conds: vec![SetVarCond::IfNotSet],
-                    expr: expr("src_port"),
-                },
-                "",
-            ),
-            rule(Action::UnsetVar(VarName::parse("txn.x").unwrap()), ""),
             rule(
                 Action::SetGpt0 {
                     sc: 2,
@@ -201,9 +212,10 @@ fn side_effects_reach_the_host_with_their_arguments() {
         ],
         ..ProxyRules::default()
     };
+    let v = vars();
     let mut host = Recorder::default();
     assert_eq!(
-        rules.eval_connection(&mut ctx(), &mut host),
+        rules.eval_connection(&mut ctx(&v), &mut host),
         Verdict::Accept
     );
     assert_eq!(
@@ -212,8 +224,6 @@ fn side_effects_reach_the_host_with_their_arguments() {
             "expect-proxy",
             "track sc1 per_net Ip(10.0.0.0)",
             "inc Gpc1 sc1",
-            "set sess.port [IfNotSet] Int(40000)",
-            "unset txn.x",
             "gpt0 sc2 7",
             "gpt0 sc0 40001",
         ]
@@ -221,28 +231,59 @@ fn side_effects_reach_the_host_with_their_arguments() {
 }
 
 #[test]
+fn variables_follow_scopes_and_conditions() {
+    let rules = ProxyRules {
+        connection: vec![
+            rule(set_var("sess.port", "src_port"), ""),
+            // No stream yet: HAProxy has no txn scope at connection time.
+            rule(set_var("txn.early", "int(1)"), ""),
+            rule(
+                Action::SetVar {
+                    var: VarName::parse("sess.port").unwrap(),
+                    conds: vec![SetVarCond::IfNotSet],
+                    expr: expr("int(1)"),
+                },
+                "",
+            ),
+        ],
+        content: vec![
+            rule(set_var("txn.late", "int(2)"), ""),
+            rule(Action::UnsetVar(VarName::parse("sess.port").unwrap()), ""),
+        ],
+        ..ProxyRules::default()
+    };
+    let v = vars();
+    let mut host = Recorder::default();
+    let mut c = ctx(&v);
+    rules.eval_connection(&mut c, &mut host);
+    assert_eq!(var(&v, "sess.port"), Some(Sample::Int(40000)));
+    assert_eq!(var(&v, "txn.early"), None);
+    rules.eval_content(&mut Cursor::default(), &mut c, &mut host);
+    assert_eq!(var(&v, "txn.late"), Some(Sample::Int(2)));
+    assert_eq!(var(&v, "sess.port"), None);
+    // Without a variable store, set-var does nothing (and does not fail).
+    let mut bare = StreamCtx::new(c.src, c.dst, "fe");
+    assert_eq!(rules.eval_connection(&mut bare, &mut host), Verdict::Accept);
+}
+
+#[test]
 fn missing_samples_skip_the_side_effect() {
     // A failed conversion yields no sample: nothing is tracked or set, rules go on.
     let rules = ProxyRules {
         connection: vec![
-            rule(
-                Action::TrackSc {
-                    sc: 0,
-                    key: expr("str(x),ipmask(8)"),
-                    table: "t".into(),
-                },
-                "",
-            ),
-            rule(set_var("txn.a", "str(x),ipmask(8)"), ""),
+            rule(track(0, "str(x),ipmask(8)"), ""),
+            rule(set_var("sess.a", "str(x),ipmask(8)"), ""),
             rule(Action::SetSrc(expr("str(nope)")), ""),
             rule(Action::Reject, ""),
         ],
         ..ProxyRules::default()
     };
+    let v = vars();
     let mut host = Recorder::default();
-    let mut c = ctx();
+    let mut c = ctx(&v);
     assert_eq!(rules.eval_connection(&mut c, &mut host), Verdict::Reject);
     assert!(host.events.is_empty(), "{:?}", host.events);
+    assert_eq!(var(&v, "sess.a"), None);
     assert_eq!(c.src, "10.0.0.1:40000".parse::<SocketAddr>().unwrap());
 }
 
@@ -259,8 +300,9 @@ fn address_rewrites_are_seen_by_later_rules() {
         ],
         ..ProxyRules::default()
     };
+    let v = vars();
     let mut host = Recorder::default();
-    let mut c = ctx();
+    let mut c = ctx(&v);
     rules.eval_connection(&mut c, &mut host);
     assert_eq!(
         host.events,
@@ -270,152 +312,158 @@ fn address_rewrites_are_seen_by_later_rules() {
             "src 192.0.2.7:1",
             "dst [2001:db8::1]:443",
             "dst [2001:db8::1]:8443",
-            "set sess.src [] Ip(192.0.2.7)",
         ]
+    );
+    assert_eq!(
+        var(&v, "sess.src"),
+        Some(Sample::Ip("192.0.2.7".parse().unwrap()))
     );
     assert_eq!(c.src, "192.0.2.7:1".parse::<SocketAddr>().unwrap());
     assert_eq!(c.dst, "[2001:db8::1]:8443".parse::<SocketAddr>().unwrap());
 }
 
-/// Undecided while fewer than 4 bytes arrived and more may come; then the real condition.
-fn needs_four_bytes(cond: &Condition, ctx: &StreamCtx<'_>) -> Decision {
-    if ctx.payload.len() < 4 && !ctx.payload_final {
-        Decision::Undecided
-    } else {
-        engine::decide(cond, ctx)
-    }
-}
-
 #[test]
-fn undecided_waits_then_resumes_without_rerunning_side_effects() {
-    let rules = vec![
-        rule(
-            Action::TrackSc {
-                sc: 0,
-                key: expr("src"),
-                table: "fe".into(),
-            },
-            "",
-        ),
-        rule(
-            Action::IncGpc {
-                gpc: Gpc::Gpc0,
-                sc: 0,
-            },
-            "",
-        ),
-        rule(Action::Reject, "if TRUE"),
-        rule(set_var("txn.after", "int(1)"), ""),
-    ];
-    let judge: &Judge<'_> = &needs_four_bytes;
+fn content_waits_for_data_then_resumes_without_rerunning_side_effects() {
+    let set = content(
+        vec![
+            rule(track(0, "src"), ""),
+            rule(gpc0(), ""),
+            rule(Action::Accept, "if { req.len ge 4 }"),
+            rule(set_var("txn.after", "int(1)"), ""),
+        ],
+        Some(5000),
+    );
+    let v = vars();
     let mut cursor = Cursor::default();
     let mut host = Recorder::default();
-    let mut c = ctx();
+    let mut c = ctx(&v);
     c.payload = b"ab";
     assert_eq!(
-        resume(&rules, &mut cursor, false, &mut c, &mut host, judge),
-        engine::Stop::Wait
+        set.eval_content(&mut cursor, &mut c, &mut host),
+        ContentVerdict::NeedMoreData
     );
-    assert_eq!(host.events, ["track sc0 fe Ip(10.0.0.1)", "inc Gpc0 sc0"]);
+    assert_eq!(host.events, ["track sc0 t Ip(10.0.0.1)", "inc Gpc0 sc0"]);
     assert!(!cursor.is_done());
     // Still not enough: nothing runs again.
     c.payload = b"abc";
     assert_eq!(
-        resume(&rules, &mut cursor, false, &mut c, &mut host, judge),
-        engine::Stop::Wait
-    );
-    assert_eq!(host.events.len(), 2);
-    // Enough data: the condition is decided, the reject applies.
-    c.payload = b"abcd";
-    assert_eq!(
-        resume(&rules, &mut cursor, false, &mut c, &mut host, judge),
-        engine::Stop::Reject
-    );
-    assert_eq!(host.events.len(), 2);
-    assert!(cursor.is_done());
-    // A finished rule set keeps its verdict.
-    assert_eq!(
-        resume(&rules, &mut cursor, false, &mut c, &mut host, judge),
-        engine::Stop::Reject
-    );
-    assert_eq!(host.events.len(), 2);
-}
-
-#[test]
-fn undecided_counts_as_no_match_once_data_is_final() {
-    let rules = vec![
-        rule(Action::Reject, "if TRUE"),
-        rule(set_var("txn.after", "int(1)"), ""),
-    ];
-    let judge: &Judge<'_> = &needs_four_bytes;
-    let mut cursor = Cursor::default();
-    let mut host = Recorder::default();
-    let mut c = ctx();
-    c.payload = b"ab";
-    assert_eq!(
-        resume(&rules, &mut cursor, false, &mut c, &mut host, judge),
-        engine::Stop::Wait
-    );
-    // Deadline passed: the engine re-evaluates with final data. The judge then decides
-    // (here on the real condition), and a judge that stays undecided counts as no match.
-    let never: &Judge<'_> = &|_, _| Decision::Undecided;
-    assert_eq!(
-        resume(&rules, &mut cursor, true, &mut c, &mut host, never),
-        engine::Stop::Accept
-    );
-    assert_eq!(host.events, ["set txn.after [] Int(1)"]);
-}
-
-#[test]
-fn connection_rules_never_wait() {
-    let rules = vec![
-        rule(Action::Reject, "if TRUE"),
-        rule(Action::SilentDrop, ""),
-    ];
-    let mut host = Recorder::default();
-    let never: &Judge<'_> = &|_, _| Decision::Undecided;
-    assert_eq!(
-        eval_once(&rules, &mut ctx(), &mut host, never),
-        Verdict::SilentDrop
-    );
-}
-
-#[test]
-fn payload_finality_follows_the_inspect_delay() {
-    // Without inspect-delay the data is final at once: the engine tells the fetches so.
-    let seen_final = std::cell::Cell::new(None);
-    let probe = |_: &Condition, ctx: &StreamCtx<'_>| {
-        seen_final.set(Some(ctx.payload_final));
-        Decision::NoMatch
-    };
-    let rules = vec![rule(Action::Reject, "if TRUE")];
-    let mut c = ctx();
-    let mut host = Recorder::default();
-    resume(
-        &rules,
-        &mut Cursor::default(),
-        true,
-        &mut c,
-        &mut host,
-        &probe,
-    );
-    assert_eq!(seen_final.get(), Some(true));
-    // ... and the caller's flag is restored afterwards.
-    assert!(!c.payload_final);
-
-    // The public entry point: no delay means evaluated once, immediately.
-    let set = content(vec![rule(Action::Reject, "if TRUE")], None);
-    let mut cursor = Cursor::default();
-    assert_eq!(
         set.eval_content(&mut cursor, &mut c, &mut host),
-        ContentVerdict::Reject
+        ContentVerdict::NeedMoreData
     );
-    let set = content(vec![rule(Action::Accept, "if FALSE")], Some(5000));
-    let mut cursor = Cursor::default();
+    assert_eq!(host.events.len(), 2);
+    // Enough data: the accept applies; later rules never run.
+    c.payload = b"abcd";
     assert_eq!(
         set.eval_content(&mut cursor, &mut c, &mut host),
         ContentVerdict::Accept
     );
+    assert_eq!(host.events.len(), 2);
+    assert_eq!(var(&v, "txn.after"), None);
+    assert!(cursor.is_done());
+    // A finished rule set keeps its verdict.
+    c.payload = b"";
+    assert_eq!(
+        set.eval_content(&mut cursor, &mut c, &mut host),
+        ContentVerdict::Accept
+    );
+}
+
+#[test]
+fn undecided_counts_as_no_match_once_data_is_final() {
+    // WAIT_END only becomes true when the inspect delay expires.
+    let set = content(
+        vec![
+            rule(Action::Reject, "if { req.len ge 4 }"),
+            rule(set_var("txn.waited", "int(1)"), "if WAIT_END"),
+        ],
+        Some(5000),
+    );
+    let v = vars();
+    let mut cursor = Cursor::default();
+    let mut host = Recorder::default();
+    let mut c = ctx(&v);
+    c.payload = b"ab";
+    assert_eq!(
+        set.eval_content(&mut cursor, &mut c, &mut host),
+        ContentVerdict::NeedMoreData
+    );
+    // The delay expired with 2 bytes: `req.len ge 4` is false, WAIT_END is true.
+    c.payload_final = true;
+    assert_eq!(
+        set.eval_content(&mut cursor, &mut c, &mut host),
+        ContentVerdict::Accept
+    );
+    assert_eq!(var(&v, "txn.waited"), Some(Sample::Int(1)));
+    // A judge that never decides counts as no match on final data.
+    let rules = [rule(Action::Reject, "if TRUE")];
+    let never: &Judge<'_> = &|_, _| Tristate::Undecided;
+    let set = RuleSet::new(&rules, Phase::Request);
+    let mut cursor = Cursor::default();
+    assert_eq!(
+        resume(set, &mut cursor, true, &mut c, &mut host, never),
+        Stop::Accept
+    );
+    assert_eq!(eval_once(&rules, &mut c, &mut host, never), Verdict::Accept);
+}
+
+#[test]
+fn no_inspect_delay_means_one_final_evaluation() {
+    let set = content(
+        vec![
+            rule(Action::Accept, "if { req.len ge 4 }"),
+            rule(Action::Reject, ""),
+        ],
+        None,
+    );
+    let v = vars();
+    let mut host = Recorder::default();
+    let mut c = ctx(&v);
+    c.payload = b"ab";
+    assert_eq!(
+        set.eval_content(&mut Cursor::default(), &mut c, &mut host),
+        ContentVerdict::Reject
+    );
+    // The caller's flag is left as it was.
+    assert!(!c.payload_final);
+}
+
+#[test]
+fn track_keys_wait_for_their_data() {
+    let set = content(
+        vec![rule(track(2, "req.payload(0,4)"), ""), rule(gpc0(), "")],
+        Some(5000),
+    );
+    let v = vars();
+    let mut cursor = Cursor::default();
+    let mut host = Recorder::default();
+    let mut c = ctx(&v);
+    c.payload = b"GE";
+    assert_eq!(
+        set.eval_content(&mut cursor, &mut c, &mut host),
+        ContentVerdict::NeedMoreData
+    );
+    assert!(host.events.is_empty());
+    c.payload = b"GET /";
+    assert_eq!(
+        set.eval_content(&mut cursor, &mut c, &mut host),
+        ContentVerdict::Accept
+    );
+    assert_eq!(host.events.len(), 2);
+    assert!(
+        host.events[0].starts_with("track sc2 t Bin("),
+        "{:?}",
+        host.events
+    );
+    // On final data a key that is still missing tracks nothing, and rules go on.
+    let mut cursor = Cursor::default();
+    let mut host = Recorder::default();
+    c.payload = b"GE";
+    c.payload_final = true;
+    assert_eq!(
+        set.eval_content(&mut cursor, &mut c, &mut host),
+        ContentVerdict::Accept
+    );
+    assert_eq!(host.events, ["inc Gpc0 sc0"]);
 }
 
 #[test]
@@ -424,37 +472,33 @@ fn response_rules() {
         response_inspect_delay: Some(Duration::from_secs(1)),
         response: vec![
             rule(set_var("res.seen", "int(1)"), ""),
+            rule(set_var("req.seen", "int(1)"), ""),
             rule(Action::Close, "if TRUE"),
             rule(Action::Reject, ""),
         ],
         ..ProxyRules::default()
     };
+    let v = vars();
     let mut host = Recorder::default();
     let mut cursor = Cursor::default();
     assert_eq!(
-        set.eval_response(&mut cursor, &mut ctx(), &mut host),
+        set.eval_response(&mut cursor, &mut ctx(&v), &mut host),
         ResponseVerdict::Close
     );
-    assert_eq!(host.events, ["set res.seen [] Int(1)"]);
-    // A `close` in request content rules cannot exist; were it there it would accept.
-    let set = content(vec![rule(Action::Close, "")], None);
-    assert_eq!(
-        set.eval_content(&mut Cursor::default(), &mut ctx(), &mut host),
-        ContentVerdict::Accept
-    );
+    assert_eq!(var(&v, "res.seen"), Some(Sample::Int(1)));
+    // The request scope is gone once the response is processed.
+    assert_eq!(var(&v, "req.seen"), None);
 }
 
 #[test]
 fn content_dependence_is_probed_on_an_empty_payload() {
-    let rules = vec![
+    let layer4 = vec![
         rule(Action::Accept, "if { src 10.0.0.0/8 }"),
         rule(Action::Reject, ""),
     ];
-    // Layer-4 conditions are decided without data.
-    assert!(!waits_for_data(&rules, &engine::decide));
-    assert!(!content(rules.clone(), None).content_waits_for_data());
-    // A condition undecided on an empty, growing payload needs an inspect delay.
-    assert!(waits_for_data(&rules, &needs_four_bytes));
-    let unconditional = vec![rule(Action::Reject, "")];
-    assert!(!waits_for_data(&unconditional, &needs_four_bytes));
+    assert!(!waits_for_data(&layer4, &engine::decide));
+    let sni = vec![rule(Action::Accept, "if { req.ssl_sni -m found }")];
+    assert!(waits_for_data(&sni, &engine::decide));
+    assert!(content(sni, None).content_waits_for_data());
+    assert!(!content(layer4, None).content_waits_for_data());
 }

@@ -94,7 +94,10 @@ impl MapConv {
         let default = match default {
             None => None,
             Some(d) => Some(MapValue::parse(d, output).ok_or_else(|| {
-                bad(format!("cannot parse default {} value '{d}'", output.name()))
+                bad(format!(
+                    "cannot parse default {} value '{d}'",
+                    output.name()
+                ))
             })?),
         };
         let spec = IndexSpec {
@@ -151,9 +154,15 @@ mod tests {
     fn names() {
         assert_eq!(kind("map"), Some((MatchMethod::Str, OutputType::Str)));
         assert_eq!(kind("map_str"), Some((MatchMethod::Str, OutputType::Str)));
-        assert_eq!(kind("map_beg_int"), Some((MatchMethod::Beg, OutputType::Int)));
+        assert_eq!(
+            kind("map_beg_int"),
+            Some((MatchMethod::Beg, OutputType::Int))
+        );
         assert_eq!(kind("map_ip_ip"), Some((MatchMethod::Ip, OutputType::Ip)));
-        assert_eq!(kind("map_int_str"), Some((MatchMethod::Int, OutputType::Str)));
+        assert_eq!(
+            kind("map_int_str"),
+            Some((MatchMethod::Int, OutputType::Str))
+        );
         assert_eq!(kind("map_regm"), Some((MatchMethod::Regm, OutputType::Str)));
         assert_eq!(kind("map_regm_int"), None);
         assert_eq!(kind("map_foo"), None);

@@ -306,7 +306,11 @@ fn sslv2_version(data: &[u8]) -> Parse<u32> {
         if data.len() < 3 {
             return Parse::Incomplete;
         }
-        (usize::from(data[0] & 0x7f) << 8 | usize::from(data[1]), 0, 2)
+        (
+            usize::from(data[0] & 0x7f) << 8 | usize::from(data[1]),
+            0,
+            2,
+        )
     } else {
         if data.len() < 4 {
             return Parse::Incomplete;

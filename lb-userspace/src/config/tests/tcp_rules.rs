@@ -8,9 +8,10 @@ use super::{cfg, env, error, parse};
 use crate::config::model::BackendRef;
 use crate::config::parse_str_with_env;
 use crate::rules::{
-    Action, ContentVerdict, Cursor, Gpc, GptValue, SetVarCond, TcpRule, VarScope, Verdict,
+    Action, ContentVerdict, Cursor, Gpc, GptValue, SetVarCond, TcpRule, VarName, VarScope, Verdict,
 };
-use crate::sample::StreamCtx;
+use crate::sample::vars::{ProcVars, Vars};
+use crate::sample::{Sample, StreamCtx};
 
 /// Warnings of a valid configuration, as (line, message).
 fn warnings(lines: &[&str]) -> Vec<(usize, String)> {
@@ -70,7 +71,7 @@ fn frontend_rules_are_parsed_in_order() {
     assert!(matches!(r.connection[1].action, Action::ExpectProxy));
     match &r.connection[2].action {
         Action::SetVar { var, conds, .. } => {
-            assert_eq!((var.scope, var.name.as_str()), (VarScope::Sess, "port"));
+            assert_eq!((var.scope, &*var.name), (VarScope::Sess, "port"));
             assert_eq!(conds, &[SetVarCond::IfNotSet, SetVarCond::IfGt]);
         }
         other => panic!("{other:?}"),
@@ -93,7 +94,7 @@ fn frontend_rules_are_parsed_in_order() {
 fn parsed_rules_drive_the_engine() {
     struct Host(Vec<String>);
     impl crate::rules::RuleHost for Host {
-        fn track(&mut self, sc: u8, table: &str, key: crate::sample::Sample<'_>) {
+        fn track(&mut self, sc: u8, table: &str, key: Sample<'_>) {
             self.0.push(format!("track{sc} {table} {key:?}"));
         }
         fn inc_gpc(&mut self, sc: u8, gpc: Gpc) {
@@ -101,17 +102,6 @@ fn parsed_rules_drive_the_engine() {
         }
         fn set_gpt0(&mut self, sc: u8, value: i64) {
             self.0.push(format!("gpt0 {sc} {value}"));
-        }
-        fn set_var(
-            &mut self,
-            var: &crate::rules::VarName,
-            _: &[SetVarCond],
-            v: crate::sample::Sample<'_>,
-        ) {
-            self.0.push(format!("{var}={v:?}"));
-        }
-        fn unset_var(&mut self, var: &crate::rules::VarName) {
-            self.0.push(format!("unset {var}"));
         }
         fn set_src(&mut self, addr: std::net::SocketAddr) {
             self.0.push(format!("src {addr}"));
@@ -136,6 +126,7 @@ fn parsed_rules_drive_the_engine() {
     ]);
     let rules = &c.frontends[0].rules;
     let mut host = Host(Vec::new());
+    let vars = Vars::new(std::sync::Arc::new(ProcVars::default()));
     let mut blocked = StreamCtx::new(
         "192.0.2.9:1000".parse().unwrap(),
         "127.0.0.1:443".parse().unwrap(),
@@ -151,13 +142,16 @@ fn parsed_rules_drive_the_engine() {
         "127.0.0.1:443".parse().unwrap(),
         "fe",
     );
+    ok.vars = Some(&vars);
     assert_eq!(rules.eval_connection(&mut ok, &mut host), Verdict::Accept);
     let mut cursor = Cursor::default();
     assert_eq!(
         rules.eval_content(&mut cursor, &mut ok, &mut host),
         ContentVerdict::Reject
     );
-    assert_eq!(host.0, ["sess.net=Ip(10.2.0.0)", "src 198.51.100.1:1000"]);
+    assert_eq!(host.0, ["src 198.51.100.1:1000"]);
+    let net = vars.get(&VarName::parse("sess.net").unwrap());
+    assert_eq!(net, Some(Sample::Ip("10.2.0.0".parse().unwrap())));
 }
 
 #[test]
@@ -423,4 +417,32 @@ fn inherited_inspect_delay_cannot_be_redefined() {
         "backend be",
     ]);
     assert_eq!(c.frontends[0].rules.inspect_delay, None);
+}
+
+#[test]
+fn content_rules_on_payload_need_an_inspect_delay() {
+    let w = warnings(&[
+        "frontend fe",
+        "    bind :10000",
+        "    tcp-request content accept if { req.ssl_sni -m found }",
+        "    default_backend be",
+        "backend be",
+        "    tcp-request content reject if { req.len gt 0 }",
+        "backend be2",
+        "    tcp-request inspect-delay 1s",
+        "    tcp-request content reject if WAIT_END",
+        "backend be3",
+        "    tcp-request content reject if { src 10.0.0.0/8 }",
+    ]);
+    let tail = "some 'tcp-request content' rules explicitly depending on request contents \
+                without any 'tcp-request inspect-delay' setting. This means that these rules \
+                will randomly find their contents. This can be fixed by setting the \
+                tcp-request inspect-delay";
+    assert_eq!(
+        w,
+        [
+            (1, format!("frontend 'fe' : {tail}")),
+            (5, format!("backend 'be' : {tail}")),
+        ]
+    );
 }
