@@ -5,7 +5,9 @@ use super::draft::ProxyDraft;
 use super::error::{ConfigError, ErrorKind, did_you_mean};
 use super::line::Line;
 use crate::acl::Condition;
-use crate::rules::{Action, Gpc, GptValue, STICK_COUNTERS, SetVarCond, TcpRule, VarName};
+use crate::rules::{
+    Action, Gpc, GptValue, STICK_COUNTERS, SetVarCond, TcpRule, VarName, reads_payload,
+};
 use crate::sample::{SampleExpr, SampleType};
 
 /// The four rule sets, in the order HAProxy evaluates them.
@@ -230,12 +232,44 @@ pub(crate) fn parse_rule(
         }
         _ => return Err(misplaced_or_unknown(set, line, word, name, family)),
     };
+    if matches!(set, RuleSet::Connection | RuleSet::Session) {
+        if action_expr(&action).is_some_and(reads_payload) {
+            let reason = format!(
+                "'{}' reads the request contents, which '{}' rules run before",
+                expr_text(line),
+                set.keyword()
+            );
+            return Err(line.invalid(&kw, reason));
+        }
+    }
     let cond = condition(set, px, line, &kw, next)?;
     Ok(TcpRule {
         action,
         cond,
         location: line.loc.clone(),
     })
+}
+
+/// The expression an action evaluates, if any.
+fn action_expr(action: &Action) -> Option<&SampleExpr> {
+    match action {
+        Action::TrackSc { key, .. } => Some(key),
+        Action::SetVar { expr, .. }
+        | Action::SetSrc(expr)
+        | Action::SetSrcPort(expr)
+        | Action::SetDst(expr)
+        | Action::SetDstPort(expr)
+        | Action::SetGpt0 {
+            value: GptValue::Expr(expr),
+            ..
+        } => Some(expr),
+        _ => None,
+    }
+}
+
+/// The expression as written: every action takes it as the word after its keyword.
+fn expr_text(line: &Line) -> &str {
+    line.arg(3).unwrap_or("")
 }
 
 /// The error for an action this rule set does not take: "not supported yet" for known

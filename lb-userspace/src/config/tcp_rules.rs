@@ -207,6 +207,17 @@ fn add_rule(px: &mut ProxyDraft, line: &Line, set: RuleSet) -> Result<(), Config
     if let Some(w) = misplaced(px, line, set) {
         px.tcp.warnings.push(w);
     }
+    if matches!(set, RuleSet::Connection | RuleSet::Session) && rule.waits_for_data() {
+        // HAProxy: "acl ... will never match ... incompatible with ...".
+        let reason = format!(
+            "the condition depends on the request contents, which '{}' rules run before: \
+             it is evaluated on no data",
+            set.keyword()
+        );
+        px.tcp
+            .warnings
+            .push(line.err(ErrorKind::Consistency(reason)));
+    }
     let list = px.tcp.own.list_mut(set);
     if let Some(prev) = list
         .last()

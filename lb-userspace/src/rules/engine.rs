@@ -15,7 +15,7 @@ use super::action::{Action, Gpc, GptValue};
 use super::vars::{self, Phase};
 use super::{ProxyRules, TcpRule};
 use crate::acl::{Condition, Tristate};
-use crate::sample::{Sample, SampleType, StreamCtx};
+use crate::sample::{Sample, SampleExpr, SampleType, StreamCtx};
 
 /// The side effects of rules other than variables, implemented by the runtime (and by
 /// test hosts).
@@ -189,10 +189,30 @@ impl ProxyRules {
     }
 }
 
+impl TcpRule {
+    /// Whether the rule's condition depends on the stream's payload (it is undecided
+    /// before any data arrived).
+    pub fn waits_for_data(&self) -> bool {
+        waits_for_data(std::slice::from_ref(self), &decide)
+    }
+}
+
+/// A context before any data arrived, when more may come: what configuration checks probe
+/// conditions and expressions with.
+fn empty_stream() -> StreamCtx<'static> {
+    let any = SocketAddr::from(([0, 0, 0, 0], 0));
+    StreamCtx::new(any, any, "")
+}
+
+/// Whether an expression reads the stream's payload (its value may change as data
+/// arrives), which connection and session rules never see.
+pub fn reads_payload(expr: &SampleExpr) -> bool {
+    expr.eval_partial(&empty_stream()).may_change
+}
+
 /// Whether a condition of `rules` is undecided on an empty payload that may still grow.
 pub(super) fn waits_for_data(rules: &[TcpRule], judge: &Judge<'_>) -> bool {
-    let any = SocketAddr::from(([0, 0, 0, 0], 0));
-    let ctx = StreamCtx::new(any, any, "");
+    let ctx = empty_stream();
     rules
         .iter()
         .filter_map(|r| r.cond.as_ref())

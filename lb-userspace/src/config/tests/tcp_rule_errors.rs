@@ -223,6 +223,14 @@ fn action_errors() {
             "keyword 'tcp-request content sc-set-gpt' is not supported yet (comes with stick-table gpc/gpt arrays)",
         ),
         (
+            "tcp-request connection track-sc0 req.payload(0,4)",
+            "'tcp-request connection track-sc0' : 'req.payload(0,4)' reads the request contents, which 'tcp-request connection' rules run before",
+        ),
+        (
+            "tcp-request session set-var(sess.sni) req.ssl_sni",
+            "'tcp-request session set-var(sess.sni)' : 'req.ssl_sni' reads the request contents, which 'tcp-request session' rules run before",
+        ),
+        (
             "tcp-request connection set-mark 1",
             "keyword 'tcp-request connection set-mark' is not supported yet (comes with TCP socket tuning)",
         ),

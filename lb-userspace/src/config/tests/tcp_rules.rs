@@ -446,3 +446,35 @@ fn content_rules_on_payload_need_an_inspect_delay() {
         ]
     );
 }
+
+#[test]
+fn payload_conditions_in_connection_rules_are_flagged() {
+    let w = warnings(&[
+        "frontend fe",
+        "    bind :10000",
+        "    tcp-request connection reject if { req.len gt 0 }",
+        "    tcp-request session reject if WAIT_END",
+        "    tcp-request connection reject if { src 10.0.0.0/8 }",
+        "    default_backend be",
+        "backend be",
+    ]);
+    let msg = |set: &str| {
+        format!(
+            "the condition depends on the request contents, which '{set}' rules run before: \
+             it is evaluated on no data"
+        )
+    };
+    assert_eq!(
+        w,
+        [
+            (3, msg("tcp-request connection")),
+            (4, msg("tcp-request session")),
+            (
+                5,
+                "a 'tcp-request connection' rule placed after a 'tcp-request session' rule will \
+                 still be processed before"
+                    .to_owned()
+            ),
+        ]
+    );
+}
