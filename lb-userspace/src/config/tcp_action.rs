@@ -232,15 +232,14 @@ pub(crate) fn parse_rule(
         }
         _ => return Err(misplaced_or_unknown(set, line, word, name, family)),
     };
-    if matches!(set, RuleSet::Connection | RuleSet::Session) {
-        if action_expr(&action).is_some_and(reads_payload) {
-            let reason = format!(
-                "'{}' reads the request contents, which '{}' rules run before",
-                expr_text(line),
-                set.keyword()
-            );
-            return Err(line.invalid(&kw, reason));
-        }
+    let early = matches!(set, RuleSet::Connection | RuleSet::Session);
+    if early && action_expr(&action).is_some_and(reads_payload) {
+        let reason = format!(
+            "'{}' reads the request contents, which '{}' rules run before",
+            expr_text(line),
+            set.keyword()
+        );
+        return Err(line.invalid(&kw, reason));
     }
     let cond = condition(set, px, line, &kw, next)?;
     Ok(TcpRule {
