@@ -160,9 +160,10 @@ impl ProxyRules {
         }
     }
 
-    /// Runs `tcp-response content` rules against the server data peeked so far
-    /// (`ctx.payload` holds the response bytes); same protocol as
-    /// [`eval_content`](Self::eval_content), with `tcp-response inspect-delay`.
+    /// Runs `tcp-response content` rules against the server data peeked so far; same
+    /// protocol as [`eval_content`](Self::eval_content), with `tcp-response
+    /// inspect-delay`. `ctx.payload` must hold the server's bytes and `ctx.payload_final`
+    /// say whether more can come (`StreamCtx` has no separate response payload yet).
     pub fn eval_response(
         &self,
         cursor: &mut Cursor,
