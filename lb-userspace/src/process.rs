@@ -87,6 +87,10 @@ fn run(opts: &RunOptions) -> i32 {
             return 1;
         }
     };
+    let pid = std::process::id();
+    for w in &config.warnings {
+        eprintln!("[WARNING]  ({pid}) : config : {w}");
+    }
     if opts.check_only {
         println!("Configuration file is valid");
         return 0;

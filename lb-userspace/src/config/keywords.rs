@@ -53,7 +53,6 @@ pub(crate) const PROXY: Table = &[
     (&["redirect", "unique-id-format", "unique-id-header", "use-fcgi-app", "stats"], HTTP),
     (&["max-keep-alive-queue", "max-session-srv-conns"], HTTP),
     (&["dynamic-cookie-key"], "stick tables and persistence"),
-    (&["tcp-request", "tcp-response"], "tcp-request/tcp-response rules"),
     (&["persist", "force-persist", "ignore-persist", "use-server"], "stick tables and persistence"),
     (&["log-format", "log-format-sd", "error-log-format", "log-tag"], LOG_FMT),
     (&["backlog"], "listen backlog tuning"),

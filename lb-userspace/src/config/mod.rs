@@ -23,6 +23,8 @@ mod proxy;
 mod server;
 mod servers;
 mod stick;
+mod tcp_action;
+mod tcp_rules;
 pub mod units;
 mod xdp;
 
