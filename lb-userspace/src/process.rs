@@ -131,6 +131,8 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
     tables.install();
     let shared = Arc::new(Shared {
         tables: Arc::clone(&tables),
+        rules_active: config.frontends.iter().any(|f| !f.rules.is_empty())
+            || config.backends.iter().any(|b| !b.rules.is_empty()),
         frontends,
         backends,
         global: ConnGate::new(

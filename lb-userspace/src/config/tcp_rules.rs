@@ -305,7 +305,12 @@ pub(crate) fn check_tables(config: &Config, errors: &mut ConfigErrors) {
         .frontends
         .iter()
         .filter_map(|f| f.stick_table.as_ref())
-        .chain(config.backends.iter().filter_map(|b| b.stick_table.as_ref()))
+        .chain(
+            config
+                .backends
+                .iter()
+                .filter_map(|b| b.stick_table.as_ref()),
+        )
         .chain(config.tables.iter())
         .map(|t| t.name.as_str())
         .collect();

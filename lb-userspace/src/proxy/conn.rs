@@ -101,6 +101,11 @@ impl Conn {
         let _ = socket2::SockRef::from(self).set_linger(Some(std::time::Duration::ZERO));
     }
 
+    /// Makes the coming close invisible to the peer (`silent-drop`).
+    pub fn prepare_silent_drop(&self) {
+        crate::sys::sock::prepare_silent_close(self.as_raw_fd());
+    }
+
     /// `true` for TCP sockets (splice is only used between TCP sockets).
     pub fn is_tcp(&self) -> bool {
         matches!(self, Self::Tcp(_))

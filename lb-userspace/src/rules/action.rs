@@ -76,14 +76,8 @@ impl Action {
     }
 }
 
-/// A general purpose counter of a stick-table entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gpc {
-    /// `gpc0`.
-    Gpc0,
-    /// `gpc1`.
-    Gpc1,
-}
+/// A general purpose counter of a stick-table entry (the stick-table module's type).
+pub use crate::stick::track::Gpc;
 
 /// The value `sc-set-gpt0` stores: a constant or an expression evaluated per stream.
 #[derive(Debug, Clone)]

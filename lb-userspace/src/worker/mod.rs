@@ -59,6 +59,8 @@ pub struct Shared {
     pub pipesize: Option<usize>,
     /// Stick tables of the process.
     pub tables: Arc<crate::stick::Tables>,
+    /// Some proxy has `tcp-request`/`tcp-response` rules (streams then get variables).
+    pub rules_active: bool,
 }
 
 /// One worker's own state, shared by its tasks (never crosses threads).
