@@ -218,3 +218,42 @@ fn random_and_mutated_inputs_never_panic() {
     // The loop really explores all three outcomes.
     assert!(outcomes.iter().all(|&n| n > 1000), "{outcomes:?}");
 }
+
+/// The fuzzer's hand-written seeds (`fuzz/corpus/proxy_protocol/`) are what their names say.
+#[test]
+fn seed_corpus_outcomes() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/proxy_protocol");
+    let expect = |name: &str| -> Option<&str> {
+        Some(match name {
+            "v1-truncated" | "v2-truncated" => "more",
+            "v1-tcp4" | "v1-tcp6" | "v1-unknown-short" | "v1-unknown-long" | "v2-tcp4"
+            | "v2-tcp6-all-tlvs" | "v2-udp4" | "v2-unix-stream" | "v2-local"
+            | "v2-local-with-tlvs" | "v2-unspec-proxy" => "done",
+            n if n.starts_with("not-proxy")
+                || n.contains("-bad-")
+                || n.contains("-too-")
+                || n.ends_with("-overflow") =>
+            {
+                "error"
+            }
+            "v1-lone-lf" | "v2-crc-mismatch" => "error",
+            // Crashers and inputs the fuzzer adds later: only "no panic" (the corpus replay).
+            _ => return None,
+        })
+    };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(want) = expect(&name) else { continue };
+        let got = match parse(&std::fs::read(&path).unwrap()) {
+            Parse::NeedMore => "more",
+            Parse::Done { .. } => "done",
+            Parse::Error(_) => "error",
+        };
+        assert_eq!(got, want, "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} seeds checked");
+}
