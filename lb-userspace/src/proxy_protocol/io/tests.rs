@@ -226,3 +226,45 @@ fn unix_sockets_and_write_header() {
         }
     });
 }
+
+/// CPU time (user + system, in clock ticks) this thread has used so far.
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn waiting_for_the_rest_does_not_spin() {
+    // On its own thread with a watchdog: a busy loop would never let the test end.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let used = rt().block_on(async {
+            let header = v2_header();
+            let (mut client, conn) = pair().await;
+            let before = thread_cpu_ticks();
+            let writer = async move {
+                client.write_all(&header[..10]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                client.write_all(&header[10..30]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                client.write_all(&header[30..]).await.unwrap();
+                client.write_all(BODY).await.unwrap();
+                client.shutdown().await.unwrap();
+            };
+            let (got, ()) = tokio::join!(read_header(&conn, Some(Duration::from_secs(5))), writer);
+            assert!(got.is_ok());
+            let used = thread_cpu_ticks() - before;
+            assert_eq!(rest_of(conn).await, BODY);
+            used
+        });
+        let _ = tx.send(used);
+    });
+    let used = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("read_header busy-loops while waiting for the rest of a header");
+    // 400 ms of waiting: a busy loop would burn ~40 ticks of 10 ms.
+    assert!(used < 10, "{used} ticks of CPU while waiting");
+}
