@@ -346,10 +346,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lb-acl-map-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let map = dir.join("fronts.map");
-        std::fs::write(&map, "web-front be1
+        std::fs::write(
+            &map,
+            "web-front be1
 # c
 other be2
-").unwrap();
+",
+        )
+        .unwrap();
         let path = map.display().to_string();
         // Without -M the whole line is the pattern; with it, the key.
         assert!(!eval(&format!("fe_name -i -f {path}"), "1.1.1.1:1"));
@@ -377,7 +381,10 @@ other be2
         std::fs::write(&file, "WEB-FRONT\n").unwrap();
         let path = file.display().to_string();
         assert!(!eval(&format!("fe_name -f {path} -i"), "1.1.1.1:1"));
-        assert!(eval(&format!("fe_name -f {path} -i web-front"), "1.1.1.1:1"));
+        assert!(eval(
+            &format!("fe_name -f {path} -i web-front"),
+            "1.1.1.1:1"
+        ));
         assert!(eval(&format!("fe_name -i -f {path}"), "1.1.1.1:1"));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(partial("RDP_COOKIE", &rdp, false), True);
         assert_eq!(partial("RDP_COOKIE", &rdp[..14], false), Undecided);
         assert_eq!(partial("RDP_COOKIE", &rdp[..14], true), False);
-        assert_eq!(partial("RDP_COOKIE", b"SSH-2.0-x\r\n...........", false), False);
+        assert_eq!(
+            partial("RDP_COOKIE", b"SSH-2.0-x\r\n...........", false),
+            False
+        );
         // Final evaluation never waits.
         let acl = lookup("WAIT_END").unwrap().unwrap();
         assert!(acl.eval(&with_payload(b"", false)));

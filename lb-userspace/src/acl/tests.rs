@@ -266,11 +266,21 @@ fn anonymous_acls_wait_too() {
         Tristate::Undecided
     );
     assert_eq!(
-        partial(&acls, "if { req.payload(0,3) -m bin 474554 }", b"GET", false),
+        partial(
+            &acls,
+            "if { req.payload(0,3) -m bin 474554 }",
+            b"GET",
+            false
+        ),
         Tristate::True
     );
     assert_eq!(
-        partial(&acls, "if { req.payload(0,3) -m bin 474554 }", b"PUT", false),
+        partial(
+            &acls,
+            "if { req.payload(0,3) -m bin 474554 }",
+            b"PUT",
+            false
+        ),
         Tristate::False
     );
     assert_eq!(

@@ -201,7 +201,9 @@ impl Index {
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Store) -> R) -> Option<R> {
         match &self.store {
             Cell::Static(_) => None,
-            Cell::Shared(lock) => Some(f(&mut lock.write().unwrap_or_else(PoisonError::into_inner))),
+            Cell::Shared(lock) => {
+                Some(f(&mut lock.write().unwrap_or_else(PoisonError::into_inner)))
+            }
         }
     }
 
@@ -251,8 +253,14 @@ mod tests {
             MapValue::parse("abc", OutputType::Str),
             Some(MapValue::Str("abc".into()))
         );
-        assert_eq!(MapValue::parse("-12", OutputType::Int), Some(MapValue::Int(-12)));
-        assert_eq!(MapValue::parse("+7", OutputType::Int), Some(MapValue::Int(7)));
+        assert_eq!(
+            MapValue::parse("-12", OutputType::Int),
+            Some(MapValue::Int(-12))
+        );
+        assert_eq!(
+            MapValue::parse("+7", OutputType::Int),
+            Some(MapValue::Int(7))
+        );
         assert_eq!(MapValue::parse("", OutputType::Int), Some(MapValue::Int(0)));
         assert_eq!(MapValue::parse("12a", OutputType::Int), None);
         assert_eq!(MapValue::parse("1 2", OutputType::Int), None);

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
+use crate::map::MapError;
 use crate::map::file::{FileEntry, parse_map, parse_patterns};
 use crate::map::index::{Index, IndexSpec, MapValue, Reject};
-use crate::map::MapError;
 
 /// Whether a file holds one pattern per line (ACL `-f`) or `key value` lines (maps,
 /// ACL `-M -f`). A file is read one way only.
@@ -296,7 +296,11 @@ impl PatRef {
         spec: IndexSpec,
         sample: crate::sample::Sample<'_>,
     ) -> Option<Option<MapValue>> {
-        let index = self.lock().live_indexes().into_iter().find(|i| i.spec() == spec)?;
+        let index = self
+            .lock()
+            .live_indexes()
+            .into_iter()
+            .find(|i| i.spec() == spec)?;
         index.lookup(sample).map(|f| f.value)
     }
 }
@@ -326,16 +330,27 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Self::check_kind(existing, kind);
         }
-        let bytes = std::fs::read(Path::new(name)).map_err(|e| MapError::Io {
+        let io = |reason: String| MapError::Io {
             name: name.to_owned(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        // Devices and pipes could block the configuration load forever.
+        let meta = std::fs::metadata(Path::new(name)).map_err(|e| io(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(io("not a regular file".into()));
+        }
+        let bytes = std::fs::read(Path::new(name)).map_err(|e| io(e.to_string()))?;
         self.load_text(name, kind, &String::from_utf8_lossy(&bytes))
     }
 
     /// The reference called `name`, built from `text` (the file's contents) unless one
     /// by that name is already loaded.
-    pub fn load_text(&self, name: &str, kind: RefKind, text: &str) -> Result<Arc<PatRef>, MapError> {
+    pub fn load_text(
+        &self,
+        name: &str,
+        kind: RefKind,
+        text: &str,
+    ) -> Result<Arc<PatRef>, MapError> {
         let mut refs = self.lock();
         if let Some(existing) = refs.get(name).and_then(Weak::upgrade) {
             return Self::check_kind(existing, kind);

@@ -50,13 +50,12 @@ pub(crate) fn compile(
             Key::Range(IntRange::parse(text, op).map_err(|_| "not a valid integer or range")?)
         }
         MatchMethod::Ip => Key::Net(
-            IpNet::parse(text).ok_or_else(|| format!("'{text}' is not a valid IPv4 or IPv6 address"))?,
+            IpNet::parse(text)
+                .ok_or_else(|| format!("'{text}' is not a valid IPv4 or IPv6 address"))?,
         ),
-        MatchMethod::Bin => Key::Bytes(
-            parse_hex(text)
-                .ok_or("not hexadecimal")?
-                .into_boxed_slice(),
-        ),
+        MatchMethod::Bin => {
+            Key::Bytes(parse_hex(text).ok_or("not hexadecimal")?.into_boxed_slice())
+        }
         MatchMethod::Str | MatchMethod::Beg | MatchMethod::End if icase => {
             Key::Bytes(text.to_ascii_lowercase().into_bytes().into_boxed_slice())
         }
@@ -198,10 +197,16 @@ impl IpStore {
     fn insert(&mut self, net: &IpNet, slot: Slot) {
         match place(net) {
             NetPlace::V4(bits, addr) => {
-                bucket_insert(self.v4.entry(bits).or_default().entry(addr).or_default(), slot);
+                bucket_insert(
+                    self.v4.entry(bits).or_default().entry(addr).or_default(),
+                    slot,
+                );
             }
             NetPlace::V6(bits, addr) => {
-                bucket_insert(self.v6.entry(bits).or_default().entry(addr).or_default(), slot);
+                bucket_insert(
+                    self.v6.entry(bits).or_default().entry(addr).or_default(),
+                    slot,
+                );
             }
             NetPlace::V4List(addr, mask) => self.v4_list.push((addr, mask, slot)),
             NetPlace::V6List(addr, mask) => self.v6_list.push((addr, mask, slot)),
@@ -239,8 +244,16 @@ impl IpStore {
         match place(net) {
             NetPlace::V4(bits, addr) => bucket_slot(self.v4.get_mut(&bits)?, &addr, id),
             NetPlace::V6(bits, addr) => bucket_slot(self.v6.get_mut(&bits)?, &addr, id),
-            NetPlace::V4List(..) => self.v4_list.iter_mut().map(|e| &mut e.2).find(|s| s.id == id),
-            NetPlace::V6List(..) => self.v6_list.iter_mut().map(|e| &mut e.2).find(|s| s.id == id),
+            NetPlace::V4List(..) => self
+                .v4_list
+                .iter_mut()
+                .map(|e| &mut e.2)
+                .find(|s| s.id == id),
+            NetPlace::V6List(..) => self
+                .v6_list
+                .iter_mut()
+                .map(|e| &mut e.2)
+                .find(|s| s.id == id),
         }
     }
 
@@ -338,12 +351,22 @@ impl Store {
     pub(crate) fn len(&self) -> usize {
         match self {
             Self::Nothing(n) => *n,
-            Self::Exact(map) | Self::Affix { keys: Affix { map, .. }, .. } => {
-                map.values().map(Vec::len).sum()
-            }
+            Self::Exact(map)
+            | Self::Affix {
+                keys: Affix { map, .. },
+                ..
+            } => map.values().map(Vec::len).sum(),
             Self::Ip(ip) => {
-                ip.v4.values().flat_map(|m| m.values()).map(Vec::len).sum::<usize>()
-                    + ip.v6.values().flat_map(|m| m.values()).map(Vec::len).sum::<usize>()
+                ip.v4
+                    .values()
+                    .flat_map(|m| m.values())
+                    .map(Vec::len)
+                    .sum::<usize>()
+                    + ip.v6
+                        .values()
+                        .flat_map(|m| m.values())
+                        .map(Vec::len)
+                        .sum::<usize>()
                     + ip.v4_list.len()
                     + ip.v6_list.len()
             }
@@ -396,7 +419,12 @@ impl Store {
 
     /// Finds the entry matching `sample` (already known to exist): the value it maps to,
     /// with `\N` references expanded for `regm`.
-    pub(crate) fn find(&self, method: MatchMethod, icase: bool, sample: Sample<'_>) -> Option<Found> {
+    pub(crate) fn find(
+        &self,
+        method: MatchMethod,
+        icase: bool,
+        sample: Sample<'_>,
+    ) -> Option<Found> {
         let slot = match self {
             Self::Nothing(_) => return Some(Found { value: None }),
             Self::Exact(map) => {

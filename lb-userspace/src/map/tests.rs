@@ -111,7 +111,9 @@ fn int_maps_and_typed_outputs() {
     );
     assert_eq!(get(&idx, Sample::Int(6)), None);
     // The same reference cannot be compiled with integer values.
-    let err = r.index(spec(MatchMethod::Int, OutputType::Int)).unwrap_err();
+    let err = r
+        .index(spec(MatchMethod::Int, OutputType::Int))
+        .unwrap_err();
     assert!(
         matches!(&err, MapError::BadValue { line: Some(1), .. }),
         "{err}"
@@ -157,11 +159,8 @@ fn runtime_updates_reach_every_index() {
     assert!(r.del_id(id));
     assert!(!r.del_id(id));
     assert!(!r.set_id(id, "x").unwrap());
-    let listed: Vec<(String, Option<String>)> = r
-        .entries()
-        .into_iter()
-        .map(|e| (e.key, e.value))
-        .collect();
+    let listed: Vec<(String, Option<String>)> =
+        r.entries().into_iter().map(|e| (e.key, e.value)).collect();
     assert_eq!(listed, vec![("b.com".into(), Some("be2".into()))]);
     r.clear();
     assert!(r.is_empty());
@@ -248,6 +247,10 @@ fn registry_loads_files_once_and_checks_columns() {
     assert!(reg.list().is_empty());
     let r3 = reg.load(&name, RefKind::Map).unwrap();
     assert_eq!(r3.entries()[0].value.as_deref(), Some("changed"));
+    assert!(matches!(
+        reg.load("/dev/zero", RefKind::Map),
+        Err(MapError::Io { .. })
+    ));
     let missing = dir.join("missing.map").display().to_string();
     assert!(matches!(
         reg.load(&missing, RefKind::Map),

@@ -95,8 +95,12 @@ impl CodecConv {
                 }
                 Some(Sample::Str(Cow::Owned(out)))
             }
-            (Self::B64Dec, Sample::Str(s)) => b64dec(s.as_bytes()).map(|b| Sample::Bin(Cow::Owned(b))),
-            (Self::Json(mode), Sample::Str(s)) => json(&s, mode).map(|j| Sample::Str(Cow::Owned(j))),
+            (Self::B64Dec, Sample::Str(s)) => {
+                b64dec(s.as_bytes()).map(|b| Sample::Bin(Cow::Owned(b)))
+            }
+            (Self::Json(mode), Sample::Str(s)) => {
+                json(&s, mode).map(|j| Sample::Str(Cow::Owned(j)))
+            }
             _ => None,
         }
     }
@@ -107,7 +111,11 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 fn base64(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -241,9 +249,15 @@ mod tests {
 
     #[test]
     fn hex_is_upper_case() {
-        assert_eq!(apply(CodecConv::Hex, bin(&[0, 0xab, 0x1f])), Some(s("00AB1F")));
+        assert_eq!(
+            apply(CodecConv::Hex, bin(&[0, 0xab, 0x1f])),
+            Some(s("00AB1F"))
+        );
         assert_eq!(apply(CodecConv::Hex, s("A")), Some(s("41")));
-        assert_eq!(apply(CodecConv::Hex, Sample::Int(1)), Some(s("0000000000000001")));
+        assert_eq!(
+            apply(CodecConv::Hex, Sample::Int(1)),
+            Some(s("0000000000000001"))
+        );
     }
 
     #[test]
@@ -265,12 +279,18 @@ mod tests {
             apply(CodecConv::Json(JsonInput::Utf8PermissiveSkip), s("😀")),
             Some(s(""))
         );
-        assert_eq!(apply(CodecConv::Json(JsonInput::Utf8Permissive), s("😀")), None);
+        assert_eq!(
+            apply(CodecConv::Json(JsonInput::Utf8Permissive), s("😀")),
+            None
+        );
     }
 
     #[test]
     fn arguments() {
-        assert_eq!(conv("json", &[]).unwrap(), Some(CodecConv::Json(JsonInput::Ascii)));
+        assert_eq!(
+            conv("json", &[]).unwrap(),
+            Some(CodecConv::Json(JsonInput::Ascii))
+        );
         assert_eq!(
             conv("json", &["utf8s"]).unwrap(),
             Some(CodecConv::Json(JsonInput::Utf8Skip))

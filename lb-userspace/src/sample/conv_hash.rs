@@ -2,8 +2,6 @@
 //! argument) and `xxh3` (with an optional seed). The functions are the ones `balance
 //! hash` uses, so a converter and a hash-based balancer agree.
 
-use std::borrow::Cow;
-
 use crate::backend::balance::hash::{crc32, djb2, full_hash, sdbm, wt6};
 use crate::sample::parse::Call;
 use crate::sample::{Sample, SampleError, SampleType};
@@ -47,7 +45,11 @@ impl HashConv {
             "djb2" => Hash32::Djb2,
             "sdbm" => Hash32::Sdbm,
             "wt6" => Hash32::Wt6,
-            "xxh3" => return Ok(Some(Self::Xxh3 { seed: opt_int(call)? })),
+            "xxh3" => {
+                return Ok(Some(Self::Xxh3 {
+                    seed: opt_int(call)?,
+                }));
+            }
             _ => return Ok(None),
         };
         Ok(Some(Self::Hash32 {
@@ -74,7 +76,7 @@ impl HashConv {
         Some(Sample::Int(self.hash(&b)))
     }
 
-    fn hash(self, b: &Cow<'_, [u8]>) -> i64 {
+    fn hash(self, b: &[u8]) -> i64 {
         match self {
             Self::Hash32 { func, avalanche } => {
                 let h = match func {
@@ -86,9 +88,7 @@ impl HashConv {
                 i64::from(if avalanche { full_hash(h) } else { h })
             }
             // HAProxy stores the unsigned 64-bit hash in a signed sample as is.
-            Self::Xxh3 { seed } => {
-                xxhash_rust::xxh3::xxh3_64_with_seed(b, seed as u64) as i64
-            }
+            Self::Xxh3 { seed } => xxhash_rust::xxh3::xxh3_64_with_seed(b, seed as u64) as i64,
         }
     }
 }
@@ -110,6 +110,8 @@ fn opt_int(call: &Call) -> Result<i64, SampleError> {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
     fn conv(name: &str, args: &[&str]) -> HashConv {
@@ -147,7 +149,10 @@ mod tests {
     fn xxh3_vectors() {
         // The XXH3-64 reference value for empty input with seed 0.
         assert_eq!(hash(conv("xxh3", &[]), "") as u64, 0x2d06_8005_38d3_94c2);
-        assert_ne!(hash(conv("xxh3", &["1"]), "abc"), hash(conv("xxh3", &[]), "abc"));
+        assert_ne!(
+            hash(conv("xxh3", &["1"]), "abc"),
+            hash(conv("xxh3", &[]), "abc")
+        );
         assert_eq!(
             hash(conv("xxh3", &["-1"]), "abc") as u64,
             xxhash_rust::xxh3::xxh3_64_with_seed(b"abc", u64::MAX)
@@ -158,7 +163,10 @@ mod tests {
     fn integers_hash_as_eight_bytes() {
         let c = conv("crc32", &[]);
         let from_int = c.apply(Sample::Int(1).cast(SampleType::Bin).unwrap());
-        assert_eq!(from_int, Some(Sample::Int(i64::from(crc32(&[0, 0, 0, 0, 0, 0, 0, 1])))));
+        assert_eq!(
+            from_int,
+            Some(Sample::Int(i64::from(crc32(&[0, 0, 0, 0, 0, 0, 0, 1]))))
+        );
     }
 
     #[test]

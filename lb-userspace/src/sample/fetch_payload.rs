@@ -7,7 +7,9 @@ use std::borrow::Cow;
 
 use crate::sample::parse::Call;
 use crate::sample::tls_hello::{self, Parse};
-use crate::sample::{BUFSIZE, Fetched, Sample, SampleError, SampleType, StreamCtx, http_detect, rdp};
+use crate::sample::{
+    BUFSIZE, Fetched, Sample, SampleError, SampleType, StreamCtx, http_detect, rdp,
+};
 
 /// Where `req.payload_lv` finds the block: after the length field, or elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,9 +252,9 @@ fn payload_lv(data: &[u8], len_offset: u64, len_size: u64, block: BlockOffset) -
         return too_short();
     };
     // HAProxy accumulates into a 32-bit integer; longer fields wrap the same way.
-    let block_len = len_field
-        .iter()
-        .fold(0u32, |acc, &b| acc.wrapping_shl(8).wrapping_add(u32::from(b)));
+    let block_len = len_field.iter().fold(0u32, |acc, &b| {
+        acc.wrapping_shl(8).wrapping_add(u32::from(b))
+    });
     let after = len_offset + len_size;
     let start = match block {
         BlockOffset::AfterLength => Some(after),
@@ -274,8 +276,12 @@ fn payload_lv(data: &[u8], len_offset: u64, len_size: u64, block: BlockOffset) -
 }
 
 fn unsigned(keyword: &str, text: &str, what: &str) -> Result<u64, SampleError> {
-    text.parse()
-        .map_err(|_| bad(keyword, &format!("{what} must be a positive integer, got '{text}'")))
+    text.parse().map_err(|_| {
+        bad(
+            keyword,
+            &format!("{what} must be a positive integer, got '{text}'"),
+        )
+    })
 }
 
 fn bad(keyword: &str, reason: &str) -> SampleError {

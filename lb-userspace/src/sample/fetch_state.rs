@@ -128,11 +128,13 @@ impl StateFetch {
     /// configuration can reject unknown names at load time as HAProxy does.
     pub fn proxy_ref(&self) -> Option<ProxyRef<'_>> {
         match self {
-            Self::NbSrv(b) | Self::ConnSlots(b) | Self::BeConn(b) => b.as_deref().map(|b| ProxyRef {
-                proxy: b,
-                server: None,
-                frontend: false,
-            }),
+            Self::NbSrv(b) | Self::ConnSlots(b) | Self::BeConn(b) => {
+                b.as_deref().map(|b| ProxyRef {
+                    proxy: b,
+                    server: None,
+                    frontend: false,
+                })
+            }
             Self::FeConn(f) => f.as_deref().map(|f| ProxyRef {
                 proxy: f,
                 server: None,

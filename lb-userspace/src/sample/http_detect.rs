@@ -100,7 +100,11 @@ pub fn probe_request(data: &[u8]) -> Parse<()> {
                 None => part.iter().all(|&c| is_tchar(c)),
                 Some(_) => header_ok(part),
             };
-            return if ok { Parse::Incomplete } else { Parse::Invalid };
+            return if ok {
+                Parse::Incomplete
+            } else {
+                Parse::Invalid
+            };
         };
         if header.is_empty() {
             return Parse::Done(());

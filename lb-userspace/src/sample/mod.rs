@@ -158,7 +158,12 @@ pub enum SampleError {
 impl SampleExpr {
     /// Parses `fetch(args),conv(args),...` as written in the config.
     pub fn parse(text: &str) -> Result<Self, SampleError> {
-        let calls = parse::split_chain(text)?;
+        Self::from_calls(text, &parse::split_chain(text)?)
+    }
+
+    /// Builds an expression from calls already split (see [`parse::split_chain_prefix`]);
+    /// `text` is for messages.
+    pub fn from_calls(text: &str, calls: &[parse::Call]) -> Result<Self, SampleError> {
         let Some((first, rest)) = calls.split_first() else {
             return Err(SampleError::MissingFetch(text.to_owned()));
         };

@@ -64,7 +64,9 @@ mod tests {
 
     /// A connection request as mstsc sends it, with a cookie line.
     fn request(cookie: &[u8]) -> Vec<u8> {
-        let mut pdu = vec![0x03, 0x00, 0x00, 0x00, 0x00, 0xe0, 0x00, 0x00, 0x00, 0x00, 0x00];
+        let mut pdu = vec![
+            0x03, 0x00, 0x00, 0x00, 0x00, 0xe0, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
         pdu.extend_from_slice(cookie);
         // RDP negotiation request.
         pdu.extend_from_slice(&[0x01, 0x00, 0x08, 0x00, 0x03, 0x00, 0x00, 0x00]);
@@ -79,8 +81,14 @@ mod tests {
         let req = request(b"Cookie: mstshash=alice\r\n");
         assert_eq!(rdp_cookie(&req, None), Parse::Done(&b"alice"[..]));
         assert_eq!(rdp_cookie(&req, Some("")), Parse::Done(&b"alice"[..]));
-        assert_eq!(rdp_cookie(&req, Some("mstshash")), Parse::Done(&b"alice"[..]));
-        assert_eq!(rdp_cookie(&req, Some("MSTSHASH")), Parse::Done(&b"alice"[..]));
+        assert_eq!(
+            rdp_cookie(&req, Some("mstshash")),
+            Parse::Done(&b"alice"[..])
+        );
+        assert_eq!(
+            rdp_cookie(&req, Some("MSTSHASH")),
+            Parse::Done(&b"alice"[..])
+        );
         assert_eq!(rdp_cookie(&req, Some("msts")), Parse::Invalid);
         assert_eq!(rdp_cookie(&req, Some("other")), Parse::Invalid);
         let lower = request(b"cookie:msts=1\r\n");
@@ -106,8 +114,14 @@ mod tests {
     #[test]
     fn no_cookie() {
         assert_eq!(rdp_cookie(&request(b""), None), Parse::Invalid);
-        assert_eq!(rdp_cookie(&request(b"Cookie: nameonly\r\n"), None), Parse::Invalid);
-        assert_eq!(rdp_cookie(&request(b"Cookie: a=b\rX"), None), Parse::Invalid);
+        assert_eq!(
+            rdp_cookie(&request(b"Cookie: nameonly\r\n"), None),
+            Parse::Invalid
+        );
+        assert_eq!(
+            rdp_cookie(&request(b"Cookie: a=b\rX"), None),
+            Parse::Invalid
+        );
         assert_eq!(
             rdp_cookie(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", None),
             Parse::Invalid

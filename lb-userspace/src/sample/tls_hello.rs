@@ -222,7 +222,7 @@ fn hello_fields(body: &[u8]) -> Option<Fields> {
     }
     r.take(sid_len)?;
     let ciphers = usize::from(r.u16()?);
-    if ciphers < 2 || ciphers % 2 != 0 {
+    if ciphers < 2 || !ciphers.is_multiple_of(2) {
         return None;
     }
     r.take(ciphers)?;
@@ -306,7 +306,11 @@ fn sslv2_version(data: &[u8]) -> Parse<u32> {
         if data.len() < 3 {
             return Parse::Incomplete;
         }
-        (usize::from(data[0] & 0x7f) << 8 | usize::from(data[1]), 0, 2)
+        (
+            usize::from(data[0] & 0x7f) << 8 | usize::from(data[1]),
+            0,
+            2,
+        )
     } else {
         if data.len() < 4 {
             return Parse::Incomplete;
@@ -328,7 +332,7 @@ fn sslv2_version(data: &[u8]) -> Parse<u32> {
     let ciphers = be16(&fixed[2..4]);
     let sid = be16(&fixed[4..6]);
     let challenge = be16(&fixed[6..8]);
-    if ciphers % 3 != 0
+    if !ciphers.is_multiple_of(3)
         || (sid != 0 && sid != 16)
         || !(16..=32).contains(&challenge)
         || rlen != 9 + ciphers + sid + challenge

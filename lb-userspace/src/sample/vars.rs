@@ -68,7 +68,9 @@ pub enum VarError {
     )]
     Scope(String),
     /// A character outside `[a-zA-Z0-9._]`.
-    #[error("invalid syntax at char '{rest}' in variable name '{name}' (only [a-zA-Z0-9._] are allowed)")]
+    #[error(
+        "invalid syntax at char '{rest}' in variable name '{name}' (only [a-zA-Z0-9._] are allowed)"
+    )]
     Syntax {
         /// The whole name.
         name: String,
@@ -109,8 +111,7 @@ impl VarName {
         })
         .filter(|(_, rest)| !rest.is_empty())
         .ok_or_else(|| VarError::Scope(text.to_owned()))?;
-        if let Some(pos) = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        if let Some(pos) = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
         {
             return Err(VarError::Syntax {
                 name: text.to_owned(),

@@ -67,7 +67,10 @@ fn regsub_examples() {
     assert_eq!(run("str(a.b.c),regsub(\\.,_,g)"), some("a_b_c"));
     assert_eq!(run("str(AbAb),regsub(a,x,gi)"), some("xbxb"));
     assert_eq!(run("str(AbAb),regsub(a,x,g)"), some("AbAb"));
-    assert_eq!(run("str(user=bob),regsub('^user=(.*)',name:\\1)"), some("name:bob"));
+    assert_eq!(
+        run("str(user=bob),regsub('^user=(.*)',name:\\1)"),
+        some("name:bob")
+    );
     assert_eq!(run("str(ab),regsub(b,\\x41)"), some("aA"));
     assert_eq!(run("str(ab),regsub('(x)?b','[\\1]')"), some("a[]"));
     // `^` only matches at the very start, even when replacing globally.
@@ -90,7 +93,10 @@ fn bytes_slices() {
 #[test]
 fn concat_with_variables() {
     let vars = Vars::new(Arc::default());
-    vars.set(&VarName::parse("txn.host").unwrap(), Sample::Str("example".into()));
+    vars.set(
+        &VarName::parse("txn.host").unwrap(),
+        Sample::Str("example".into()),
+    );
     vars.set(&VarName::parse("txn.port").unwrap(), Sample::Int(8080));
     let mut c = ctx();
     c.vars = Some(&vars);
@@ -100,7 +106,10 @@ fn concat_with_variables() {
             .eval(&c)
             .map(|s| s.to_string())
     };
-    assert_eq!(run_vars("str(www.),concat(,txn.host,.com)"), some("www.example.com"));
+    assert_eq!(
+        run_vars("str(www.),concat(,txn.host,.com)"),
+        some("www.example.com")
+    );
     assert_eq!(run_vars("str(h),concat(:,txn.port)"), some("h:8080"));
     assert_eq!(run_vars("str(h),concat(:,txn.none,!)"), some("h:!"));
     assert_eq!(run_vars("str(h),concat"), some("h"));

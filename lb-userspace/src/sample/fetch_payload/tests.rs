@@ -61,16 +61,37 @@ fn payload_blocks() {
 fn payload_lv_blocks() {
     // A 2-byte length (3) at offset 1, then the block.
     let data = b"X\x00\x03abcdef";
-    assert_eq!(run("req.payload_lv(1,2)", data, false), (bin(b"abc"), false));
-    assert_eq!(run("req.payload_lv(1,2,+1)", data, false), (bin(b"bcd"), false));
-    assert_eq!(run("req.payload_lv(1,2,-3)", data, false), (bin(b"X\x00\x03"), false));
-    assert_eq!(run("req.payload_lv(1,2,6)", data, false), (bin(b"def"), false));
+    assert_eq!(
+        run("req.payload_lv(1,2)", data, false),
+        (bin(b"abc"), false)
+    );
+    assert_eq!(
+        run("req.payload_lv(1,2,+1)", data, false),
+        (bin(b"bcd"), false)
+    );
+    assert_eq!(
+        run("req.payload_lv(1,2,-3)", data, false),
+        (bin(b"X\x00\x03"), false)
+    );
+    assert_eq!(
+        run("req.payload_lv(1,2,6)", data, false),
+        (bin(b"def"), false)
+    );
     assert_eq!(run("req.payload_lv(1,2,7)", data, false), (None, true));
     assert_eq!(run("req.payload_lv(1,2)", b"X\x00", false), (None, true));
-    assert_eq!(run("req.payload_lv(1,2)", b"X\x00\x00abc", false), (None, false));
-    assert_eq!(run("req.payload_lv(1,2)", b"X\xff\xffabc", false), (None, false));
+    assert_eq!(
+        run("req.payload_lv(1,2)", b"X\x00\x00abc", false),
+        (None, false)
+    );
+    assert_eq!(
+        run("req.payload_lv(1,2)", b"X\xff\xffabc", false),
+        (None, false)
+    );
     assert_eq!(run("req.payload_lv(1,2,-9)", data, false), (None, false));
-    assert_eq!(run("payload_lv(0,1)", b"\x02hi!", false), (bin(b"hi"), false));
+    assert_eq!(
+        run("payload_lv(0,1)", b"\x02hi!", false),
+        (bin(b"hi"), false)
+    );
 }
 
 #[test]
@@ -83,7 +104,10 @@ fn tls_fetches() {
         (Some(Sample::Str("WWW.EXAMPLE.COM".into())), false)
     );
     assert_eq!(run("req.ssl_sni", &TLS13_SNI[..50], false), (None, true));
-    assert_eq!(run("req.ssl_sni", b"GET / HTTP/1.1\r\n", false), (None, false));
+    assert_eq!(
+        run("req.ssl_sni", b"GET / HTTP/1.1\r\n", false),
+        (None, false)
+    );
     assert_eq!(run("req.ssl_sni", b"", false), (None, true));
     assert_eq!(
         run("req.ssl_ver", TLS13_SNI, false),
@@ -98,15 +122,23 @@ fn tls_fetches() {
     let mut odd = TLS13_SNI.to_vec();
     let pos = odd.windows(3).position(|w| w == b"www").unwrap();
     odd[pos] = 0xff;
-    assert!(matches!(run("req.ssl_sni", &odd, false), (Some(Sample::Str(s)), false) if s.ends_with("ww.example.com")));
+    assert!(
+        matches!(run("req.ssl_sni", &odd, false), (Some(Sample::Str(s)), false) if s.ends_with("ww.example.com"))
+    );
 }
 
 #[test]
 fn http_detection() {
     let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
-    assert_eq!(run("req.proto_http", req, false), (Some(Sample::Bool(true)), false));
+    assert_eq!(
+        run("req.proto_http", req, false),
+        (Some(Sample::Bool(true)), false)
+    );
     assert_eq!(run("req_proto_http", &req[..10], false), (None, true));
-    assert_eq!(run("req.proto_http", b"SSH-2.0-x\r\n", false), (None, false));
+    assert_eq!(
+        run("req.proto_http", b"SSH-2.0-x\r\n", false),
+        (None, false)
+    );
 }
 
 #[test]
@@ -122,7 +154,10 @@ fn rdp_cookie_fetches() {
         (Some(Sample::Str("bob".into())), false)
     );
     assert_eq!(run("req.rdp_cookie(other)", &req, false), (None, false));
-    assert_eq!(run("req.rdp_cookie_cnt", &req, false), (Some(Sample::Int(1)), false));
+    assert_eq!(
+        run("req.rdp_cookie_cnt", &req, false),
+        (Some(Sample::Int(1)), false)
+    );
     assert_eq!(
         run("req.rdp_cookie_cnt(other)", &req, false),
         (Some(Sample::Int(0)), false)
@@ -133,7 +168,10 @@ fn rdp_cookie_fetches() {
 #[test]
 fn wait_end() {
     assert_eq!(run("wait_end", b"x", false), (None, true));
-    assert_eq!(run("wait_end", b"x", true), (Some(Sample::Bool(true)), false));
+    assert_eq!(
+        run("wait_end", b"x", true),
+        (Some(Sample::Bool(true)), false)
+    );
 }
 
 #[test]

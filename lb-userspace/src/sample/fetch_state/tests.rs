@@ -35,7 +35,10 @@ backend spare
 ";
 
 fn eval(expr: &str, ctx: &StreamCtx<'_>) -> Option<Sample<'static>> {
-    SampleExpr::parse(expr).unwrap().eval(ctx).map(Sample::into_owned)
+    SampleExpr::parse(expr)
+        .unwrap()
+        .eval(ctx)
+        .map(Sample::into_owned)
 }
 
 fn base<'a>(bk: &'a Backends) -> StreamCtx<'a> {
@@ -145,11 +148,17 @@ fn env_and_var() {
     let mut c = c;
     c.vars = Some(&vars);
     assert_eq!(eval("var(txn.n)", &c), None);
-    assert_eq!(eval("var(txn.n,dflt)", &c), Some(Sample::Str("dflt".into())));
+    assert_eq!(
+        eval("var(txn.n,dflt)", &c),
+        Some(Sample::Str("dflt".into()))
+    );
     vars.set(&VarName::parse("txn.n").unwrap(), Sample::Int(5));
     assert_eq!(eval("var(txn.n,dflt)", &c), Some(Sample::Int(5)));
     assert_eq!(eval("var(txn.n),add(1)", &c), Some(Sample::Int(6)));
-    assert_eq!(SampleExpr::parse("var(txn.n)").unwrap().out_type(), SampleType::Any);
+    assert_eq!(
+        SampleExpr::parse("var(txn.n)").unwrap().out_type(),
+        SampleType::Any
+    );
 }
 
 #[test]
@@ -172,11 +181,16 @@ fn argument_checks_and_refs() {
         assert!(matches!(err, SampleError::BadArgs { .. }), "{bad}: {err}");
     }
     let r = |e: &str| match SampleExpr::parse(e).unwrap().fetch {
-        crate::sample::Fetch::State(f) => f.proxy_ref().map(|r| (r.proxy.to_owned(), r.server.map(str::to_owned), r.frontend)),
+        crate::sample::Fetch::State(f) => f
+            .proxy_ref()
+            .map(|r| (r.proxy.to_owned(), r.server.map(str::to_owned), r.frontend)),
         _ => panic!(),
     };
     assert_eq!(r("nbsrv(app)"), Some(("app".into(), None, false)));
-    assert_eq!(r("srv_is_up(app/a)"), Some(("app".into(), Some("a".into()), false)));
+    assert_eq!(
+        r("srv_is_up(app/a)"),
+        Some(("app".into(), Some("a".into()), false))
+    );
     assert_eq!(r("srv_is_up(a)"), None);
     assert_eq!(r("fe_conn(f)"), Some(("f".into(), None, true)));
     assert_eq!(r("be_name"), None);

@@ -49,7 +49,10 @@ fn every_truncation_asks_for_more() {
 fn trailing_bytes_are_ignored() {
     let mut more = TLS13_SNI.to_vec();
     more.extend_from_slice(b"\x14\x03\x03\x00\x01\x01garbage");
-    assert_eq!(sni_of(&more), Parse::Done(Some(b"www.example.com".to_vec())));
+    assert_eq!(
+        sni_of(&more),
+        Parse::Done(Some(b"www.example.com".to_vec()))
+    );
 }
 
 /// Splits the handshake of a single-record hello into records of at most `chunk` bytes.
@@ -132,7 +135,10 @@ fn hand_built_hellos() {
     let h = hello(0x0303, &[], &ciphers, Some(&exts));
     assert_eq!(sni_of(&h), Parse::Done(Some(b"host.test".to_vec())));
     // No extensions block, or no server_name: no SNI but a valid hello.
-    assert_eq!(sni_of(&hello(0x0301, &[], &ciphers, None)), Parse::Done(None));
+    assert_eq!(
+        sni_of(&hello(0x0301, &[], &ciphers, None)),
+        Parse::Done(None)
+    );
     let only_other = sni_ext(&[(1, b"x")]);
     assert_eq!(
         sni_of(&hello(0x0303, &[1; 32], &ciphers, Some(&only_other))),
