@@ -69,28 +69,30 @@ pub fn parse_client_hello(data: &[u8]) -> Parse<ClientHello<'_>> {
 }
 
 /// The type of the first handshake message once it is complete (HAProxy's
-/// `req.ssl_hello_type`: 1 for a ClientHello).
+/// `req.ssl_hello_type`: 1 for a ClientHello, which may span several records).
 pub fn hello_type(data: &[u8]) -> Parse<u8> {
-    match record_header(data) {
-        Parse::Done(len) => {
-            let record = &data[5..];
-            let Some(&hs_type) = record.first() else {
-                return Parse::Incomplete;
-            };
-            if len < 4 {
-                return Parse::Invalid;
-            }
-            let Some(hs_len) = record.get(1..4).map(be24) else {
-                return Parse::Incomplete;
-            };
-            if record.len() < 4 + hs_len {
-                return Parse::Incomplete;
-            }
-            Parse::Done(hs_type)
-        }
-        Parse::Incomplete => Parse::Incomplete,
-        Parse::Invalid => Parse::Invalid,
+    let len = match record_header(data) {
+        Parse::Done(len) => len,
+        Parse::Incomplete => return Parse::Incomplete,
+        Parse::Invalid => return Parse::Invalid,
+    };
+    let record = &data[5..];
+    let Some(&hs_type) = record.first() else {
+        return Parse::Incomplete;
+    };
+    if len < 4 {
+        return Parse::Invalid;
     }
+    if hs_type == CLIENT_HELLO {
+        return handshake_body(data).map(|_| CLIENT_HELLO);
+    }
+    let Some(hs_len) = record.get(1..4).map(be24) else {
+        return Parse::Incomplete;
+    };
+    if record.len() < 4 + hs_len {
+        return Parse::Incomplete;
+    }
+    Parse::Done(hs_type)
 }
 
 /// Checks the record header at the start of `data` (handshake, SSLv3 or later, sane
