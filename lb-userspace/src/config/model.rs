@@ -50,6 +50,27 @@ impl Config {
     pub fn backend(&self, name: &str) -> Option<&Backend> {
         self.backends.iter().find(|b| b.name == name)
     }
+
+    /// Every stick-table declaration: frontends', backends' (a `listen` section's shows in
+    /// both halves), then the `peers` sections'.
+    pub fn stick_tables(&self) -> impl Iterator<Item = &crate::stick::TableCfg> {
+        let frontends = self.frontends.iter().filter_map(|f| f.stick_table.as_ref());
+        let backends = self.backends.iter().filter_map(|b| b.stick_table.as_ref());
+        frontends.chain(backends).chain(&self.tables)
+    }
+
+    /// [`Config::stick_tables`], mutably.
+    pub fn stick_tables_mut(&mut self) -> impl Iterator<Item = &mut crate::stick::TableCfg> {
+        let frontends = self
+            .frontends
+            .iter_mut()
+            .filter_map(|f| f.stick_table.as_mut());
+        let backends = self
+            .backends
+            .iter_mut()
+            .filter_map(|b| b.stick_table.as_mut());
+        frontends.chain(backends).chain(&mut self.tables)
+    }
 }
 
 /// Settings of the `global` section.
