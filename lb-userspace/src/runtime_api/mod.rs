@@ -28,7 +28,7 @@ use crate::stick::Tables;
 use crate::worker::Shared;
 
 pub use crate::config::model::CliLevel as Level;
-pub use listener::{BindError, CliHandle, CliSocket, bind_all, spawn};
+pub use listener::{BindError, CliHandle, CliSettings, CliSocket, bind_all, spawn};
 pub use session::{Session, Step};
 
 impl Level {
@@ -128,6 +128,20 @@ impl RuntimeState {
         }
         list.iter().enumerate().find(|(_, b)| b.cfg.name == name)
     }
+}
+
+/// Serves the bound `sockets` for the process whose workers share `shared` (call once
+/// the workers run; drop the handle at shutdown).
+pub fn start(
+    sockets: Vec<CliSocket>,
+    shared: &Arc<Shared>,
+    global: &crate::config::model::Global,
+    nbthread: usize,
+    ulimit_n: u64,
+) -> std::io::Result<CliHandle> {
+    let info = ProcessInfo::current(nbthread, ulimit_n);
+    let state = Arc::new(RuntimeState::new(Arc::clone(shared), info));
+    spawn(sockets, state, CliSettings::of(global))
 }
 
 /// HAProxy numbers proxies from 1 in declaration order, a `listen` section counting once
