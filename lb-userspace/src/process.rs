@@ -87,6 +87,10 @@ fn run(opts: &RunOptions) -> i32 {
             return 1;
         }
     };
+    let pid = std::process::id();
+    for w in &config.warnings {
+        eprintln!("[WARNING]  ({pid}) : config : {w}");
+    }
     if opts.check_only {
         println!("Configuration file is valid");
         return 0;
@@ -128,6 +132,8 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
     tables.install();
     let shared = Arc::new(Shared {
         tables: Arc::clone(&tables),
+        rules_active: config.frontends.iter().any(|f| !f.rules.is_empty())
+            || config.backends.iter().any(|b| !b.rules.is_empty()),
         frontends,
         backends,
         global: ConnGate::new(

@@ -1,10 +1,11 @@
 //! One ACL expression: `criterion [flags] [operator] value...`.
 
-use std::path::Path;
+use std::sync::Arc;
 
-use crate::acl::AclError;
-use crate::acl::pattern::{IntOp, MatchMethod, PatternSet};
-use crate::sample::{SampleExpr, StreamCtx};
+use crate::acl::pattern::{IntOp, MatchMethod};
+use crate::acl::{AclError, Tristate};
+use crate::map::{Index, IndexSpec, RefKind, Registry};
+use crate::sample::{Sample, SampleExpr, SampleType, StreamCtx};
 
 /// A sample expression with the patterns it is compared with.
 #[derive(Debug, Clone)]
@@ -15,15 +16,24 @@ pub struct AclExpr {
     pub sample: SampleExpr,
     /// How it is compared.
     pub method: MatchMethod,
-    /// What it is compared with.
-    pub patterns: PatternSet,
+    /// The patterns: those written inline (if any), then one index per `-f` file, shared
+    /// with every other user of the file and updated by the CLI.
+    pub indexes: Vec<Arc<Index>>,
+}
+
+/// A `-f FILE` flag with the flags in force where it appears.
+struct FileArg<'a> {
+    path: &'a str,
+    icase: bool,
+    as_map: bool,
 }
 
 impl AclExpr {
     /// Parses `criterion [flags] values` (the words after the ACL name, or between the
     /// braces of an anonymous ACL). Flags: `-i` (ignore case), `-n` (no DNS; we never
-    /// resolve), `-m METHOD`, `-f FILE` (patterns from a file, read now), `-u ID`
-    /// (accepted, unused), `--` (end of flags).
+    /// resolve), `-m METHOD`, `-f FILE` (patterns from a file, loaded through the
+    /// [`Registry`]), `-M` (read the following `-f` files as maps: their keys are the
+    /// patterns), `-u ID` (accepted, unused), `--` (end of flags).
     pub fn parse(words: &[String]) -> Result<Self, AclError> {
         let Some(criterion) = words.first() else {
             return Err(AclError::MissingCriterion);
@@ -35,7 +45,8 @@ impl AclExpr {
         let ty = sample.out_type();
         let mut method = MatchMethod::default_for(ty);
         let mut icase = false;
-        let mut files: Vec<&str> = Vec::new();
+        let mut as_map = false;
+        let mut files: Vec<FileArg<'_>> = Vec::new();
         let mut rest = &words[1..];
         while let Some(flag) = rest.first().filter(|w| w.starts_with('-')) {
             let arg = || {
@@ -49,6 +60,10 @@ impl AclExpr {
                     1
                 }
                 "-n" => 1,
+                "-M" => {
+                    as_map = true;
+                    1
+                }
                 "--" => {
                     rest = &rest[1..];
                     break;
@@ -65,12 +80,13 @@ impl AclExpr {
                 }
                 "-f" => {
                     if method.is_none() {
-                        return Err(AclError::MissingMatchMethod {
-                            criterion: criterion.clone(),
-                            ty,
-                        });
+                        return Err(missing_method(criterion, ty));
                     }
-                    files.push(arg()?);
+                    files.push(FileArg {
+                        path: arg()?,
+                        icase,
+                        as_map,
+                    });
                     2
                 }
                 "-m" => {
@@ -89,21 +105,16 @@ impl AclExpr {
                     method = Some(m);
                     2
                 }
-                "-M" => return Err(AclError::UnsupportedOption(flag.clone())),
                 _ => return Err(AclError::InvalidOption(flag.clone())),
             };
             rest = &rest[used..];
         }
-        let method = method.ok_or_else(|| AclError::MissingMatchMethod {
-            criterion: criterion.clone(),
-            ty,
-        })?;
-        let mut patterns = PatternSet::new(method, icase);
-        for file in files {
-            for line in read_pattern_file(Path::new(file))? {
-                patterns.add(&line, IntOp::Eq, icase)?;
-            }
-        }
+        let method = method.ok_or_else(|| missing_method(criterion, ty))?;
+        let mut inline = Index::new(IndexSpec {
+            method,
+            icase,
+            output: None,
+        });
         let mut op = IntOp::Eq;
         for word in rest {
             if method.takes_int_patterns()
@@ -113,44 +124,83 @@ impl AclExpr {
                 op = new_op;
                 continue;
             }
-            patterns.add(word, op, icase)?;
+            inline
+                .add_pattern(word, op)
+                .map_err(|reason| AclError::BadPattern {
+                    pattern: word.clone(),
+                    reason,
+                })?;
+        }
+        let mut indexes = Vec::with_capacity(files.len() + 1);
+        if !inline.is_empty() || files.is_empty() {
+            indexes.push(Arc::new(inline));
+        }
+        for f in files {
+            let kind = if f.as_map {
+                RefKind::Map
+            } else {
+                RefKind::Patterns
+            };
+            let spec = IndexSpec {
+                method,
+                icase: f.icase,
+                output: None,
+            };
+            let index = Registry::global()
+                .load(f.path, kind)
+                .and_then(|r| r.index(spec))?;
+            indexes.push(index);
         }
         Ok(Self {
             text: criterion.clone(),
             sample,
             method,
-            patterns,
+            indexes,
         })
     }
 
-    /// Evaluates the expression: the sample exists and matches one pattern.
+    /// Evaluates the expression as final (no more data will come): the sample exists
+    /// and matches one pattern.
     pub fn eval(&self, ctx: &StreamCtx<'_>) -> bool {
-        match self.sample.eval(ctx) {
-            Some(sample) => self.patterns.matches(sample),
-            None => false,
+        self.eval_partial(&ctx.finalized()) == Tristate::True
+    }
+
+    /// Evaluates the expression; [`Tristate::Undecided`] when it does not match (or has
+    /// no sample) yet but the fetch says more data could change that, and the payload is
+    /// not final (HAProxy's `SMP_F_MAY_CHANGE`, giving `ACL_TEST_MISS`).
+    pub fn eval_partial(&self, ctx: &StreamCtx<'_>) -> Tristate {
+        let fetched = self.sample.eval_partial(ctx);
+        let may_change = fetched.may_change && !ctx.payload_final;
+        if fetched.sample.is_some_and(|s| self.matches(s)) {
+            Tristate::True
+        } else if may_change {
+            Tristate::Undecided
+        } else {
+            Tristate::False
+        }
+    }
+
+    /// Whether an existing sample matches: `found` always, `bool` when non-zero,
+    /// otherwise when a pattern matches.
+    pub fn matches(&self, sample: Sample<'_>) -> bool {
+        match self.method {
+            MatchMethod::Found => true,
+            MatchMethod::Bool => {
+                matches!(sample.cast(SampleType::Int), Some(Sample::Int(v)) if v != 0)
+            }
+            _ => match self.indexes.as_slice() {
+                [only] => only.matches(sample),
+                all => all.iter().any(|i| i.matches(sample.clone())),
+            },
         }
     }
 }
 
-/// Reads an ACL pattern file as HAProxy does: one pattern per line, lines starting with
-/// `#` are comments, leading blanks are skipped, empty lines ignored; the rest of the
-/// line (trailing blanks included) is the pattern.
-pub fn read_pattern_file(path: &Path) -> Result<Vec<String>, AclError> {
-    let text = std::fs::read_to_string(path).map_err(|e| AclError::PatternFile {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(parse_pattern_lines(&text))
-}
-
-/// The patterns of a pattern file's contents (see [`read_pattern_file`]).
-pub fn parse_pattern_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .map(|line| line.trim_start_matches([' ', '\t']).trim_end_matches('\r'))
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect()
+fn missing_method(criterion: &str, ty: SampleType) -> AclError {
+    AclError::MissingMatchMethod {
+        criterion: criterion.to_owned(),
+        ty,
+    }
 }
 
 #[cfg(test)]
@@ -261,7 +311,7 @@ mod tests {
         ));
         assert!(matches!(
             parse("src -M x"),
-            Err(AclError::UnsupportedOption(_))
+            Err(AclError::BadPattern { .. })
         ));
         assert!(matches!(
             parse("src -f /nonexistent/lb-acl"),
@@ -292,15 +342,57 @@ mod tests {
     }
 
     #[test]
-    fn pattern_file_lines() {
-        assert_eq!(
-            parse_pattern_lines("a\n # not a comment\n#c\n\t\nb \r\n"),
-            vec![
-                "a".to_owned(),
-                "# not a comment".to_owned(),
-                "b ".to_owned()
-            ]
-        );
+    fn map_files_as_patterns_and_runtime_updates() {
+        let dir = std::env::temp_dir().join(format!("lb-acl-map-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let map = dir.join("fronts.map");
+        std::fs::write(
+            &map,
+            "web-front be1
+# c
+other be2
+",
+        )
+        .unwrap();
+        let path = map.display().to_string();
+        // Without -M the whole line is the pattern; with it, the key.
+        assert!(!eval(&format!("fe_name -i -f {path}"), "1.1.1.1:1"));
+        let line = format!("fe_name -i -M -f {path}");
+        let expr = parse(&line).unwrap();
+        let c = ctx("1.1.1.1:1", "Web-Front");
+        assert!(expr.eval(&c));
+        let pat_ref = crate::map::Registry::global().get(&path).unwrap();
+        assert_eq!(pat_ref.del("web-front"), 1);
+        assert!(!expr.eval(&c));
+        pat_ref.add("WEB-front", Some("x")).unwrap();
+        assert!(expr.eval(&c));
+        // The same file cannot be read with one column once read with two.
+        let one = format!("fe_name -f {path}");
+        let _keep = parse(&format!("fe_name -M -f {path}")).unwrap();
+        assert!(matches!(parse(&one), Err(AclError::Map(_))), "{one}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn case_flag_applies_to_files_after_it() {
+        let dir = std::env::temp_dir().join(format!("lb-acl-icase-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("names.lst");
+        std::fs::write(&file, "WEB-FRONT\n").unwrap();
+        let path = file.display().to_string();
+        assert!(!eval(&format!("fe_name -f {path} -i"), "1.1.1.1:1"));
+        assert!(eval(
+            &format!("fe_name -f {path} -i web-front"),
+            "1.1.1.1:1"
+        ));
+        assert!(eval(&format!("fe_name -i -f {path}"), "1.1.1.1:1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_pattern_never_matches() {
+        assert!(!eval("fe_name", "1.1.1.1:1"));
+        assert!(!eval("src", "1.1.1.1:1"));
     }
 
     #[test]

@@ -5,6 +5,26 @@
 //! OR-ed suites of AND-ed terms; each term is a (possibly negated) named, predefined or
 //! anonymous ACL, itself an OR of expressions. Everything is resolved at parse time, so
 //! evaluation only walks vectors.
+//!
+//! # Evaluating while data is still arriving
+//!
+//! Rules that inspect the client's first bytes (`tcp-request content`) need a third
+//! answer besides true and false: "not yet". [`Condition::eval_partial`] returns a
+//! [`Tristate`] following HAProxy's `acl_exec_cond`: an expression whose fetch says more
+//! data could change its result (HAProxy's `SMP_F_MAY_CHANGE`: too few bytes for
+//! `req.payload`, `req.ssl_sni`, `req.len` that may still grow, `WAIT_END` before the
+//! end) and that did not match is [`Tristate::Undecided`], unless
+//! [`StreamCtx::payload_final`] says no more data will come. Terms combine as HAProxy's
+//! three-state logic: an ACL (OR of expressions) is true if one expression is true,
+//! else undecided if one is; a suite (AND of terms) stops at the first term that is not
+//! true and takes its value; the condition (OR of suites) is true if a suite is true,
+//! else undecided if one is. `!` and `unless` swap true and false and keep undecided.
+//!
+//! A rule engine calls `eval_partial` each time more bytes arrive: on `True`/`False` it
+//! applies or skips the rule; on `Undecided` it waits for more data (or for the
+//! inspect delay, after which it sets `payload_final` and evaluates again, which always
+//! decides). [`Condition::eval`] is the final evaluation for rules that never wait
+//! (`use_backend`, `tcp-request connection`): it treats the payload as final.
 
 pub mod expr;
 pub mod pattern;
@@ -13,6 +33,7 @@ pub mod predef;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::map::MapError;
 use crate::sample::{SampleError, SampleType, StreamCtx};
 
 pub use expr::AclExpr;
@@ -28,9 +49,77 @@ pub struct Acl {
 }
 
 impl Acl {
-    /// True if any expression matches.
+    /// True if any expression matches, the payload being final.
     pub fn eval(&self, ctx: &StreamCtx<'_>) -> bool {
-        self.exprs.iter().any(|e| e.eval(ctx))
+        self.eval_partial(&ctx.finalized()) == Tristate::True
+    }
+
+    /// True if any expression is true, else undecided if any is undecided.
+    pub fn eval_partial(&self, ctx: &StreamCtx<'_>) -> Tristate {
+        let mut result = Tristate::False;
+        for expr in &self.exprs {
+            result = result.or(expr.eval_partial(ctx));
+            if result == Tristate::True {
+                break;
+            }
+        }
+        result
+    }
+}
+
+/// The result of evaluating a condition while data may still arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tristate {
+    /// The condition does not hold, whatever comes next.
+    False,
+    /// The condition holds.
+    True,
+    /// Not decided yet: more client data could change the result (HAProxy's
+    /// `ACL_TEST_MISS`). Never returned once the payload is final.
+    Undecided,
+}
+
+impl Tristate {
+    /// `true` → `True`, `false` → `False`.
+    pub fn from_bool(b: bool) -> Self {
+        if b { Self::True } else { Self::False }
+    }
+
+    /// The decision, if there is one.
+    pub fn decided(self) -> Option<bool> {
+        match self {
+            Self::True => Some(true),
+            Self::False => Some(false),
+            Self::Undecided => None,
+        }
+    }
+
+    /// Logical OR: true wins, then undecided.
+    pub fn or(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::True, _) | (_, Self::True) => Self::True,
+            (Self::Undecided, _) | (_, Self::Undecided) => Self::Undecided,
+            _ => Self::False,
+        }
+    }
+
+    /// Logical AND: false wins, then undecided.
+    pub fn and(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::False, _) | (_, Self::False) => Self::False,
+            (Self::Undecided, _) | (_, Self::Undecided) => Self::Undecided,
+            _ => Self::True,
+        }
+    }
+
+    /// Negation; undecided stays undecided.
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(self) -> Self {
+        match self {
+            Self::True => Self::False,
+            Self::False => Self::True,
+            Self::Undecided => Self::Undecided,
+        }
     }
 }
 
@@ -170,13 +259,35 @@ impl Condition {
         Ok(Self { unless, suites })
     }
 
-    /// Evaluates the condition for a stream (terms short-circuit left to right).
+    /// Evaluates the condition for a stream as final (terms short-circuit left to
+    /// right): the payload is taken as complete, so the answer is always decided.
     pub fn eval(&self, ctx: &StreamCtx<'_>) -> bool {
-        let result = self
-            .suites
-            .iter()
-            .any(|suite| suite.iter().all(|t| t.acl.eval(ctx) != t.negate));
-        result != self.unless
+        self.eval_partial(&ctx.finalized()) == Tristate::True
+    }
+
+    /// Evaluates the condition, `unless` included, saying [`Tristate::Undecided`] when
+    /// more client data could change the result (see the module documentation).
+    pub fn eval_partial(&self, ctx: &StreamCtx<'_>) -> Tristate {
+        let mut result = Tristate::False;
+        for suite in &self.suites {
+            let mut suite_res = Tristate::True;
+            for term in suite {
+                let mut acl_res = term.acl.eval_partial(ctx);
+                if term.negate {
+                    acl_res = acl_res.not();
+                }
+                suite_res = suite_res.and(acl_res);
+                // HAProxy stops at the first term that is not true, undecided included.
+                if suite_res != Tristate::True {
+                    break;
+                }
+            }
+            result = result.or(suite_res);
+            if result == Tristate::True {
+                break;
+            }
+        }
+        if self.unless { result.not() } else { result }
     }
 }
 
@@ -267,6 +378,9 @@ pub enum AclError {
         /// The I/O error.
         reason: String,
     },
+    /// A `-f` file that cannot be used (bad pattern, already loaded as a map, ...).
+    #[error("{0}")]
+    Map(MapError),
     /// A condition that does not start with `if` or `unless`.
     #[error("expected 'if' or 'unless', found '{0}'")]
     ExpectedIfUnless(String),
@@ -295,189 +409,14 @@ pub enum AclError {
     DanglingNegation,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(text: &str) -> Vec<String> {
-        text.split_whitespace().map(str::to_owned).collect()
-    }
-
-    fn ctx(src: &str) -> StreamCtx<'static> {
-        StreamCtx::new(src.parse().unwrap(), "127.0.0.1:443".parse().unwrap(), "fe")
-    }
-
-    fn set(lines: &[&str]) -> AclSet {
-        let mut acls = AclSet::default();
-        for line in lines {
-            acls.add(&words(line)).unwrap();
+impl From<MapError> for AclError {
+    fn from(e: MapError) -> Self {
+        match e {
+            MapError::Io { name, reason } => Self::PatternFile { path: name, reason },
+            other => Self::Map(other),
         }
-        acls
-    }
-
-    fn cond(acls: &AclSet, text: &str) -> Condition {
-        Condition::parse(&words(text), acls).unwrap()
-    }
-
-    fn err(acls: &AclSet, text: &str) -> AclError {
-        Condition::parse(&words(text), acls).unwrap_err()
-    }
-
-    /// ACLs used below: `net10` (src in 10/8), `tls` (dst port 443), `low` (src port < 1024).
-    fn sample_set() -> AclSet {
-        set(&[
-            "net10 src 10.0.0.0/8",
-            "tls dst_port 443",
-            "low src_port lt 1024",
-        ])
-    }
-
-    #[test]
-    fn same_name_lines_are_ored() {
-        let acls = set(&["nets src 10.0.0.0/8", "nets src 192.168.0.0/16"]);
-        let c = cond(&acls, "if nets");
-        assert!(c.eval(&ctx("10.1.1.1:5000")));
-        assert!(c.eval(&ctx("192.168.3.3:5000")));
-        assert!(!c.eval(&ctx("172.16.0.1:5000")));
-        assert_eq!(acls.get("nets").unwrap().exprs.len(), 2);
-    }
-
-    #[test]
-    fn and_or_not() {
-        let acls = sample_set();
-        let and = cond(&acls, "if net10 tls");
-        assert!(and.eval(&ctx("10.0.0.1:5000")));
-        assert!(!and.eval(&ctx("11.0.0.1:5000")));
-        let or = cond(&acls, "if net10 || low");
-        assert!(or.eval(&ctx("11.0.0.1:80")));
-        assert!(or.eval(&ctx("10.0.0.1:5000")));
-        assert!(!or.eval(&ctx("11.0.0.1:5000")));
-        let or_word = cond(&acls, "if net10 OR low");
-        assert!(or_word.eval(&ctx("11.0.0.1:80")));
-        let not = cond(&acls, "if ! net10");
-        assert!(not.eval(&ctx("11.0.0.1:5000")));
-        assert!(!not.eval(&ctx("10.0.0.1:5000")));
-        let glued = cond(&acls, "if !net10");
-        assert!(glued.eval(&ctx("11.0.0.1:5000")));
-        let double = cond(&acls, "if !!net10");
-        assert!(double.eval(&ctx("10.0.0.1:5000")));
-        let alone = cond(&acls, "if ! ! net10");
-        assert!(alone.eval(&ctx("10.0.0.1:5000")));
-    }
-
-    #[test]
-    fn and_binds_tighter_than_or() {
-        let acls = sample_set();
-        // (net10 AND low) OR (NOT tls): the dst port is always 443 here, so only the
-        // first suite can match.
-        let c = cond(&acls, "if net10 low || !tls");
-        assert!(c.eval(&ctx("10.0.0.1:80")));
-        assert!(!c.eval(&ctx("10.0.0.1:5000")));
-        assert!(!c.eval(&ctx("11.0.0.1:80")));
-        // net10 OR (low AND tls)
-        let c = cond(&acls, "if net10 || low tls");
-        assert!(c.eval(&ctx("10.0.0.1:5000")));
-        assert!(c.eval(&ctx("11.0.0.1:80")));
-        assert!(!c.eval(&ctx("11.0.0.1:5000")));
-    }
-
-    #[test]
-    fn unless_inverts() {
-        let acls = sample_set();
-        let c = cond(&acls, "unless net10");
-        assert!(c.unless);
-        assert!(c.eval(&ctx("11.0.0.1:5000")));
-        assert!(!c.eval(&ctx("10.0.0.1:5000")));
-        let c = cond(&acls, "unless net10 || low");
-        assert!(!c.eval(&ctx("11.0.0.1:80")));
-        assert!(c.eval(&ctx("11.0.0.1:5000")));
-    }
-
-    #[test]
-    fn anonymous_acls() {
-        let acls = sample_set();
-        let c = cond(
-            &acls,
-            "if { src 10.0.0.0/8 192.168.0.0/16 } !{ src_port lt 1024 }",
-        );
-        assert!(c.eval(&ctx("192.168.1.1:5000")));
-        assert!(!c.eval(&ctx("192.168.1.1:80")));
-        assert!(!c.eval(&ctx("11.1.1.1:5000")));
-        let c = cond(&acls, "if { fe_name -i FE } || net10");
-        assert!(c.eval(&ctx("11.1.1.1:5000")));
-        let c = cond(&acls, "if tls { src_port -m int 1:100 }");
-        assert!(c.eval(&ctx("11.1.1.1:50")));
-        assert!(!c.eval(&ctx("11.1.1.1:500")));
-    }
-
-    #[test]
-    fn predefined_and_overrides() {
-        let acls = AclSet::default();
-        assert!(cond(&acls, "if TRUE").eval(&ctx("1.1.1.1:1")));
-        assert!(!cond(&acls, "if FALSE").eval(&ctx("1.1.1.1:1")));
-        assert!(cond(&acls, "if LOCALHOST").eval(&ctx("127.0.0.1:1")));
-        assert!(cond(&acls, "unless LOCALHOST").eval(&ctx("10.0.0.1:1")));
-        // A section ACL with a predefined name takes precedence.
-        let acls = set(&["LOCALHOST src 10.0.0.1"]);
-        assert!(cond(&acls, "if LOCALHOST").eval(&ctx("10.0.0.1:1")));
-        assert!(!cond(&acls, "if LOCALHOST").eval(&ctx("127.0.0.1:1")));
-        assert!(matches!(
-            err(&AclSet::default(), "if RDP_COOKIE"),
-            AclError::PredefinedUnsupported { .. }
-        ));
-    }
-
-    #[test]
-    fn condition_errors() {
-        let acls = sample_set();
-        assert_eq!(err(&acls, "if nope"), AclError::UnknownAcl("nope".into()));
-        assert_eq!(
-            err(&acls, "if net10 nope"),
-            AclError::UnknownAcl("nope".into())
-        );
-        assert_eq!(
-            err(&acls, "when net10"),
-            AclError::ExpectedIfUnless("when".into())
-        );
-        assert_eq!(err(&acls, "if"), AclError::MissingCondition);
-        assert_eq!(err(&acls, "if { src 1.1.1.1"), AclError::UnclosedBrace);
-        assert_eq!(err(&acls, "if || net10"), AclError::EmptyTerm);
-        assert_eq!(err(&acls, "if net10 ||"), AclError::EmptyTerm);
-        assert_eq!(err(&acls, "if net10 !"), AclError::DanglingNegation);
-        assert_eq!(err(&acls, "if ! || net10"), AclError::DanglingNegation);
-        assert!(matches!(
-            err(&acls, "if { nope 1 }"),
-            AclError::Sample { .. }
-        ));
-        assert!(matches!(err(&acls, "if { }"), AclError::MissingCriterion));
-        assert_eq!(err(&acls, "if nope").to_string(), "no such ACL: 'nope'");
-    }
-
-    #[test]
-    fn acl_line_errors() {
-        let mut acls = AclSet::default();
-        assert_eq!(acls.add(&[]), Err(AclError::MissingName));
-        assert_eq!(
-            acls.add(&words("bad/name src 1.1.1.1")),
-            Err(AclError::InvalidName {
-                name: "bad/name".into(),
-                ch: '/'
-            })
-        );
-        assert_eq!(
-            acls.add(&words("OR src 1.1.1.1")),
-            Err(AclError::ReservedName("OR".into()))
-        );
-        assert_eq!(acls.add(&words("x")), Err(AclError::MissingCriterion));
-        assert!(acls.add(&words("ok.name:1_a-b src 1.1.1.1")).is_ok());
-    }
-
-    #[test]
-    fn conditions_snapshot_acls() {
-        let mut acls = set(&["a src 10.0.0.1"]);
-        let c = cond(&acls, "if a");
-        acls.add(&words("a src 10.0.0.2")).unwrap();
-        assert!(!c.eval(&ctx("10.0.0.2:1")));
-        assert!(cond(&acls, "if a").eval(&ctx("10.0.0.2:1")));
     }
 }
+
+#[cfg(test)]
+mod tests;

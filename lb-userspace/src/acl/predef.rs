@@ -62,6 +62,7 @@ pub fn lookup(name: &str) -> Result<Option<Arc<Acl>>, AclError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acl::Tristate;
     use crate::sample::StreamCtx;
 
     fn ctx(src: &str) -> StreamCtx<'static> {
@@ -83,9 +84,50 @@ mod tests {
         assert!(!lo.eval(&ctx("[::2]:1000")));
     }
 
+    fn with_payload(payload: &[u8], fin: bool) -> StreamCtx<'_> {
+        let mut c = ctx("10.0.0.1:1000");
+        c.payload = payload;
+        c.payload_final = fin;
+        c
+    }
+
+    fn partial(name: &str, payload: &[u8], fin: bool) -> Tristate {
+        lookup(name)
+            .unwrap()
+            .unwrap()
+            .eval_partial(&with_payload(payload, fin))
+    }
+
     #[test]
-    fn later_ones_are_rejected_clearly() {
-        for name in ["RDP_COOKIE", "REQ_CONTENT", "WAIT_END", "HTTP", "METH_GET"] {
+    fn layer6_predefined_acls() {
+        use Tristate::{False, True, Undecided};
+        assert_eq!(partial("REQ_CONTENT", b"", false), Undecided);
+        assert_eq!(partial("REQ_CONTENT", b"x", false), True);
+        assert_eq!(partial("REQ_CONTENT", b"", true), False);
+        assert_eq!(partial("WAIT_END", b"abc", false), Undecided);
+        assert_eq!(partial("WAIT_END", b"abc", true), True);
+        let http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(partial("HTTP", http, false), True);
+        assert_eq!(partial("HTTP", &http[..5], false), Undecided);
+        assert_eq!(partial("HTTP", &http[..5], true), False);
+        assert_eq!(partial("HTTP", b"\x16\x03\x01", false), False);
+        let mut rdp = vec![3, 0, 0, 0, 0, 0xe0, 0, 0, 0, 0, 0];
+        rdp.extend_from_slice(b"Cookie: mstshash=bob\r\n");
+        assert_eq!(partial("RDP_COOKIE", &rdp, false), True);
+        assert_eq!(partial("RDP_COOKIE", &rdp[..14], false), Undecided);
+        assert_eq!(partial("RDP_COOKIE", &rdp[..14], true), False);
+        assert_eq!(
+            partial("RDP_COOKIE", b"SSH-2.0-x\r\n...........", false),
+            False
+        );
+        // Final evaluation never waits.
+        let acl = lookup("WAIT_END").unwrap().unwrap();
+        assert!(acl.eval(&with_payload(b"", false)));
+    }
+
+    #[test]
+    fn http_layer_ones_are_rejected_clearly() {
+        for name in ["METH_GET", "HTTP_1.1", "HTTP_URL_ABS", "HTTP_CONTENT"] {
             let err = lookup(name).unwrap_err();
             assert!(
                 matches!(&err, AclError::PredefinedUnsupported { name: n, .. } if n == name),

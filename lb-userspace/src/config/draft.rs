@@ -10,6 +10,7 @@ use super::model::{
     Balance, Bind, DEFAULT_RETRIES, HashType, Location, Mode, Timeouts, UseBackend,
 };
 use super::server::{ServerDraft, ServerOpts};
+use super::tcp_rules::TcpDraft;
 use crate::acl::AclSet;
 use crate::stick::{StickRule, TableCfg};
 
@@ -75,6 +76,8 @@ pub(crate) struct ProxyDraft {
     pub logs: Vec<LogLine>,
     pub stick_table: Option<TableCfg>,
     pub stick_rules: Vec<StickRule>,
+    /// `tcp-request` / `tcp-response` rules and inspect delays.
+    pub tcp: TcpDraft,
 }
 
 impl ProxyDraft {
@@ -104,6 +107,7 @@ impl ProxyDraft {
             logs: Vec::new(),
             stick_table: None,
             stick_rules: Vec::new(),
+            tcp: TcpDraft::default(),
         }
     }
 
@@ -120,6 +124,7 @@ impl ProxyDraft {
             binds: Vec::new(),
             servers: Vec::new(),
             check: from.check.inherited(),
+            tcp: from.tcp.inherited(),
             ..from.clone()
         }
     }

@@ -6,8 +6,11 @@ use std::collections::HashMap;
 use super::draft::{ProxyDraft, ProxyKind};
 use super::error::{ConfigError, ConfigErrors, ErrorKind};
 use super::log::LogLine;
-use super::model::{Backend, CheckKind, Config, Frontend, Global, LogTarget, XdpSection};
+use super::model::{
+    Backend, BackendRef, CheckKind, Config, Frontend, Global, LogTarget, XdpSection,
+};
 use super::servers::{build_servers, check_tracks};
+use super::tcp_rules;
 
 /// Builds the configuration; problems are appended to `errors`.
 pub(crate) fn finalize(
@@ -24,6 +27,7 @@ pub(crate) fn finalize(
         backends: Vec::new(),
         xdp,
         tables: Vec::new(),
+        warnings: Vec::new(),
     };
     for px in &proxies {
         if px.kind.backend() {
@@ -37,6 +41,15 @@ pub(crate) fn finalize(
     }
     check_backend_refs(&proxies, &config, errors);
     check_tracks(&config.backends, errors);
+    for px in &proxies {
+        let rules = if px.kind.frontend() {
+            px.tcp.frontend_rules()
+        } else {
+            px.tcp.backend_rules()
+        };
+        let w = tcp_rules::inspect_delay_warning(px.kind.name(), &px.name, &px.location, &rules);
+        config.warnings.extend(w);
+    }
     config
 }
 
@@ -90,7 +103,7 @@ fn build_frontend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) -
         use_backends: px.use_backends.clone(),
         logs: expand_logs(&px.logs, global),
         tcplog: px.tcplog,
-        rules: crate::rules::ProxyRules::default(),
+        rules: px.tcp.frontend_rules(),
         stick_table: px.stick_table.clone(),
     }
 }
@@ -115,7 +128,7 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         check,
         logs: expand_logs(&px.logs, global),
         tcplog: px.tcplog,
-        rules: crate::rules::ProxyRules::default(),
+        rules: px.tcp.backend_rules(),
         stick_table: px.stick_table.clone(),
         stick_rules: px.stick_rules.clone(),
     }
@@ -140,10 +153,11 @@ fn check_backend_refs(proxies: &[ProxyDraft], config: &Config, errors: &mut Conf
             .default_backend
             .iter()
             .map(|(name, loc)| ("default_backend", name, loc));
-        let rules = px
-            .use_backends
-            .iter()
-            .map(|u| ("use_backend", &u.backend, &u.location));
+        // Dynamic names are resolved per stream.
+        let rules = px.use_backends.iter().filter_map(|u| match &u.backend {
+            BackendRef::Static(name) => Some(("use_backend", name, &u.location)),
+            BackendRef::Dynamic(_) => None,
+        });
         for (rule, backend, location) in default.chain(rules) {
             if config.backend(backend).is_some() {
                 continue;

@@ -24,6 +24,8 @@ mod server;
 mod servers;
 mod stats;
 mod stick;
+mod tcp_action;
+mod tcp_rules;
 pub mod units;
 mod xdp;
 

@@ -40,6 +40,9 @@ pub struct Config {
     pub xdp: Option<XdpSection>,
     /// Stick tables declared outside proxies (`table` lines of `peers` sections).
     pub tables: Vec<crate::stick::TableCfg>,
+    /// Warnings: the configuration is valid, but something in it is likely not what was
+    /// meant (HAProxy prints these as `[WARNING]` and starts anyway).
+    pub warnings: Vec<crate::config::ConfigError>,
 }
 
 impl Config {
@@ -212,11 +215,21 @@ pub struct Frontend {
 #[derive(Debug, Clone)]
 pub struct UseBackend {
     /// The backend to use.
-    pub backend: String,
+    pub backend: BackendRef,
     /// The condition; `None` means always.
     pub cond: Option<Condition>,
     /// Where the rule is.
     pub location: Location,
+}
+
+/// The backend a `use_backend` rule names.
+#[derive(Debug, Clone)]
+pub enum BackendRef {
+    /// A name, checked when the configuration is loaded.
+    Static(String),
+    /// A log-format name (`%[req.ssl_sni,lower]`) computed per stream; when no backend
+    /// has the resulting name, the frontend's `default_backend` is used, as in HAProxy.
+    Dynamic(crate::rules::NameFormat),
 }
 
 /// One address of a `bind` line, expanded (a port range gives several).

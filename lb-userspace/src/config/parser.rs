@@ -10,7 +10,7 @@ use super::lexer::split_line;
 use super::line::{Line, invalid_name_char};
 use super::model::{Config, DEFAULT_BUFSIZE, Global, Location, XdpSection};
 use super::stick::{self, PeersDraft};
-use super::{global, proxy, xdp};
+use super::{global, proxy, tcp_rules, xdp};
 
 /// Sections HAProxy has and we do not, with the feature that will bring them.
 const UNSUPPORTED_SECTIONS: &[(&str, &str)] = &[
@@ -234,6 +234,10 @@ impl<'e> Parser<'e> {
             Ok(Some(i)) => ProxyDraft::inherit(&self.defaults[i], kind, name, line.loc.clone()),
             _ => ProxyDraft::new(kind, name, line.loc.clone()),
         };
+        let inherit = match parent {
+            Ok(Some(i)) => tcp_rules::check_inherit(&mut self.defaults[i], kind, line),
+            _ => Ok(()),
+        };
         draft.broken = header.is_err() || (kind != ProxyKind::Defaults && name.is_empty());
         if kind == ProxyKind::Defaults {
             self.defaults.push(draft);
@@ -244,6 +248,7 @@ impl<'e> Parser<'e> {
             self.enter(Current::Proxy(self.proxies.len() - 1), line);
         }
         header?;
+        inherit?;
         parent.map(|_| ())
     }
 
@@ -295,17 +300,27 @@ impl<'e> Parser<'e> {
             let e = ConfigError::new(x.location.clone(), ErrorKind::Consistency(reason));
             self.errors.push(e);
         }
+        let mut warnings: Vec<ConfigError> = self
+            .defaults
+            .iter()
+            .chain(&self.proxies)
+            .flat_map(|p| p.tcp.warnings.iter().cloned())
+            .collect();
         let mut config = finalize(self.global, self.proxies, xdp, &mut self.errors);
         stick::finish(
             &mut config,
             std::mem::take(&mut self.peers),
             &mut self.errors,
         );
-        if self.errors.is_empty() {
-            return Ok(config);
-        }
+        tcp_rules::check_tables(&config, &mut self.errors);
         let files = &self.files;
         let file_rank = |f: &Path| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
+        if self.errors.is_empty() {
+            warnings.append(&mut config.warnings);
+            warnings.sort_by_key(|e| (file_rank(&e.location.file), e.location.line));
+            config.warnings = dedup(ConfigErrors(warnings)).0;
+            return Ok(config);
+        }
         self.errors
             .0
             .sort_by_key(|e| (file_rank(&e.location.file), e.location.line));

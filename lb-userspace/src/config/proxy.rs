@@ -7,10 +7,12 @@ use super::error::{ConfigError, ErrorKind, did_you_mean};
 use super::keywords;
 use super::line::{Line, Modifier};
 use super::log::parse_log;
-use super::model::{Mode, UseBackend};
+use super::model::{BackendRef, Mode, UseBackend};
 use super::options::parse_option;
 use super::server::{parse_default_server, parse_server};
+use super::tcp_rules;
 use crate::acl::Condition;
+use crate::rules::NameFormat;
 
 /// The proxy keywords we implement (for suggestions).
 const SUPPORTED: &[&str] = &[
@@ -30,6 +32,8 @@ const SUPPORTED: &[&str] = &[
     "stick",
     "stick-table",
     "tcp-check",
+    "tcp-request",
+    "tcp-response",
     "timeout",
     "use_backend",
 ];
@@ -140,6 +144,8 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
         }
         "stick-table" => super::stick::stick_table(px, line),
         "stick" => super::stick::stick_rule(px, line),
+        "tcp-request" => tcp_rules::parse_tcp_request(px, line),
+        "tcp-response" => tcp_rules::parse_tcp_response(px, line),
         _ => Err(unknown_or_obsolete(px, line)),
     }
 }
@@ -244,12 +250,17 @@ fn use_backend(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
     not_in_defaults(px, line, "use_backend")?;
     require(px, line, "use_backend", Cap::Frontend)?;
     let name = line.required(1, "use_backend", "a backend name")?;
-    if name.contains("%[") {
-        return Err(line.unsupported(
-            "use_backend %[...]",
-            "dynamic backend names (log-format expressions)",
-        ));
-    }
+    // HAProxy reads the name as a log-format string: constant text is a static name.
+    let format = NameFormat::parse(name).map_err(|e| {
+        line.invalid(
+            "use_backend",
+            format!("failed to parse use_backend rule '{name}' : {e}"),
+        )
+    })?;
+    let backend = match format.as_static() {
+        Some(name) => BackendRef::Static(name),
+        None => BackendRef::Dynamic(format),
+    };
     let cond = match line.arg(2) {
         None => None,
         Some("if" | "unless") => Some(Condition::parse(&line.words[2..], &px.acls).map_err(
@@ -268,7 +279,7 @@ fn use_backend(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
         }
     };
     px.use_backends.push(UseBackend {
-        backend: name.to_owned(),
+        backend,
         cond,
         location: line.loc.clone(),
     });
@@ -276,20 +287,15 @@ fn use_backend(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
 }
 
 fn acl(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
-    if px.kind == ProxyKind::Defaults {
-        if px.name.is_empty() {
-            let kind = ErrorKind::NotAllowed {
-                keyword: "acl".into(),
-                section: "defaults".into(),
-            };
-            return Err(line
-                .err(kind)
-                .with_hint("anonymous defaults sections cannot hold ACLs"));
-        }
-        return Err(line.unsupported(
-            "acl (in a named defaults section)",
-            "tcp-request/tcp-response rules",
-        ));
+    // A named defaults section may hold ACLs for its own rules (they are not inherited).
+    if px.kind == ProxyKind::Defaults && px.name.is_empty() {
+        let kind = ErrorKind::NotAllowed {
+            keyword: "acl".into(),
+            section: "defaults".into(),
+        };
+        return Err(line
+            .err(kind)
+            .with_hint("anonymous defaults sections cannot hold ACLs"));
     }
     let name = line.required(1, "acl", "a name, a criterion and values")?;
     px.acls.add(&line.words[1..]).map_err(|source| {

@@ -70,7 +70,7 @@ impl Conn {
         loop {
             self.readable().await?;
             let peeked = self.try_io(Interest::READABLE, || {
-                let n = crate::sys::sock::peek(self.as_raw_fd(), buf)?;
+                let n = crate::sys::peek::peek(self.as_fd(), buf)?;
                 // Nothing new: report "would block" so the readiness is cleared for this
                 // event only (tokio keeps any event that arrived meanwhile).
                 if n == seen && n != 0 && n < buf.len() {
@@ -99,6 +99,11 @@ impl Conn {
     /// Sets SO_LINGER to zero so that dropping the socket sends a RST (abort).
     pub fn abort_on_close(&self) {
         let _ = socket2::SockRef::from(self).set_linger(Some(std::time::Duration::ZERO));
+    }
+
+    /// Makes the coming close invisible to the peer (`silent-drop`).
+    pub fn prepare_silent_drop(&self) {
+        crate::sys::sock::prepare_silent_close(self.as_raw_fd());
     }
 
     /// `true` for TCP sockets (splice is only used between TCP sockets).

@@ -4,4 +4,5 @@ pub mod conn;
 pub mod connect;
 pub mod forward;
 pub mod frontend;
+pub mod inspect;
 pub mod session;

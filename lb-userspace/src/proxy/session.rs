@@ -14,7 +14,11 @@ use crate::log::format::{LogAddr, TermCause, TermPhase, Termination};
 use crate::proxy::conn::Conn;
 use crate::proxy::connect::{self, FailKind};
 use crate::proxy::forward::{self, End, ForwardCfg, Side};
+use crate::proxy::frontend::FrontendState;
+use crate::proxy::inspect::{self, Host, Peeked};
+use crate::rules::{ContentVerdict, ResponseVerdict, Verdict};
 use crate::sample::StreamCtx;
+use crate::sample::vars::Vars;
 use crate::stick::Tracking;
 use crate::worker::WorkerCtx;
 
@@ -59,6 +63,33 @@ pub struct StreamLog {
     pub srv_queue: u32,
     /// Connections ahead in the backend queue when this one was queued.
     pub backend_queue: u32,
+}
+
+impl StreamLog {
+    /// The log record of a stream accepted at `accept_date`, before anything happened.
+    fn new(client: LogAddr, accept_date: SystemTime, frontend: usize) -> Self {
+        Self {
+            client,
+            accept_date,
+            frontend,
+            backend: None,
+            server: None,
+            tw_ms: None,
+            tc_ms: None,
+            tt_ms: 0,
+            bytes_out: 0,
+            bytes_in: 0,
+            termination: Termination::NORMAL,
+            retries: 0,
+            redispatched: false,
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srv_conn: 0,
+            srv_queue: 0,
+            backend_queue: 0,
+        }
+    }
 }
 
 /// Counts a connection in the worker, frontend and process for as long as it lives.
@@ -106,57 +137,74 @@ pub struct Accepted {
     pub client: LogAddr,
     /// Local address as logs print it.
     pub local: LogAddr,
+    /// The connection starts with a PROXY protocol header (`accept-proxy`).
+    pub accept_proxy: bool,
+    /// The listener's number in its frontend.
+    pub listener: u32,
 }
 
 /// Serves one accepted client connection. The caller reserved a slot in the process and
 /// frontend gates; they are released when this returns.
 pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
-    let Accepted {
-        conn: client,
-        src,
-        dst,
-        client: client_addr,
-        local,
-    } = accepted;
     let accounting = Accounting::new(&ctx, frontend);
-    ctx.log_accept(frontend, client_addr, local);
     let started = Instant::now();
     let accept_date = SystemTime::now();
     let shared = &ctx.shared;
     let fe = &shared.frontends[frontend];
-    // Only streams of a process with stick tables pay for tracking.
+    let client = &accepted.conn;
+    // Only streams of a process with stick tables pay for tracking, and only a process
+    // with rules for variables.
     let tracking = (!shared.tables.is_empty()).then(|| Tracking::new(Arc::clone(&shared.tables)));
-    let mut sctx = StreamCtx::new(src, dst, &fe.cfg.name);
+    let vars = shared.rules_active.then(Vars::default);
+    let mut sctx = StreamCtx::new(accepted.src, accepted.dst, &fe.cfg.name);
     sctx.backends = Some(&shared.backends);
     sctx.fe_conn = fe.cur_conns.load(Ordering::Acquire);
     sctx.stick = tracking.as_ref();
-    let mut log = StreamLog {
-        client: client_addr,
-        accept_date,
-        frontend,
-        backend: None,
-        server: None,
-        tw_ms: None,
-        tc_ms: None,
-        tt_ms: 0,
-        bytes_out: 0,
-        bytes_in: 0,
-        termination: Termination::NORMAL,
-        retries: 0,
-        redispatched: false,
-        actconn: 0,
-        feconn: 0,
-        beconn: 0,
-        srv_conn: 0,
-        srv_queue: 0,
-        backend_queue: 0,
-    };
-    match fe.route(&sctx) {
-        None => log.termination = Termination::new(TermCause::Proxy, TermPhase::Request),
-        Some(be_idx) => {
-            sctx.be_name = Some(&shared.backends.list[be_idx].cfg.name);
-            serve(&ctx, be_idx, &client, &sctx, &mut log).await;
+    sctx.vars = vars.as_ref();
+    let mut host = Host::new(tracking.as_ref());
+    // `tcp-request connection` sees the real addresses; its rejects are not logged.
+    match fe.cfg.rules.eval_connection(&mut sctx, &mut host) {
+        Verdict::Accept => {}
+        Verdict::Reject => return,
+        Verdict::SilentDrop => return client.prepare_silent_drop(),
+    }
+    let (mut client_addr, mut local_addr) = (accepted.client, accepted.local);
+    if accepted.accept_proxy || host.expect_proxy {
+        // Connection rules saw the real peer; everything after sees the announced one.
+        match crate::proxy_protocol::read_header(client, fe.cfg.timeouts.client).await {
+            Ok(header) => {
+                if let Some((src, dst)) = header.client_addrs() {
+                    (sctx.src, sctx.dst) = (src, dst);
+                    (client_addr, local_addr) = (LogAddr::Inet(src), LogAddr::Inet(dst));
+                }
+            }
+            Err(e) => {
+                let listener = accepted.listener;
+                return ctx.log_connection_error(frontend, listener, client_addr, &e.to_string());
+            }
         }
+    }
+    ctx.log_accept(frontend, client_addr, local_addr);
+    let mut log = StreamLog::new(client_addr, accept_date, frontend);
+    let mut peeked = Peeked::new(shared.bufsize);
+    match request_phase(
+        &ctx,
+        fe,
+        client,
+        &mut peeked,
+        &mut sctx,
+        &mut host,
+        &tracking,
+    )
+    .await
+    {
+        Ok(be_idx) => {
+            let mut view = sctx.clone();
+            view.payload = peeked.data();
+            view.be_name = Some(&shared.backends.list[be_idx].cfg.name);
+            serve(&ctx, be_idx, client, &view, &mut host, &mut log).await;
+        }
+        Err(termination) => log.termination = termination,
     }
     if let Some(tracking) = &tracking {
         let now = crate::clock::now_ms();
@@ -174,10 +222,72 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
     log.actconn = shared.actconn.load(Ordering::Acquire);
     log.feconn = fe.cur_conns.load(Ordering::Acquire);
     ctx.log_stream(&log);
-    drop(client);
+    drop(accepted);
     // Ends the tracked entries (conn_cur) at the close, with the close's time.
     drop(tracking);
     drop(accounting);
+}
+
+/// Everything between accept and the server connection: session rules, content
+/// inspection, backend selection, the backend's content rules. Returns the backend, or
+/// the termination state of a stream that ends here.
+async fn request_phase<'a>(
+    ctx: &'a WorkerCtx,
+    fe: &FrontendState,
+    client: &Conn,
+    peeked: &mut Peeked,
+    sctx: &mut StreamCtx<'a>,
+    host: &mut Host<'_>,
+    tracking: &Option<Tracking>,
+) -> Result<usize, Termination> {
+    let refused = Termination::new(TermCause::Proxy, TermPhase::Request);
+    match fe.cfg.rules.eval_session(sctx, host) {
+        Verdict::Accept => {}
+        Verdict::Reject => return Err(refused),
+        Verdict::SilentDrop => {
+            client.prepare_silent_drop();
+            return Err(refused);
+        }
+    }
+    // HAProxy counts a session once its session rules accepted it.
+    if let Some(t) = tracking {
+        t.accept_session(crate::clock::now_ms());
+    }
+    content_verdict(
+        inspect::request_content(&fe.cfg.rules, client, peeked, sctx, host).await,
+        client,
+    )?;
+    let be_idx = {
+        let mut view = sctx.clone();
+        view.payload = peeked.data();
+        fe.route(&view)
+    };
+    let be_idx = be_idx.ok_or(refused)?;
+    let be = &ctx.shared.backends.list[be_idx].cfg;
+    // A `listen` section's rules were already run as its frontend's.
+    if be.name != fe.cfg.name {
+        sctx.be_name = Some(&be.name);
+        content_verdict(
+            inspect::request_content(&be.rules, client, peeked, sctx, host).await,
+            client,
+        )?;
+    }
+    Ok(be_idx)
+}
+
+/// Maps a content verdict to "go on" or the termination state it logs.
+fn content_verdict(verdict: ContentVerdict, client: &Conn) -> Result<(), Termination> {
+    let refused = Termination::new(TermCause::Proxy, TermPhase::Request);
+    match verdict {
+        ContentVerdict::Accept => Ok(()),
+        // Without an inspect delay the engine never waits: treat as accepted.
+        ContentVerdict::NeedMoreData => Ok(()),
+        ContentVerdict::Reject => Err(refused),
+        ContentVerdict::SilentDrop => {
+            client.prepare_silent_drop();
+            Err(refused)
+        }
+    }
 }
 
 async fn serve(
@@ -185,6 +295,7 @@ async fn serve(
     be_idx: usize,
     client: &Conn,
     sctx: &StreamCtx<'_>,
+    host: &mut Host<'_>,
     log: &mut StreamLog,
 ) {
     let be = &ctx.shared.backends.list[be_idx];
@@ -219,6 +330,16 @@ async fn serve(
             log.tc_ms = Some(ms(est.connect));
             log.retries = est.retries;
             log.redispatched = est.redispatched;
+            if let Err(termination) =
+                response_phase(ctx, be_idx, client, &est.conn, sctx, host).await
+            {
+                log.termination = termination;
+                est.conn.abort_on_close();
+                log.srv_conn = server.cur_conns();
+                log.beconn = be.cur_conns.load(Ordering::Acquire);
+                be.cur_conns.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
             let cfg = forward_cfg(ctx, log.frontend, be_idx);
             let stop = ctx.hard_stop();
             let outcome = forward::forward(client, &est.conn, &cfg, &ctx.pipes, stop).await;
@@ -238,6 +359,35 @@ async fn serve(
     }
     log.beconn = be.cur_conns.load(Ordering::Acquire);
     be.cur_conns.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// `tcp-response content` rules on the server's first bytes. `Err` ends the stream
+/// with that termination state; `close` hands over what arrived, then ends it normally.
+async fn response_phase(
+    ctx: &WorkerCtx,
+    be_idx: usize,
+    client: &Conn,
+    server: &Conn,
+    sctx: &StreamCtx<'_>,
+    host: &mut Host<'_>,
+) -> Result<(), Termination> {
+    let rules = &ctx.shared.backends.list[be_idx].cfg.rules;
+    if rules.response.is_empty() {
+        return Ok(());
+    }
+    let mut peeked = Peeked::new(ctx.shared.bufsize);
+    match inspect::response_content(rules, server, &mut peeked, sctx, host).await {
+        ResponseVerdict::Accept | ResponseVerdict::NeedMoreData => Ok(()),
+        ResponseVerdict::Reject => Err(Termination::new(TermCause::Proxy, TermPhase::Data)),
+        ResponseVerdict::SilentDrop => {
+            client.prepare_silent_drop();
+            Err(Termination::new(TermCause::Proxy, TermPhase::Data))
+        }
+        ResponseVerdict::Close => {
+            let _ = inspect::hand_over(server, client, peeked.data().len()).await;
+            Err(Termination::NORMAL)
+        }
+    }
 }
 
 /// Timeouts of the forwarding: the frontend owns the client side, the backend the server

@@ -43,6 +43,7 @@ impl TestRt {
             .collect();
         let shared = Shared {
             tables: Arc::new(Tables::from_config(&config)),
+            rules_active: false,
             frontends,
             backends,
             global: ConnGate::new(config.global.maxconn.unwrap_or(100)),

@@ -3,9 +3,14 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::sample::conv_codec::CodecConv;
+use crate::sample::conv_hash::HashConv;
+use crate::sample::conv_map::MapConv;
+use crate::sample::conv_text::TextConv;
 use crate::sample::net::{parse_mask4, parse_mask6};
 use crate::sample::parse::Call;
-use crate::sample::{Sample, SampleError, SampleType};
+use crate::sample::vars::VarName;
+use crate::sample::{Sample, SampleError, SampleType, StreamCtx};
 
 /// An arithmetic operation of the `add`, `sub`, `mul`, `div` and `mod` converters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +60,21 @@ pub enum Converter {
     },
     /// `add`, `sub`, `mul`, `div`, `mod` with a constant.
     Arith(Arith, i64),
+    /// `add`, `sub`, `mul`, `div`, `mod` with a variable (`add(txn.n)`); no value when
+    /// the variable is unset or not an integer.
+    ArithVar(Arith, VarName),
     /// `length`: length of a string in bytes.
     Length,
     /// Stick-table lookups: `table_*(T)`, `in_table(T)`.
     Table(crate::stick::conv::TableConv),
+    /// `map`, `map_<match>[_<output>]`: map file lookups.
+    Map(Box<MapConv>),
+    /// `base64`, `b64dec`, `hex`, `json`.
+    Codec(CodecConv),
+    /// `crc32`, `djb2`, `sdbm`, `wt6`, `xxh3`.
+    Hash(HashConv),
+    /// `word`, `field`, `regsub`, `bytes`, `concat`.
+    Text(TextConv),
 }
 
 impl Converter {
@@ -102,15 +118,31 @@ impl Converter {
                     [] => return Err(bad_arg(name, "missing argument".into())),
                     _ => return Err(bad_arg(name, "too many arguments".into())),
                 };
-                let value = arg
-                    .parse()
-                    .map_err(|_| bad_arg(name, format!("'{arg}' is not an integer")))?;
-                Self::Arith(op, value)
+                // HAProxy tries a variable name first, then an integer.
+                if let Ok(var) = VarName::parse(arg) {
+                    Self::ArithVar(op, var)
+                } else {
+                    let value = arg
+                        .parse()
+                        .map_err(|_| bad_arg(name, format!("'{arg}' is not an integer")))?;
+                    Self::Arith(op, value)
+                }
             }
-            other => match crate::stick::conv::TableConv::parse(call)? {
-                Some(table) => Self::Table(table),
-                None => return Err(SampleError::UnknownConverter(other.to_owned())),
-            },
+            other => {
+                if let Some(c) = MapConv::parse(call)? {
+                    Self::Map(Box::new(c))
+                } else if let Some(c) = CodecConv::parse(call)? {
+                    Self::Codec(c)
+                } else if let Some(c) = HashConv::parse(call)? {
+                    Self::Hash(c)
+                } else if let Some(c) = TextConv::parse(call)? {
+                    Self::Text(c)
+                } else if let Some(c) = crate::stick::conv::TableConv::parse(call)? {
+                    Self::Table(c)
+                } else {
+                    return Err(SampleError::UnknownConverter(other.to_owned()));
+                }
+            }
         };
         if matches!(conv, Self::Lower | Self::Upper | Self::Length) && !call.args.is_empty() {
             return Err(bad_arg(name, "this converter takes no argument".into()));
@@ -123,7 +155,11 @@ impl Converter {
         match self {
             Self::Lower | Self::Upper | Self::Length => SampleType::Str,
             Self::IpMask { .. } => SampleType::Addr,
-            Self::Arith(..) => SampleType::Int,
+            Self::Arith(..) | Self::ArithVar(..) => SampleType::Int,
+            Self::Map(c) => c.in_type(),
+            Self::Codec(c) => c.in_type(),
+            Self::Hash(c) => c.in_type(),
+            Self::Text(c) => c.in_type(),
             Self::Table(table) => table.in_type(),
         }
     }
@@ -133,19 +169,43 @@ impl Converter {
         match self {
             Self::Lower | Self::Upper => SampleType::Str,
             Self::IpMask { .. } => SampleType::Addr,
-            Self::Arith(..) | Self::Length => SampleType::Int,
+            Self::Arith(..) | Self::ArithVar(..) | Self::Length => SampleType::Int,
+            Self::Map(c) => c.out_type(),
+            Self::Codec(c) => c.out_type(),
+            Self::Hash(c) => c.out_type(),
+            Self::Text(c) => c.out_type(),
             Self::Table(table) => table.out_type(),
         }
     }
 
+    /// Applies the converter with access to the stream (variables for `concat` and
+    /// `add(txn.x)`-style arithmetic); the others ignore it.
+    pub fn apply_ctx<'a>(&self, input: Sample<'a>, ctx: &StreamCtx<'_>) -> Option<Sample<'a>> {
+        match (self, input) {
+            (Self::Text(c), input) => c.apply(input, Some(ctx)),
+            (Self::ArithVar(op, var), Sample::Int(a)) => {
+                match ctx.vars?.get(var)?.cast(SampleType::Int)? {
+                    Sample::Int(b) => Some(Sample::Int(op.apply(a, b))),
+                    _ => None,
+                }
+            }
+            (conv, input) => conv.apply(input),
+        }
+    }
+
     /// Applies the converter to a value already cast to [`Converter::in_type`]; `None`
-    /// when the conversion fails (the whole expression then has no value).
+    /// when the conversion fails (the whole expression then has no value). Converters
+    /// that read the stream (see [`Converter::apply_ctx`]) act as if it had no variable.
     pub fn apply<'a>(&self, input: Sample<'a>) -> Option<Sample<'a>> {
         match (self, input) {
             (Self::Lower, Sample::Str(s)) => Some(Sample::Str(map_ascii(s, false))),
             (Self::Upper, Sample::Str(s)) => Some(Sample::Str(map_ascii(s, true))),
             (Self::Length, Sample::Str(s)) => Some(Sample::Int(i64::try_from(s.len()).ok()?)),
             (Self::Arith(op, b), Sample::Int(a)) => Some(Sample::Int(op.apply(a, *b))),
+            (Self::Map(c), input) => c.apply(input),
+            (Self::Codec(c), input) => c.apply(input),
+            (Self::Hash(c), input) => c.apply(input),
+            (Self::Text(c), input) => c.apply(input, None),
             (Self::IpMask { v4, v6 }, Sample::Ip(ip)) => Some(Sample::Ip(match ip {
                 IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & u32::from(*v4))),
                 IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & u128::from((*v6)?))),

@@ -3,9 +3,11 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::sample::fetch_payload::PayloadFetch;
+use crate::sample::fetch_state::StateFetch;
 use crate::sample::parse::Call;
 use crate::sample::value::parse_hex;
-use crate::sample::{Sample, SampleError, SampleType, StreamCtx};
+use crate::sample::{Fetched, Sample, SampleError, SampleType, StreamCtx};
 
 /// The fetches known so far, with their parsed arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,11 @@ pub enum Fetch {
     Ipv6(Ipv6Addr),
     /// Stick-table fetches: `sc0_*`..`sc2_*`, `sc_*(N)`, `src_*`.
     Stick(crate::stick::fetch::StickFetch),
+    /// Fetches from the client's first bytes (`req.len`, `req.payload`, `req.ssl_sni`,
+    /// `req.proto_http`, ...); the only ones whose value may change as data arrives.
+    Payload(PayloadFetch),
+    /// Fetches from the stream's surroundings (`be_name`, `nbsrv`, `env`, `var`, ...).
+    State(StateFetch),
 }
 
 impl Fetch {
@@ -86,10 +93,17 @@ impl Fetch {
                         .map_err(|_| bad_arg(name, format!("'{arg}' is not an IPv6 address")))?,
                 )
             }
-            other => match crate::stick::fetch::StickFetch::parse(call)? {
-                Some(stick) => Self::Stick(stick),
-                None => return Err(SampleError::UnknownFetch(other.to_owned())),
-            },
+            other => {
+                if let Some(f) = PayloadFetch::parse(call)? {
+                    Self::Payload(f)
+                } else if let Some(f) = StateFetch::parse(call)? {
+                    Self::State(f)
+                } else if let Some(f) = crate::stick::fetch::StickFetch::parse(call)? {
+                    Self::Stick(f)
+                } else {
+                    return Err(SampleError::UnknownFetch(other.to_owned()));
+                }
+            }
         };
         if fetch.takes_no_args() && !call.args.is_empty() {
             return Err(bad_arg(name, "this fetch takes no argument".to_owned()));
@@ -122,6 +136,8 @@ impl Fetch {
             Self::Ipv4(_) => SampleType::Ipv4,
             Self::Ipv6(_) => SampleType::Ipv6,
             Self::Stick(stick) => stick.out_type(),
+            Self::Payload(f) => f.out_type(),
+            Self::State(f) => f.out_type(),
         }
     }
 
@@ -142,7 +158,18 @@ impl Fetch {
             Self::Ipv4(a) => Sample::Ip(IpAddr::V4(*a)),
             Self::Ipv6(a) => Sample::Ip(IpAddr::V6(*a)),
             Self::Stick(stick) => return stick.eval(ctx),
+            Self::Payload(f) => return f.eval(ctx).sample,
+            Self::State(f) => return f.eval(ctx),
         })
+    }
+
+    /// Fetches the value and says whether more client data could change it (only
+    /// payload fetches may).
+    pub fn eval_partial<'a>(&'a self, ctx: &'a StreamCtx<'_>) -> Fetched<'a> {
+        match self {
+            Self::Payload(f) => f.eval(ctx),
+            other => Fetched::settled(other.eval(ctx)),
+        }
     }
 }
 

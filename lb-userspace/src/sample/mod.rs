@@ -8,9 +8,18 @@
 //! the one entry point for all of them.
 
 pub mod conv;
+pub mod conv_codec;
+pub mod conv_hash;
+pub mod conv_map;
+pub mod conv_text;
 pub mod fetch;
+pub mod fetch_payload;
+pub mod fetch_state;
+pub mod http_detect;
 pub mod net;
 pub mod parse;
+pub mod rdp;
+pub mod tls_hello;
 pub mod value;
 pub mod vars;
 
@@ -50,7 +59,20 @@ pub struct StreamCtx<'a> {
     pub stick: Option<&'a crate::stick::Tracking>,
 }
 
+/// HAProxy's default `tune.bufsize`: payload fetches whose offset and length reach past
+/// it can never match (the request buffer never holds more).
+pub const BUFSIZE: usize = 16384;
+
 impl<'a> StreamCtx<'a> {
+    /// The same context with the payload declared final (nothing more will arrive):
+    /// what final evaluations (`Condition::eval`) see.
+    pub fn finalized(&self) -> Self {
+        Self {
+            payload_final: true,
+            ..self.clone()
+        }
+    }
+
     /// A context that knows only the connection's addresses and frontend.
     pub fn new(src: SocketAddr, dst: SocketAddr, fe_name: &'a str) -> Self {
         Self {
@@ -65,6 +87,27 @@ impl<'a> StreamCtx<'a> {
             fe_conn: 0,
             vars: None,
             stick: None,
+        }
+    }
+}
+
+/// A sample (or its absence) together with whether more client data could change it
+/// (HAProxy's `SMP_F_MAY_CHANGE`); see [`SampleExpr::eval_partial`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched<'a> {
+    /// The value, if there is one now.
+    pub sample: Option<Sample<'a>>,
+    /// More payload could change the value or make one appear (only meaningful while
+    /// [`StreamCtx::payload_final`] is false).
+    pub may_change: bool,
+}
+
+impl<'a> Fetched<'a> {
+    /// A result that more data cannot change.
+    pub fn settled(sample: Option<Sample<'a>>) -> Self {
+        Self {
+            sample,
+            may_change: false,
         }
     }
 }
@@ -147,9 +190,23 @@ impl SampleExpr {
     /// Evaluates the expression; `None` when the sample is not available or a
     /// conversion fails.
     pub fn eval<'a>(&'a self, ctx: &'a StreamCtx<'_>) -> Option<Sample<'a>> {
-        let mut sample = self.fetch.eval(ctx)?;
+        let sample = self.fetch.eval(ctx)?;
+        self.convert(sample, ctx)
+    }
+
+    /// Evaluates the expression and says whether more client data could change the
+    /// result (the fetch's "may change" flag survives the converters, as in HAProxy).
+    pub fn eval_partial<'a>(&'a self, ctx: &'a StreamCtx<'_>) -> Fetched<'a> {
+        let fetched = self.fetch.eval_partial(ctx);
+        Fetched {
+            sample: fetched.sample.and_then(|s| self.convert(s, ctx)),
+            may_change: fetched.may_change,
+        }
+    }
+
+    fn convert<'a>(&'a self, mut sample: Sample<'a>, ctx: &'a StreamCtx<'_>) -> Option<Sample<'a>> {
         for conv in &self.convs {
-            sample = conv.apply(sample.cast(conv.in_type())?)?;
+            sample = conv.apply_ctx(sample.cast(conv.in_type())?, ctx)?;
         }
         Some(sample)
     }

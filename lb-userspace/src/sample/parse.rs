@@ -63,38 +63,57 @@ pub fn split_chain(text: &str) -> Result<Vec<Call>, SampleError> {
     }
 }
 
-/// Splits the arguments after `(`: commas separate them, `'` and `"` quote, `\` escapes.
+/// Splits the arguments after `(` as HAProxy's `make_arg_list`: commas separate them,
+/// `'` and `"` quote (each is literal inside the other), and outside single quotes a
+/// backslash escapes `\\`, a space, `"` and `'`, makes `\r`, `\n`, `\t` control
+/// characters, and is kept as is before anything else (so `\.` reaches a regex
+/// intact). Parentheses do not nest: quote an argument that holds `)` or `,`.
 /// Returns the arguments and what follows the closing `)`, or `None` if it is missing.
 fn split_args(text: &str) -> Option<(Vec<String>, &str)> {
     let mut args = Vec::new();
     let mut cur = String::new();
     // Whether the current argument was written at all (`''` is an empty argument).
     let mut written = false;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        if escaped {
-            cur.push(c);
-            escaped = false;
-            continue;
-        }
-        match (quote, c) {
-            (_, '\\') => (escaped, written) = (true, true),
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => (quote, written) = (Some(c), true),
-            (None, ',') => {
+    let (mut squote, mut dquote) = (false, false);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' if !squote => (dquote, written) = (!dquote, true),
+            '\'' if !dquote => (squote, written) = (!squote, true),
+            '\\' if !squote && chars.peek().is_some() => {
+                written = true;
+                match chars.peek().map(|&(_, n)| n) {
+                    Some(n @ ('\\' | ' ' | '"' | '\'')) => {
+                        cur.push(n);
+                        chars.next();
+                    }
+                    Some('r') => {
+                        cur.push('\r');
+                        chars.next();
+                    }
+                    Some('n') => {
+                        cur.push('\n');
+                        chars.next();
+                    }
+                    Some('t') => {
+                        cur.push('\t');
+                        chars.next();
+                    }
+                    _ => cur.push('\\'),
+                }
+            }
+            ',' if !squote && !dquote => {
                 args.push(std::mem::take(&mut cur));
                 written = false;
             }
-            (None, ')') => {
+            ')' if !squote && !dquote => {
                 // `f()` has no argument at all, `f(a,)` has an empty second one.
                 if !args.is_empty() || written {
                     args.push(cur);
                 }
                 return Some((args, &text[i + 1..]));
             }
-            (None, c) => {
+            c => {
                 cur.push(c);
                 written = true;
             }
@@ -141,9 +160,26 @@ mod tests {
             vec![call("str", &["a,b)c"]), call("lower", &[])]
         );
         assert_eq!(
-            split_chain(r"str(a\,b\)c)").unwrap(),
-            vec![call("str", &["a,b)c"])]
+            split_chain(r#"str(a\ b\"c\'d\\e)"#).unwrap(),
+            vec![call("str", &["a b\"c'd\\e"])]
         );
+        assert_eq!(
+            split_chain(r"str(a\.b\1\tc)").unwrap(),
+            vec![call("str", &["a\\.b\\1\tc"])]
+        );
+        // Inside single quotes a backslash is literal; a backslash does not escape a
+        // comma or a parenthesis.
+        assert_eq!(
+            split_chain(r"str('a\ b'),x(a\,b)").unwrap(),
+            vec![call("str", &["a\\ b"]), call("x", &["a\\", "b"])]
+        );
+        assert_eq!(
+            split_chain(r#"f("it's",'say "hi"')"#).unwrap(),
+            vec![call("f", &["it's", "say \"hi\""])]
+        );
+        assert!(split_chain(r"str(a\)c)").is_err());
+        // A trailing backslash is literal.
+        assert!(split_chain(r"str(a\").is_err());
         assert_eq!(
             split_chain("str('x y')").unwrap(),
             vec![call("str", &["x y"])]

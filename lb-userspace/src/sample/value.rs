@@ -26,6 +26,9 @@ pub enum SampleType {
     Str,
     /// A binary block.
     Bin,
+    /// Known only at run time (`var()`): every cast is allowed at parse time and
+    /// checked when the value is there.
+    Any,
 }
 
 impl SampleType {
@@ -39,6 +42,7 @@ impl SampleType {
             Self::Ipv6 => "ipv6",
             Self::Str => "str",
             Self::Bin => "bin",
+            Self::Any => "any",
         }
     }
 
@@ -48,6 +52,7 @@ impl SampleType {
         use SampleType::{Addr, Bin, Bool, Int, Ipv4, Ipv6, Str};
         match (self, to) {
             (a, b) if a == b => true,
+            (SampleType::Any, _) | (_, SampleType::Any) => true,
             (Bool, Int | Str | Bin) => true,
             (Int, Bool | Addr | Ipv4 | Ipv6 | Str | Bin) => true,
             (Addr, Ipv4 | Ipv6 | Str | Bin) => true,
@@ -113,6 +118,7 @@ impl<'a> Sample<'a> {
             return Some(self);
         }
         match to {
+            SampleType::Any => Some(self),
             SampleType::Bool => self.truth().map(Sample::Bool),
             SampleType::Int => self.to_int().map(Sample::Int),
             SampleType::Addr => self.to_addr().map(Sample::Ip),

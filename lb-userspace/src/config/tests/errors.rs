@@ -243,12 +243,15 @@ fn use_backend_rule_syntax() {
     let e = one(&[
         "frontend fe",
         "    bind :10000",
-        "    use_backend %[src]",
+        "    use_backend bk_%[src",
         "backend b",
     ]);
     assert_eq!(
-        e.1,
-        "keyword 'use_backend %[...]' is not supported yet (comes with dynamic backend names (log-format expressions))"
+        e,
+        (
+            3,
+            "'use_backend' : failed to parse use_backend rule 'bk_%[src' : missing ']' after '%[' in 'bk_%[src'".into()
+        )
     );
     // The condition itself belongs to the ACL module: only check that its verdict is
     // reported on the right line when it rejects one.

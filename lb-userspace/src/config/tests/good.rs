@@ -236,12 +236,11 @@ fn use_backend_without_condition() {
         "backend b",
     ]);
     let rule = &c.frontends[0].use_backends[0];
+    let BackendRef::Static(name) = &rule.backend else {
+        panic!("static name expected");
+    };
     assert_eq!(
-        (
-            rule.backend.as_str(),
-            rule.cond.is_none(),
-            rule.location.line
-        ),
+        (name.as_str(), rule.cond.is_none(), rule.location.line),
         ("a", true, 3)
     );
 }

@@ -4,6 +4,8 @@
 mod errors;
 mod files;
 mod good;
+mod tcp_rule_errors;
+mod tcp_rules;
 
 use std::path::Path;
 
