@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{Level, RuntimeState, help, info, servers, tables};
+use super::{Level, RuntimeState, help, info, maps, servers, tables};
 use crate::config::units::{TimeUnit, parse_time};
 
 /// HAProxy's answer when the connection's level is too low.
@@ -133,6 +133,7 @@ pub fn keywords() -> impl Iterator<Item = &'static Keyword> {
         .chain(info::KEYWORDS)
         .chain(servers::KEYWORDS)
         .chain(tables::KEYWORDS)
+        .chain(maps::KEYWORDS)
 }
 
 /// The command named by the leading words of `args`.

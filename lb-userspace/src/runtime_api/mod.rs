@@ -17,6 +17,7 @@ pub mod command;
 pub mod help;
 mod info;
 pub mod listener;
+mod maps;
 mod servers;
 pub mod session;
 mod tables;
@@ -24,6 +25,7 @@ mod tables;
 use std::sync::Arc;
 
 use crate::backend::state::{BackendState, Backends};
+use crate::map::Registry;
 use crate::stick::Tables;
 use crate::worker::Shared;
 
@@ -80,6 +82,8 @@ pub struct RuntimeState {
     info: ProcessInfo,
     /// HAProxy's proxy id of each backend (same index as `Backends::list`).
     backend_ids: Vec<u32>,
+    /// Map and ACL files.
+    maps: &'static Registry,
 }
 
 impl RuntimeState {
@@ -90,7 +94,21 @@ impl RuntimeState {
             shared,
             info,
             backend_ids,
+            maps: Registry::global(),
         }
+    }
+
+    /// The same state with another registry of map and ACL files (the process's is
+    /// [`Registry::global`]).
+    #[must_use]
+    pub fn with_maps(mut self, maps: &'static Registry) -> Self {
+        self.maps = maps;
+        self
+    }
+
+    /// Map and ACL files loaded by the configuration.
+    pub fn maps(&self) -> &Registry {
+        self.maps
     }
 
     /// Backends and servers.
