@@ -254,6 +254,74 @@ fn levels_protocol_and_errors() {
 }
 
 #[test]
+fn map_updates_at_run_time_route_new_connections() {
+    let dir = TempDir::new();
+    let (s1, s2) = (Backend::identity("s1"), Backend::identity("s2"));
+    let map = dir.path().join("route.map");
+    std::fs::write(&map, "# source -> backend\n127.0.0.2 be_b\n").unwrap();
+    let sock = dir.path().join("admin.sock");
+    let port = free_port();
+    let stats = format!("    stats socket {} level admin\n", sock.display());
+    let config = header_with_stats(1, &stats)
+        + &format!(
+            "frontend fe\n    bind 127.0.0.1:{port}\n    use_backend %[src,map_ip({},be_a)]\n\n\
+             backend be_a\n{}\nbackend be_b\n{}",
+            map.display(),
+            server_line(&s1, ""),
+            server_line(&s2, "")
+        );
+    let _lb = Lb::start(&config);
+    assert!(wait_until(Duration::from_secs(5), || sock.exists()));
+    let (a, b) = (Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
+    assert_eq!(ask_name_from(a, port).unwrap(), "s2");
+    assert_eq!(
+        ask_name_from(b, port).unwrap(),
+        "s1",
+        "not in the map: default"
+    );
+    let m = map.display();
+    assert_eq!(
+        cli(&sock, "show map"),
+        format!(
+            "# id (file) description\n0 ({m}) pattern loaded from file '{m}'. curr_ver=0 next_ver=0 entry_cnt=1\n\n"
+        )
+    );
+    assert_eq!(cli(&sock, &format!("add map {m} 127.0.0.3 be_b")), "\n");
+    assert_eq!(
+        ask_name_from(b, port).unwrap(),
+        "s2",
+        "added entry routes at once"
+    );
+    assert_eq!(
+        cli(&sock, &format!("get map {m} 127.0.0.3")),
+        "type=ip, case=sensitive, found=yes, idx=tree, key=\"127.0.0.3\", value=\"be_b\", type=\"str\"\n\n"
+    );
+    assert_eq!(cli(&sock, &format!("set map {m} 127.0.0.2 be_a")), "\n");
+    assert_eq!(ask_name_from(a, port).unwrap(), "s1");
+    let listing = cli(&sock, "show map #0");
+    assert!(
+        listing.contains(" 127.0.0.2 be_a\n") && listing.contains(" 127.0.0.3 be_b\n"),
+        "{listing}"
+    );
+    assert_eq!(cli(&sock, &format!("del map {m} 127.0.0.3")), "\n");
+    assert_eq!(ask_name_from(b, port).unwrap(), "s1");
+    assert_eq!(cli(&sock, "add map #0 <<\n127.0.0.0/8 be_b\n"), "\n");
+    assert_eq!(
+        ask_name_from(b, port).unwrap(),
+        "s2",
+        "network added by payload"
+    );
+    assert_eq!(cli(&sock, "clear map #0"), "\n");
+    assert_eq!(ask_name_from(a, port).unwrap(), "s1");
+    assert_eq!(ask_name_from(b, port).unwrap(), "s1");
+    assert_eq!(
+        std::fs::read_to_string(&map).unwrap().lines().count(),
+        2,
+        "the file is untouched"
+    );
+}
+
+#[test]
 fn a_stats_socket_that_cannot_be_bound_fails_the_start() {
     let dir = TempDir::new();
     let sock = dir.path().join("missing-dir").join("admin.sock");
