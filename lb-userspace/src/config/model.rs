@@ -229,7 +229,7 @@ pub enum BackendRef {
     Static(String),
     /// A log-format name (`%[req.ssl_sni,lower]`) computed per stream; when no backend
     /// has the resulting name, the frontend's `default_backend` is used, as in HAProxy.
-    Dynamic(crate::rules::NameFormat),
+    Dynamic(crate::logformat::LogFormat),
 }
 
 /// One address of a `bind` line, expanded (a port range gives several).

@@ -250,7 +250,7 @@ fn use_backend_rule_syntax() {
         e,
         (
             3,
-            "'use_backend' : failed to parse use_backend rule 'bk_%[src' : missing ']' after '%[' in 'bk_%[src'".into()
+            "'use_backend' : failed to parse use_backend rule 'bk_%[src' : missing ']' after 'src'".into()
         )
     );
     // The condition itself belongs to the ACL module: only check that its verdict is
