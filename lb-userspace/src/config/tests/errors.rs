@@ -581,10 +581,6 @@ fn a_distribution_default_config_lists_what_is_missing() {
             "keyword 'chroot' is not supported yet (comes with privilege dropping)",
         ),
         (
-            4,
-            "keyword 'stats' is not supported yet (comes with the runtime API (stats socket))",
-        ),
-        (
             5,
             "keyword 'user' is not supported yet (comes with privilege dropping)",
         ),
