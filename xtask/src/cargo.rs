@@ -60,6 +60,30 @@ pub fn test() -> Result<()> {
         .env("LB_BIN", lb))
 }
 
+/// The end-to-end tests whose expectations are HAProxy's own behaviour (the others test
+/// lb-only features: `-vv`, `configs/`, eBPF, keywords HAProxy 2.6 lacks).
+const REFERENCE_TESTS: &[&str] = &[
+    "balance",
+    "forwarding",
+    "health",
+    "lifecycle",
+    "logging",
+    "queue",
+    "timeouts",
+];
+
+/// Runs the HAProxy-compatible end-to-end tests against `haproxy` itself, through
+/// `tests/reference/haproxy-as-lb`: a differential check that lb behaves as HAProxy does.
+pub fn reference() -> Result<()> {
+    let wrapper = workspace_root().join("tests/reference/haproxy-as-lb");
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "-p", "lb-tests"]);
+    for t in REFERENCE_TESTS {
+        cmd.args(["--test", t]);
+    }
+    sh(cmd.env("LB_BIN", wrapper))
+}
+
 /// What `cargo xtask bench` will measure, following /work/shared/BENCH.md.
 pub fn bench_plan() {
     println!(

@@ -19,6 +19,8 @@ commands:
   build            release build of lb, failing unless the eBPF object is built in
   run [-- ARGS]    build, then run target/release/lb ARGS (default: -d -f configs/01-tcp-basic.cfg)
   test             setup, build, then the whole test suite in release mode
+  reference        run the TCP-mode end-to-end tests against Debian's HAProxy 2.6 instead of lb
+                   (the same expectations must hold for both)
   bench            what the benchmarks will measure (not implemented yet)";
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn dispatch() -> Result<()> {
             setup::setup()?;
             cargo::test()
         }
+        "reference" => cargo::reference(),
         "bench" => {
             cargo::bench_plan();
             Ok(())
