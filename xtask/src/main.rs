@@ -18,7 +18,7 @@ commands:
   setup            install the eBPF toolchain and the test/bench tools (idempotent)
   build            release build of lb, failing unless the eBPF object is built in
   run [-- ARGS]    build, then run target/release/lb ARGS (default: -d -f configs/01-tcp-basic.cfg)
-  test             setup, build, then the whole test suite in release mode
+  test             setup, build, the whole test suite in release mode, then `reference`
   reference        run the TCP-mode end-to-end tests against Debian's HAProxy 2.6 instead of lb
                    (the same expectations must hold for both)
   bench            what the benchmarks will measure (not implemented yet)";
@@ -45,7 +45,9 @@ fn dispatch() -> Result<()> {
         "run" => cargo::run(rest),
         "test" => {
             setup::setup()?;
-            cargo::test()
+            cargo::test()?;
+            // The same expectations, checked against HAProxy itself.
+            cargo::reference()
         }
         "reference" => cargo::reference(),
         "bench" => {
