@@ -54,6 +54,14 @@ impl Conn {
         }
     }
 
+    /// Non-blocking read straight from the kernel, whatever tokio's readiness says (for
+    /// bytes that were peeked at, which leave the readiness cleared while still queued).
+    pub fn read_direct(&self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read as _;
+        let sock = socket2::SockRef::from(self);
+        (&*sock).read(buf)
+    }
+
     /// Non-blocking write.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
@@ -67,6 +75,14 @@ impl Conn {
     /// until that number differs from `seen` (what the caller already inspected), so that
     /// repeated inspections only wake up on new data.
     pub async fn peek_more(&self, buf: &mut [u8], seen: usize) -> io::Result<usize> {
+        // First ask the kernel directly: an earlier peek (PROXY header, a previous rule set)
+        // may have cleared tokio's readiness while bytes were already queued.
+        match crate::sys::peek::peek(self.as_fd(), buf) {
+            Ok(n) if n != seen || n == 0 || n == buf.len() => return Ok(n),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
         loop {
             self.readable().await?;
             let peeked = self.try_io(Interest::READABLE, || {

@@ -193,10 +193,20 @@ async fn copy_pump(
 ) -> Result<(), Side> {
     let to = other(from);
     let mut buf = vec![0u8; bufsize.max(1024)];
+    // Bytes may already wait on the socket while tokio believes it is not readable (rule
+    // inspection and PROXY header parsing peek at it): read straight from the kernel until
+    // it says "would block", and only then rely on readiness events.
+    let mut direct = true;
     loop {
         let n = loop {
-            match src.try_read(&mut buf) {
+            let read = if direct {
+                src.read_direct(&mut buf)
+            } else {
+                src.try_read(&mut buf)
+            };
+            match read {
                 Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && direct => direct = false,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     src.readable().await.map_err(|_| from)?;
                 }
@@ -281,20 +291,28 @@ async fn splice_loop(
 ) -> Result<(), Side> {
     let to = other(from);
     let (mut in_pipe, mut eof, mut pipe_full) = (0usize, false, false);
+    let mut direct = true;
     loop {
         let mut progressed = false;
         if !eof && !pipe_full && in_pipe < cap {
             let held = in_pipe;
-            let fill = src.try_io(Interest::READABLE, || {
-                match pipe.fill_from(src.as_raw_fd(), cap - held) {
-                    Ok(0) => Ok(Fill::Eof),
-                    Ok(n) => Ok(Fill::Moved(n)),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && held > 0 => {
-                        Ok(Fill::PipeFull)
-                    }
-                    Err(e) => Err(e),
+            let splice = || match pipe.fill_from(src.as_raw_fd(), cap - held) {
+                Ok(0) => Ok(Fill::Eof),
+                Ok(n) => Ok(Fill::Moved(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && held > 0 => Ok(Fill::PipeFull),
+                Err(e) => Err(e),
+            };
+            // As in `copy_pump`: straight to the kernel until it says "would block", since
+            // inspected bytes may wait while tokio thinks the socket is not readable.
+            let fill = if direct {
+                let fill = splice();
+                if matches!(&fill, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                    direct = false;
                 }
-            });
+                fill
+            } else {
+                src.try_io(Interest::READABLE, splice)
+            };
             match fill {
                 Ok(Fill::Moved(n)) => {
                     in_pipe += n;

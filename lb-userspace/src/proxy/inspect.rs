@@ -148,7 +148,7 @@ pub async fn response_content(
     let mut expired = false;
     loop {
         let mut view = sctx.clone();
-        view.payload = peeked.data();
+        view.res_payload = peeked.data();
         view.payload_final = expired || peeked.ended;
         let verdict = rules.eval_response(&mut cursor, &mut view, host);
         if verdict != ResponseVerdict::NeedMoreData {

@@ -58,12 +58,26 @@ pub enum PayloadFetch {
     RdpCookieCnt(String),
     /// `wait_end`: true once no more data will come (it never fails otherwise: it waits).
     WaitEnd,
+    /// `res.len`, `res.payload(...)`, `res.payload_lv(...)`: the same fetches over the
+    /// server's first bytes (`tcp-response content` rules).
+    Response(Box<PayloadFetch>),
 }
 
 impl PayloadFetch {
     /// Builds the fetch called `call.name` if it is a payload fetch.
     pub fn parse(call: &Call) -> Result<Option<Self>, SampleError> {
         let name = call.name.as_str();
+        if let Some(what @ ("len" | "payload" | "payload_lv")) = name.strip_prefix("res.") {
+            let req = Call {
+                name: format!("req.{what}"),
+                ..call.clone()
+            };
+            let inner = Self::parse(&req).map_err(|e| match e {
+                SampleError::BadArgs { reason, .. } => bad(name, &reason),
+                other => other,
+            })?;
+            return Ok(inner.map(|f| Self::Response(Box::new(f))));
+        }
         let fetch = match name {
             "req.len" | "req_len" => Self::Len,
             "req.ssl_sni" | "req_ssl_sni" => Self::SslSni,
@@ -138,11 +152,17 @@ impl PayloadFetch {
             Self::Payload { .. } | Self::PayloadLv { .. } => SampleType::Bin,
             Self::SslSni | Self::RdpCookie(_) => SampleType::Str,
             Self::ProtoHttp | Self::WaitEnd => SampleType::Bool,
+            Self::Response(inner) => inner.out_type(),
         }
     }
 
     /// Fetches from `ctx.payload`, saying whether more data could change the answer.
     pub fn eval<'a>(&self, ctx: &StreamCtx<'a>) -> Fetched<'a> {
+        if let Self::Response(inner) = self {
+            let mut res = ctx.clone();
+            res.payload = ctx.res_payload;
+            return inner.eval(&res);
+        }
         let data: &'a [u8] = ctx.payload;
         let open = !ctx.payload_final;
         match self {
@@ -185,6 +205,8 @@ impl PayloadFetch {
                 may_change: true,
             },
             Self::WaitEnd => Fetched::settled(Some(Sample::Bool(true))),
+            // Handled above, before `data` is chosen.
+            Self::Response(inner) => inner.eval(ctx),
         }
     }
 }
@@ -293,3 +315,27 @@ fn bad(keyword: &str, reason: &str) -> SampleError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod response_tests {
+    use super::*;
+    use crate::sample::SampleExpr;
+
+    #[test]
+    fn res_fetches_read_the_server_bytes() {
+        let mut ctx = StreamCtx::new(
+            "10.0.0.1:1000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            "fe",
+        );
+        ctx.payload = b"client";
+        ctx.res_payload = b"SSH-2.0-x";
+        ctx.payload_final = true;
+        let len = SampleExpr::parse("res.len").unwrap();
+        assert_eq!(len.eval(&ctx), Some(Sample::Int(9)));
+        let head = SampleExpr::parse("res.payload(0,4)").unwrap();
+        assert_eq!(head.eval(&ctx), Some(Sample::Bin(Cow::Borrowed(b"SSH-"))));
+        assert!(SampleExpr::parse("res.payload(0)").is_err());
+        assert!(SampleExpr::parse("res.ssl_sni").is_err());
+    }
+}

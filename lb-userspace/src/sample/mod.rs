@@ -55,6 +55,9 @@ pub struct StreamCtx<'a> {
     pub payload: &'a [u8],
     /// The payload cannot grow any more: inspect delay over, buffer full or client shut.
     pub payload_final: bool,
+    /// Server bytes received so far and not yet forwarded (`res.payload`, `res.len`, ...,
+    /// in `tcp-response content` rules; `payload_final` then speaks of these).
+    pub res_payload: &'a [u8],
     /// Run-time state of backends and servers (`nbsrv`, `be_conn`, `srv_is_up`, ...).
     pub backends: Option<&'a crate::backend::state::Backends>,
     /// Current connections of the frontend (`fe_conn`).
@@ -89,6 +92,7 @@ impl<'a> StreamCtx<'a> {
             srv_name: None,
             payload: &[],
             payload_final: false,
+            res_payload: &[],
             backends: None,
             fe_conn: 0,
             vars: None,
