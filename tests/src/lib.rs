@@ -34,10 +34,17 @@ pub use util::{TempDir, wait_until};
 /// The `global` and `defaults` sections most tests share: `nbthread` workers, raw traffic
 /// logs on stdout (`option tcplog`), generous timeouts. Tests append their proxies.
 pub fn header(nbthread: usize) -> String {
+    header_with(nbthread, "")
+}
+
+/// [`header`] with more `global` lines (`global_extra`, lines already indented), e.g. a
+/// runtime API socket.
+pub fn header_with(nbthread: usize, global_extra: &str) -> String {
     format!(
         "global\n\
          \x20   nbthread {nbthread}\n\
          \x20   log stdout format raw local0 info\n\
+         {global_extra}\
          \n\
          defaults\n\
          \x20   mode tcp\n\
