@@ -13,7 +13,7 @@ use super::model::{Bind, BindAddr};
 pub(crate) const MAX_UNIX_PATH: usize = 107;
 
 /// The bind options we implement.
-const SUPPORTED: &[&str] = &["name"];
+const SUPPORTED: &[&str] = &["accept-proxy", "name"];
 
 /// Parses a whole `bind` line.
 pub(crate) fn parse_bind(line: &Line) -> Result<Bind, ConfigError> {
@@ -26,32 +26,37 @@ pub(crate) fn parse_bind(line: &Line) -> Result<Bind, ConfigError> {
     for one in spec.split(',') {
         addrs.extend(parse_one(one).map_err(|reason| line.invalid("bind", reason))?);
     }
-    let name = parse_options(line, spec)?;
-    Ok(Bind {
+    let mut bind = Bind {
         addrs,
-        name,
+        name: None,
         accept_proxy: false,
         location: line.loc.clone(),
-    })
+    };
+    parse_options(line, spec, &mut bind)?;
+    Ok(bind)
 }
 
-fn parse_options(line: &Line, spec: &str) -> Result<Option<String>, ConfigError> {
+fn parse_options(line: &Line, spec: &str, bind: &mut Bind) -> Result<(), ConfigError> {
     let context = format!("bind {spec}");
-    let mut name = None;
     let mut i = 2;
     while let Some(opt) = line.arg(i) {
-        match opt {
+        i += match opt {
             "name" => {
-                name = Some(
+                bind.name = Some(
                     line.required(i + 1, &format!("{context} name"), "a name")?
                         .to_owned(),
-                )
+                );
+                2
+            }
+            // Connections must start with a PROXY protocol v1 or v2 header.
+            "accept-proxy" => {
+                bind.accept_proxy = true;
+                1
             }
             _ => return Err(unknown_option(line, &context, opt)),
-        }
-        i += 2;
+        };
     }
-    Ok(name)
+    Ok(())
 }
 
 fn unknown_option(line: &Line, context: &str, opt: &str) -> ConfigError {
@@ -191,6 +196,25 @@ mod tests {
         assert_eq!(
             bind("bind :80 name").unwrap_err(),
             "'bind :80 name' expects a name"
+        );
+    }
+
+    #[test]
+    fn accept_proxy_option() {
+        let flag = |t: &str| bind(t).map(|b| (b.accept_proxy, b.name));
+        assert_eq!(flag("bind :80"), Ok((false, None)));
+        assert_eq!(flag("bind :80 accept-proxy"), Ok((true, None)));
+        assert_eq!(
+            flag("bind :80 accept-proxy name web"),
+            Ok((true, Some("web".to_owned())))
+        );
+        assert_eq!(
+            flag("bind :80 name web accept-proxy"),
+            Ok((true, Some("web".to_owned())))
+        );
+        assert_eq!(
+            bind("bind :80 accept-prxy").unwrap_err(),
+            "'bind :80' : unknown keyword 'accept-prxy'; did you mean 'accept-proxy' maybe ?"
         );
     }
 

@@ -104,7 +104,7 @@ pub(crate) const BIND: Table = &[
     (&["no-tls-tickets", "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13", "npn", "alpn"], SSL),
     (&["prefer-client-ciphers", "sigalgs", "ssl-max-ver", "ssl-min-ver", "strict-sni"], SSL),
     (&["tls-ticket-keys", "verify", "allow-0rtt"], SSL),
-    (&["accept-proxy", "accept-netscaler-cip"], PROXY_PROTO),
+    (&["accept-netscaler-cip"], "NetScaler client IP insertion"),
     (&["backlog", "defer-accept", "interface", "mss", "tcp-ut", "tfo", "transparent", "namespace"], TCP_TUNING),
     (&["v4v6", "v6only"], TCP_TUNING),
     (&["maxconn", "id", "nice"], "per-listener settings"),
@@ -123,8 +123,7 @@ pub(crate) const SERVER: Table = &[
     (&["force-tlsv10", "force-tlsv11", "force-tlsv12", "force-tlsv13", "no-tlsv10", "no-tlsv11"], SSL),
     (&["no-tlsv12", "no-tlsv13", "alpn", "npn", "allow-0rtt", "check-ssl", "no-check-ssl"], SSL),
     (&["check-sni", "check-alpn"], SSL),
-    (&["send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn"], PROXY_PROTO),
-    (&["no-send-proxy", "no-send-proxy-v2", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn"], PROXY_PROTO),
+    (&["send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn"], SSL),
     (&["proxy-v2-options", "check-send-proxy"], PROXY_PROTO),
     (&["agent-check", "no-agent-check", "agent-addr", "agent-inter", "agent-port", "agent-send"], "agent checks"),
     (&["cookie", "stick", "non-stick"], "stick tables and persistence"),
@@ -172,7 +171,9 @@ mod tests {
         );
         assert_eq!(feature(GLOBAL, "bogus"), None);
         assert_eq!(feature(OPTIONS, "httplog"), Some(HTTP));
-        assert_eq!(feature(SERVER, "send-proxy"), Some(PROXY_PROTO));
+        assert_eq!(feature(SERVER, "proxy-v2-options"), Some(PROXY_PROTO));
+        assert_eq!(feature(SERVER, "send-proxy"), None);
+        assert_eq!(feature(BIND, "accept-proxy"), None);
         assert!(names(GLOBAL).all(|n| !n.ends_with('*')));
         assert!(names(GLOBAL).any(|n| n == "chroot"));
     }

@@ -30,6 +30,10 @@ pub(crate) struct ServerOpts {
     pub slowstart: Option<Duration>,
     pub check_addr: Option<IpAddr>,
     pub check_port: Option<u16>,
+    /// `send-proxy` / `no-send-proxy`.
+    pub send_proxy_v1: Option<bool>,
+    /// `send-proxy-v2` / `no-send-proxy-v2`.
+    pub send_proxy_v2: Option<bool>,
 }
 
 /// A parsed `server` line, before ids, defaults and `track` are resolved.
@@ -61,8 +65,12 @@ const SUPPORTED: &[&str] = &[
     "maxconn",
     "no-backup",
     "no-check",
+    "no-send-proxy",
+    "no-send-proxy-v2",
     "port",
     "rise",
+    "send-proxy",
+    "send-proxy-v2",
     "slowstart",
     "track",
     "weight",
@@ -160,6 +168,12 @@ fn parse_option(
         "no-backup" => flag(&mut o.backup, false),
         "disabled" => flag(&mut o.disabled, true),
         "enabled" => flag(&mut o.disabled, false),
+        // As HAProxy, v1 and v2 are separate switches (v2 wins when both are on), so
+        // `no-send-proxy` does not undo an inherited `send-proxy-v2`.
+        "send-proxy" => flag(&mut o.send_proxy_v1, true),
+        "no-send-proxy" => flag(&mut o.send_proxy_v1, false),
+        "send-proxy-v2" => flag(&mut o.send_proxy_v2, true),
+        "no-send-proxy-v2" => flag(&mut o.send_proxy_v2, false),
         "inter" | "fastinter" | "downinter" | "slowstart" => parse_delay(line, i, o),
         "rise" | "fall" | "weight" | "maxconn" | "port" => parse_count(line, i, o),
         "addr" => {
@@ -437,6 +451,40 @@ mod tests {
         assert_eq!(
             err("server s 1.2.3.4 ssl"),
             "keyword 'ssl' is not supported yet (comes with SSL/TLS)"
+        );
+    }
+
+    #[test]
+    fn send_proxy_options() {
+        let opts = |t| server(t).map(|s| (s.opts.send_proxy_v1, s.opts.send_proxy_v2));
+        assert_eq!(opts("server s 1.2.3.4"), Ok((None, None)));
+        assert_eq!(opts("server s 1.2.3.4 send-proxy"), Ok((Some(true), None)));
+        assert_eq!(
+            opts("server s 1.2.3.4 send-proxy-v2"),
+            Ok((None, Some(true)))
+        );
+        assert_eq!(
+            opts("server s 1.2.3.4 send-proxy no-send-proxy"),
+            Ok((Some(false), None))
+        );
+        let mut defaults = ServerOpts::default();
+        parse_default_server(&line("default-server send-proxy-v2"), &mut defaults).unwrap();
+        let s = parse_server(
+            &line("server s 1.2.3.4 no-send-proxy-v2 send-proxy"),
+            &defaults,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.opts.send_proxy_v1, s.opts.send_proxy_v2),
+            (Some(true), Some(false))
+        );
+        assert_eq!(
+            server("server s 1.2.3.4 send-proxy-v2-ssl").unwrap_err(),
+            "keyword 'send-proxy-v2-ssl' is not supported yet (comes with SSL/TLS)"
+        );
+        assert_eq!(
+            server("server s 1.2.3.4 send-prxy").unwrap_err(),
+            "'server s' : unknown keyword 'send-prxy'; did you mean 'send-proxy' maybe ?"
         );
     }
 

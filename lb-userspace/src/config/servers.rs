@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::error::{ConfigError, ConfigErrors, ErrorKind};
 use super::model::{
-    Backend, CheckKind, Server, ServerPort, TcpCheckRule, TrackRef, server_defaults,
+    Backend, CheckKind, ProxyVersion, Server, ServerPort, TcpCheckRule, TrackRef, server_defaults,
 };
-use super::server::ServerDraft;
+use super::server::{ServerDraft, ServerOpts};
 
 /// Builds the servers of backend `backend`, whose checks are `check`.
 pub(crate) fn build_servers(
@@ -57,8 +57,17 @@ fn build_server(backend: &str, d: &ServerDraft, id: u32) -> Server {
         check_addr: o.check_addr,
         check_port: o.check_port,
         track,
-        send_proxy: None,
+        send_proxy: send_proxy(o),
         location: d.location.clone(),
+    }
+}
+
+/// HAProxy keeps v1 and v2 as two flags and sends v2 when both are set.
+fn send_proxy(o: &ServerOpts) -> Option<ProxyVersion> {
+    match (o.send_proxy_v1, o.send_proxy_v2) {
+        (_, Some(true)) => Some(ProxyVersion::V2),
+        (Some(true), _) => Some(ProxyVersion::V1),
+        _ => None,
     }
 }
 
@@ -203,5 +212,38 @@ fn check_track(
             Some(t) => cur = t.clone(),
             None => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::model::ProxyVersion;
+    use crate::config::tests::parse;
+
+    #[test]
+    fn send_proxy_through_defaults() {
+        let c = parse(&[
+            "defaults",
+            "    default-server send-proxy",
+            "frontend fe",
+            "    bind 127.0.0.1:10000 accept-proxy",
+            "    default_backend be",
+            "backend be",
+            "    default-server send-proxy-v2",
+            "    server plain 127.0.0.1:1 no-send-proxy-v2 no-send-proxy",
+            "    server v1 127.0.0.1:2 no-send-proxy-v2",
+            "    server v2 127.0.0.1:3",
+            "    server v2b 127.0.0.1:4 no-send-proxy",
+        ]);
+        assert!(c.frontends[0].binds[0].accept_proxy);
+        let be = c.backend("be").unwrap();
+        let got: Vec<_> = be.servers.iter().map(|s| s.send_proxy).collect();
+        let want = [
+            None,
+            Some(ProxyVersion::V1),
+            Some(ProxyVersion::V2),
+            Some(ProxyVersion::V2),
+        ];
+        assert_eq!(got, want);
     }
 }

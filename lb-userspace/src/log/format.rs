@@ -294,10 +294,47 @@ pub fn format_connect(
     }
 }
 
+/// Formats HAProxy's line for a connection that failed before becoming a stream (bad
+/// PROXY header, handshake error): `10.0.1.2:33312 [DATE] fe/1: MESSAGE`, `1` being the
+/// listener's number.
+pub fn format_connection_error(
+    client: LogAddr,
+    accept_date: SystemTime,
+    utc_offset_secs: i32,
+    frontend: &str,
+    listener_id: u32,
+    msg: &str,
+) -> String {
+    let mut out = format!("{client} [");
+    LocalTime::from_system_time(accept_date, utc_offset_secs).write_accept_date(&mut out);
+    let _ = write!(out, "] {frontend}/{listener_id}: {msg}");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn connection_error_line() {
+        let date = UNIX_EPOCH + Duration::from_millis(1_795_921_357_123);
+        let line = format_connection_error(
+            LogAddr::Inet("10.0.1.2:33312".parse().unwrap()),
+            date,
+            0,
+            "fe",
+            1,
+            "Received something which does not look like a PROXY protocol header",
+        );
+        assert!(line.starts_with("10.0.1.2:33312 ["), "{line}");
+        assert!(
+            line.ends_with(
+                "] fe/1: Received something which does not look like a PROXY protocol header"
+            ),
+            "{line}"
+        );
+    }
 
     fn record() -> TcpLogRecord<'static> {
         TcpLogRecord {

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::model::{LogDest, LogFormat, LogTarget, Mode};
 
-use super::format::{LogAddr, TcpLogRecord, format_connect, format_tcplog};
+use super::format::{
+    LogAddr, TcpLogRecord, format_connect, format_connection_error, format_tcplog,
+};
 use super::syslog::{DEFAULT_MAX_LEN, Facility, Header, Level, frame};
 use super::time::LocalTime;
 
@@ -266,6 +268,28 @@ impl Logger {
                 Level::Info,
                 &format_connect(client, frontend_addr, frontend, mode),
             );
+        }
+    }
+
+    /// Logs a connection that failed before becoming a stream (level `info`).
+    pub fn log_connection_error(
+        &self,
+        client: LogAddr,
+        frontend: &str,
+        listener_id: u32,
+        msg: &str,
+    ) {
+        if !self.targets.is_empty() {
+            let now = SystemTime::now();
+            let line = format_connection_error(
+                client,
+                now,
+                self.utc_offset(now),
+                frontend,
+                listener_id,
+                msg,
+            );
+            self.log(Level::Info, &line);
         }
     }
 

@@ -70,7 +70,7 @@ impl Conn {
         loop {
             self.readable().await?;
             let peeked = self.try_io(Interest::READABLE, || {
-                let n = crate::sys::sock::peek(self.as_raw_fd(), buf)?;
+                let n = crate::sys::peek::peek(self.as_fd(), buf)?;
                 // Nothing new: report "would block" so the readiness is cleared for this
                 // event only (tokio keeps any event that arrived meanwhile).
                 if n == seen && n != 0 && n < buf.len() {

@@ -109,14 +109,33 @@ pub async fn establish(
         let server = Arc::clone(held.server());
         let addr = server_addr(&server, sctx.dst);
         let started = Instant::now();
-        match connect(addr, t_connect).await {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
+        match connect(addr, t_connect).await.map(Conn::Tcp) {
+            Ok(conn) => {
+                // `send-proxy[-v2]`: announce the client before any of its bytes.
+                if let Some(version) = server.cfg.send_proxy
+                    && let Err(e) = send_proxy_header(&conn, version, sctx).await
+                {
+                    tracing::debug!(
+                        "{}/{}: PROXY header not sent: {e}",
+                        be.cfg.name,
+                        server.cfg.name
+                    );
+                    return Err(Failed {
+                        kind: FailKind::ConnectError,
+                        server: Some(server),
+                        queued,
+                        retries,
+                        queue_pos,
+                    });
+                }
+                if let Conn::Tcp(stream) = &conn {
+                    let _ = stream.set_nodelay(true);
+                }
                 if let Some(d) = &stick {
                     d.store(server.cfg.id, crate::clock::now_ms());
                 }
                 return Ok(Established {
-                    conn: Conn::Tcp(stream),
+                    conn,
                     slot: held,
                     queued,
                     connect: started.elapsed(),
@@ -163,6 +182,18 @@ pub async fn establish(
             }
         }
     }
+}
+
+/// Writes the PROXY protocol header describing the stream's client (unix clients, which
+/// have no address, are announced as `UNKNOWN`/`LOCAL`, as HAProxy does).
+async fn send_proxy_header(
+    conn: &Conn,
+    version: crate::config::model::ProxyVersion,
+    sctx: &StreamCtx<'_>,
+) -> std::io::Result<()> {
+    let known = |a: SocketAddr| (!a.ip().is_unspecified() || a.port() != 0).then_some(a);
+    let header = crate::proxy_protocol::header_for(version, known(sctx.src), known(sctx.dst));
+    crate::proxy_protocol::write_header(conn, &header).await
 }
 
 /// The address to connect to for a server and a stream that reached `dst`.

@@ -137,6 +137,10 @@ pub struct Accepted {
     pub client: LogAddr,
     /// Local address as logs print it.
     pub local: LogAddr,
+    /// The connection starts with a PROXY protocol header (`accept-proxy`).
+    pub accept_proxy: bool,
+    /// The listener's number in its frontend.
+    pub listener: u32,
 }
 
 /// Serves one accepted client connection. The caller reserved a slot in the process and
@@ -164,8 +168,24 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
         Verdict::Reject => return,
         Verdict::SilentDrop => return client.prepare_silent_drop(),
     }
-    ctx.log_accept(frontend, accepted.client, accepted.local);
-    let mut log = StreamLog::new(accepted.client, accept_date, frontend);
+    let (mut client_addr, mut local_addr) = (accepted.client, accepted.local);
+    if accepted.accept_proxy || host.expect_proxy {
+        // Connection rules saw the real peer; everything after sees the announced one.
+        match crate::proxy_protocol::read_header(client, fe.cfg.timeouts.client).await {
+            Ok(header) => {
+                if let Some((src, dst)) = header.client_addrs() {
+                    (sctx.src, sctx.dst) = (src, dst);
+                    (client_addr, local_addr) = (LogAddr::Inet(src), LogAddr::Inet(dst));
+                }
+            }
+            Err(e) => {
+                let listener = accepted.listener;
+                return ctx.log_connection_error(frontend, listener, client_addr, &e.to_string());
+            }
+        }
+    }
+    ctx.log_accept(frontend, client_addr, local_addr);
+    let mut log = StreamLog::new(client_addr, accept_date, frontend);
     let mut peeked = Peeked::new(shared.bufsize);
     match request_phase(
         &ctx,

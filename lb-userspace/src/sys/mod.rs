@@ -1,5 +1,5 @@
 //! Thin, audited wrappers over the few Linux system calls std and tokio don't offer
-//! (splice, pipes, fork/setsid, rlimits). All of the crate's `unsafe` lives here.
+//! (splice, pipes, peek, fork/setsid, rlimits). All of the crate's `unsafe` lives here.
 #![allow(
     unsafe_code,
     reason = "the one place that calls libc directly; each call is wrapped safely"
@@ -7,6 +7,7 @@
 
 pub mod daemon;
 pub mod localtime;
+pub mod peek;
 pub mod pipe;
 pub mod rlimit;
 pub mod sock;

@@ -29,6 +29,8 @@ pub struct Listener {
     pub frontend: usize,
     /// 1-based number of the address among its frontend's (HAProxy's listener id).
     pub id: u32,
+    /// `accept-proxy` on the bind line.
+    pub accept_proxy: bool,
     /// The address it listens on.
     pub addr: BindAddr,
     /// The socket.
@@ -57,7 +59,11 @@ pub fn bind_all(config: &Config, workers: usize) -> Result<Vec<Vec<Listener>>, B
             .and_then(|m| i32::try_from(m).ok())
             .unwrap_or(DEFAULT_BACKLOG)
             .max(16);
-        for (id, addr) in fe.binds.iter().flat_map(|b| b.addrs.iter()).enumerate() {
+        let addrs = fe
+            .binds
+            .iter()
+            .flat_map(|b| b.addrs.iter().map(|a| (a, b.accept_proxy)));
+        for (id, (addr, accept_proxy)) in addrs.enumerate() {
             let id = u32::try_from(id + 1).unwrap_or(u32::MAX);
             let fail = |source| BindError {
                 frontend: fe.name.clone(),
@@ -71,6 +77,7 @@ pub fn bind_all(config: &Config, workers: usize) -> Result<Vec<Vec<Listener>>, B
                         listeners.push(Listener {
                             frontend: fe_idx,
                             id,
+                            accept_proxy,
                             addr: addr.clone(),
                             socket: ListenSocket::Tcp(socket),
                         });
@@ -83,6 +90,7 @@ pub fn bind_all(config: &Config, workers: usize) -> Result<Vec<Vec<Listener>>, B
                         listeners.push(Listener {
                             frontend: fe_idx,
                             id,
+                            accept_proxy,
                             addr: addr.clone(),
                             socket: ListenSocket::Unix(clone),
                         });

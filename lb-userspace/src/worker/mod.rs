@@ -101,6 +101,14 @@ impl WorkerCtx {
         }
     }
 
+    /// Logs a connection that failed before becoming a stream (e.g. a bad PROXY header),
+    /// in HAProxy's words: `CLIENT [DATE] FRONTEND: MESSAGE`.
+    pub fn log_connection_error(&self, frontend: usize, listener: u32, client: LogAddr, msg: &str) {
+        let fe = &self.shared.frontends[frontend];
+        tracing::debug!("frontend {}: {client}: {msg}", fe.cfg.name);
+        self.loggers[frontend].log_connection_error(client, &fe.cfg.name, listener, msg);
+    }
+
     /// Logs a finished stream in `option tcplog` format.
     pub fn log_stream(&self, log: &StreamLog) {
         let fe = &self.shared.frontends[log.frontend];
@@ -247,6 +255,7 @@ fn accept_loop(
 ) -> std::io::Result<impl Future<Output = ()> + 'static> {
     let fe_idx = listener.frontend;
     let listener_id = listener.id;
+    let accept_proxy = listener.accept_proxy;
     let socket = match listener.socket {
         ListenSocket::Tcp(s) => Accept::Tcp(TcpListener::from_std(s)?),
         ListenSocket::Unix(s) => Accept::Unix(UnixListener::from_std(s)?),
@@ -259,7 +268,8 @@ fn accept_loop(
             ctx.shared.global.reserve().await;
             fe.gate.reserve().await;
             match socket.accept(listener_id).await {
-                Ok(accepted) => {
+                Ok(mut accepted) => {
+                    accepted.accept_proxy = accept_proxy;
                     tokio::task::spawn_local(session::run(Rc::clone(&ctx), fe_idx, accepted));
                 }
                 Err(e) => {
@@ -292,6 +302,8 @@ impl Accept {
                     dst,
                     client: LogAddr::Inet(src),
                     local: LogAddr::Inet(dst),
+                    accept_proxy: false,
+                    listener: listener_id,
                 })
             }
             Self::Unix(l) => {
@@ -304,6 +316,8 @@ impl Accept {
                     dst: none,
                     client: unix,
                     local: unix,
+                    accept_proxy: false,
+                    listener: listener_id,
                 })
             }
         }
