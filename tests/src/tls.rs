@@ -58,9 +58,10 @@ impl TestCa {
         let key = KeyPair::generate().expect("leaf key");
         let names: Vec<String> = dns_names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names).expect("leaf params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, dns_names.first().copied().unwrap_or("-"));
+        params.distinguished_name.push(
+            DnType::CommonName,
+            dns_names.first().copied().unwrap_or("-"),
+        );
         let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
         let der = PrivatePkcs8KeyDer::from(key.serialize_der());
         (cert.der().clone(), PrivateKeyDer::Pkcs8(der))
@@ -77,9 +78,7 @@ impl TestCa {
             TlsVersion::Tls12 => builder.with_protocol_versions(&[&rustls::version::TLS12]),
         }
         .expect("protocol versions");
-        let mut cfg = builder
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let mut cfg = builder.with_root_certificates(roots).with_no_client_auth();
         cfg.enable_sni = sni;
         Arc::new(cfg)
     }

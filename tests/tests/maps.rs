@@ -83,7 +83,12 @@ fn map_ip_routes_by_client_network_longest_prefix_first() {
     assert_eq!(route(32, port), "c", "just past the /28");
     assert_eq!(route(200, port), "default", "no entry: the map's default");
     assert_eq!(
-        (s.a.accepted(), s.b.accepted(), s.c.accepted(), s.default.accepted()),
+        (
+            s.a.accepted(),
+            s.b.accepted(),
+            s.c.accepted(),
+            s.default.accepted()
+        ),
         (1, 2, 2, 1)
     );
 }

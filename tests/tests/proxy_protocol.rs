@@ -73,7 +73,12 @@ fn accept_proxy_v1_and_v2_give_the_backend_the_data_and_the_log_the_announced_so
     let (lb, port) = accept_proxy_lb(&s1);
     let dst = sa(&format!("127.0.0.1:{port}"));
 
-    drop(through(port, &v1(sa("192.0.2.10:40001"), dst), "hello v1\n", false));
+    drop(through(
+        port,
+        &v1(sa("192.0.2.10:40001"), dst),
+        "hello v1\n",
+        false,
+    ));
     expect_log_from(&lb, "192.0.2.10:40001");
 
     drop(through(
@@ -116,7 +121,12 @@ fn a_header_split_across_segments_is_waited_for() {
     let s1 = Backend::identity("s1");
     let (lb, port) = accept_proxy_lb(&s1);
     let dst = sa(&format!("127.0.0.1:{port}"));
-    drop(through(port, &v1(sa("192.0.2.11:40004"), dst), "slow v1\n", true));
+    drop(through(
+        port,
+        &v1(sa("192.0.2.11:40004"), dst),
+        "slow v1\n",
+        true,
+    ));
     expect_log_from(&lb, "192.0.2.11:40004");
     drop(through(
         port,
@@ -217,11 +227,7 @@ fn malformed_proxy_headers_close_the_connection_and_are_logged() {
         "malformed headers that were not refused:\n{}",
         failures.join("\n")
     );
-    assert_eq!(
-        s1.accepted(),
-        0,
-        "no malformed header may reach the server"
-    );
+    assert_eq!(s1.accepted(), 0, "no malformed header may reach the server");
     // Each refusal is logged with the client's real address (HAProxy: `fe/<bind>: <why>`).
     let re = |p: u16| regex::Regex::new(&format!(r"^127\.0\.0\.1:{p} \[.*\] fe")).unwrap();
     lb_tests::wait_until(Duration::from_secs(5), || {
@@ -264,7 +270,12 @@ fn expect_proxy_layer4_only_for_the_matching_sources() {
     let dst = sa(&format!("127.0.0.1:{port}"));
 
     // From 127.0.0.1: the header is required and parsed.
-    drop(through(port, &v1(sa("192.0.2.20:41000"), dst), "trusted\n", false));
+    drop(through(
+        port,
+        &v1(sa("192.0.2.20:41000"), dst),
+        "trusted\n",
+        false,
+    ));
     expect_log_from(&lb, "192.0.2.20:41000");
 
     // From 127.0.0.2: no header expected; the first bytes are data.
@@ -312,10 +323,16 @@ fn rules_and_routing_see_the_announced_source() {
     );
     let _lb = Lb::start(&cfg);
     let dst = sa(&format!("127.0.0.1:{port}"));
-    drop(through(port, &v1(sa("192.0.2.10:40001"), dst), "ok\n", false));
+    drop(through(
+        port,
+        &v1(sa("192.0.2.10:40001"), dst),
+        "ok\n",
+        false,
+    ));
     expect_refused(port, &v1(sa("192.0.2.66:40002"), dst), false);
     let mut c = connect(port).unwrap();
-    c.write_all(&v2(sa("198.51.100.9:40003"), dst, &[])).unwrap();
+    c.write_all(&v2(sa("198.51.100.9:40003"), dst, &[]))
+        .unwrap();
     assert_eq!(read_line(&mut c).unwrap(), "other");
     assert_eq!((s1.accepted(), other.accepted()), (1, 1));
 }

@@ -167,7 +167,11 @@ fn rejected_connections_are_not_logged() {
     let seq = run(6, LOCAL, port);
     assert_eq!(seq, expected(2, 6));
     // Each accepted connection logs one tcplog line (fe be/s1) once closed.
-    lb.expect_lines(r"^127\.0\.0\.1:\d+ \[.*\] fe be/s1 ", 2, Duration::from_secs(5));
+    lb.expect_lines(
+        r"^127\.0\.0\.1:\d+ \[.*\] fe be/s1 ",
+        2,
+        Duration::from_secs(5),
+    );
     std::thread::sleep(Duration::from_millis(500));
     let lines = lb
         .output()

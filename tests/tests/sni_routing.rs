@@ -47,8 +47,8 @@ fn backends_cfg(s: &Servers) -> String {
 /// the routing did not sit out the 5 s inspect delay.
 fn hello(port: u16, cfg: &Arc<ClientConfig>, verify: &str) -> String {
     let t = Instant::now();
-    let (mut tls, line) = tls_hello(port, cfg, verify)
-        .unwrap_or_else(|e| panic!("TLS through lb for {verify}: {e}"));
+    let (mut tls, line) =
+        tls_hello(port, cfg, verify).unwrap_or_else(|e| panic!("TLS through lb for {verify}: {e}"));
     let took = t.elapsed();
     assert!(
         took < Duration::from_secs(2),

@@ -84,9 +84,15 @@ fn a_client_whose_server_goes_down_moves_and_stays_on_its_new_server() {
     let idx = srv.iter().position(|b| b.name() == first).unwrap();
     let dead_port = srv[idx].port();
     srv[idx].kill();
-    lb.expect_line(&format!("Server be/{first} is DOWN"), Duration::from_secs(10));
+    lb.expect_line(
+        &format!("Server be/{first} is DOWN"),
+        Duration::from_secs(10),
+    );
     let second = sticky_server(ip(1), port, 6);
-    assert_ne!(second, first, "the sticky server is down: the client must move");
+    assert_ne!(
+        second, first,
+        "the sticky server is down: the client must move"
+    );
     // The old server comes back: the table now says `second`, so the client stays there.
     srv[idx] = Backend::identity_on(&first, dead_port);
     lb.expect_line(&format!("Server be/{first} is UP"), Duration::from_secs(10));
