@@ -182,3 +182,132 @@ fn rejected_connections_are_not_logged() {
         "tcp-request connection reject logs nothing: {lines:#?}"
     );
 }
+
+/// One connection from `src` that sends `data` first: `Some(greeting)` if a server
+/// answered (its echo checked), `None` if the balancer closed the connection.
+fn attempt_with(src: Ipv4Addr, port: u16, data: &[u8]) -> Option<String> {
+    use std::io::Write;
+    let mut c = match connect_from(src, port) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+        Err(e) => panic!("TCP connect from {src}: {e}"),
+    };
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // A reset may come before or during the write.
+    let _ = c.write_all(data);
+    let name = read_line(&mut c).ok()?;
+    let echo = read_line(&mut c).expect("echo of the data");
+    assert_eq!(echo.as_bytes(), data.strip_suffix(b"\n").unwrap_or(data));
+    Some(name)
+}
+
+#[test]
+fn an_abuse_flag_in_gpc0_blocks_the_source_on_every_worker() {
+    let s1 = Backend::identity("s1");
+    let port = free_port();
+    let _lb = Lb::start(&frontend(
+        port,
+        "    stick-table type ip size 1k expire 30s store gpc0,conn_rate(10s)\n\
+         \x20   tcp-request inspect-delay 2s\n\
+         \x20   tcp-request connection track-sc0 src\n\
+         \x20   tcp-request connection reject if { sc0_get_gpc0 gt 0 }\n\
+         \x20   tcp-request content sc-inc-gpc0(0) if { req.payload(0,5) -m str ABUSE }\n\
+         \x20   tcp-request content reject if { req.payload(0,5) -m str ABUSE }\n\
+         \x20   tcp-request content accept if { req.len gt 0 }\n",
+        &s1,
+    ));
+    assert_eq!(attempt_with(LOCAL, port, b"hello\n").as_deref(), Some("s1"));
+    assert_eq!(attempt_with(LOCAL, port, b"ABUSE now\n"), None);
+    assert_eq!(
+        s1.accepted(),
+        1,
+        "the abusive request never reached a server"
+    );
+    // Flagged: every later connection from 127.0.0.1 is refused at once, on both workers.
+    for i in 0..10 {
+        assert_eq!(
+            attempt_with(LOCAL, port, b"hello again\n"),
+            None,
+            "connection {i} after the abuse flag was set"
+        );
+    }
+    assert_eq!(
+        attempt_with(OTHER, port, b"hello\n").as_deref(),
+        Some("s1"),
+        "127.0.0.2 is not flagged"
+    );
+    assert_eq!(s1.accepted(), 2);
+}
+
+/// The stored `conn_rate(10000)` of `key` in `show table TABLE`.
+fn shown_conn_rate(sock: &std::path::Path, table: &str, key: &str) -> Option<u64> {
+    let out = lb_tests::runtime::runtime_cmd(sock, &format!("show table {table}"));
+    let re = regex::Regex::new(&format!(
+        r"key={} .*conn_rate\(10000\)=(\d+)",
+        regex::escape(key)
+    ))
+    .unwrap();
+    out.lines()
+        .find_map(|l| re.captures(l))
+        .map(|c| c[1].parse().unwrap())
+}
+
+#[test]
+fn show_table_reports_the_rates_counted_by_both_workers() {
+    let s1 = Backend::identity("s1");
+    let dir = lb_tests::TempDir::new();
+    let sock = dir.path().join("admin.sock");
+    let port = free_port();
+    let cfg = frontend(
+        port,
+        "    stick-table type ip size 100k expire 30s store conn_rate(10s),conn_cnt\n\
+         \x20   tcp-request connection track-sc0 src\n\
+         \x20   tcp-request connection reject if { sc0_conn_rate gt 5 }\n",
+        &s1,
+    )
+    .replacen(
+        "global\n",
+        &format!("global\n{}", lb_tests::runtime::stats_socket_line(&sock)),
+        1,
+    );
+    let _lb = Lb::start(&cfg);
+    assert_eq!(run(7, LOCAL, port), expected(5, 7));
+    assert_eq!(run(2, OTHER, port), expected(2, 2));
+    assert_eq!(shown_conn_rate(&sock, "fe", "127.0.0.1"), Some(7));
+    assert_eq!(shown_conn_rate(&sock, "fe", "127.0.0.2"), Some(2));
+}
+
+#[test]
+fn entries_expire_after_their_expire_time() {
+    let s1 = Backend::identity("s1");
+    let dir = lb_tests::TempDir::new();
+    let sock = dir.path().join("admin.sock");
+    let port = free_port();
+    let cfg = frontend(
+        port,
+        "    stick-table type ip size 100k expire 1s store conn_rate(10s)\n\
+         \x20   tcp-request connection track-sc0 src\n\
+         \x20   tcp-request connection reject if { sc0_conn_rate gt 2 }\n",
+        &s1,
+    )
+    .replacen(
+        "global\n",
+        &format!("global\n{}", lb_tests::runtime::stats_socket_line(&sock)),
+        1,
+    );
+    let _lb = Lb::start(&cfg);
+    assert_eq!(run(4, LOCAL, port), expected(2, 4));
+    assert_eq!(shown_conn_rate(&sock, "fe", "127.0.0.1"), Some(4));
+    // 1 s after the last connection closed the entry is gone, and with it the rate.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        shown_conn_rate(&sock, "fe", "127.0.0.1"),
+        None,
+        "the entry expired"
+    );
+    assert_eq!(
+        run(3, LOCAL, port),
+        expected(2, 3),
+        "a fresh entry starts from 0"
+    );
+}
