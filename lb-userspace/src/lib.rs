@@ -15,6 +15,7 @@ pub mod config;
 pub mod ebpf;
 pub mod fuzzing;
 pub mod log;
+pub mod logformat;
 pub mod map;
 pub mod process;
 pub mod proxy;

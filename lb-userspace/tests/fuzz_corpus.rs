@@ -10,10 +10,13 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .join(target);
     let mut seeds: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
+        .map(|e| {
+            e.unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path()
+        })
         .filter(|p| p.is_file())
         .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
+            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             (p, bytes)
         })
         .collect();
@@ -26,7 +29,16 @@ fn sample_expr_seeds() {
     let seeds = corpus("sample_expr");
     assert!(!seeds.is_empty(), "the sample_expr corpus has seeds");
     for (_, bytes) in seeds {
-        lb::fuzzing::sample_expr(&String::from_utf8_lossy(&bytes));
+        lb::fuzzing::sample_expr(&bytes);
+    }
+}
+
+#[test]
+fn client_hello_seeds() {
+    let seeds = corpus("client_hello");
+    assert!(!seeds.is_empty(), "the client_hello corpus has seeds");
+    for (_, bytes) in seeds {
+        lb::fuzzing::client_hello(&bytes);
     }
 }
 

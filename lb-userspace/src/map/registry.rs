@@ -330,10 +330,16 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Self::check_kind(existing, kind);
         }
-        let bytes = std::fs::read(Path::new(name)).map_err(|e| MapError::Io {
+        let io = |reason: String| MapError::Io {
             name: name.to_owned(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        // Devices and pipes could block the configuration load forever.
+        let meta = std::fs::metadata(Path::new(name)).map_err(|e| io(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(io("not a regular file".into()));
+        }
+        let bytes = std::fs::read(Path::new(name)).map_err(|e| io(e.to_string()))?;
         self.load_text(name, kind, &String::from_utf8_lossy(&bytes))
     }
 

@@ -247,6 +247,10 @@ fn registry_loads_files_once_and_checks_columns() {
     assert!(reg.list().is_empty());
     let r3 = reg.load(&name, RefKind::Map).unwrap();
     assert_eq!(r3.entries()[0].value.as_deref(), Some("changed"));
+    assert!(matches!(
+        reg.load("/dev/zero", RefKind::Map),
+        Err(MapError::Io { .. })
+    ));
     let missing = dir.join("missing.map").display().to_string();
     assert!(matches!(
         reg.load(&missing, RefKind::Map),

@@ -370,6 +370,34 @@ mod tests {
     }
 
     #[test]
+    fn every_converter_dispatches_with_its_types() {
+        use SampleType::{Addr, Bin, Int, Str};
+        for (text, input, output) in [
+            ("base64", Bin, Str),
+            ("b64dec", Str, Bin),
+            ("hex", Bin, Str),
+            ("json", Str, Str),
+            ("json(utf8)", Str, Str),
+            ("crc32", Bin, Int),
+            ("djb2(1)", Bin, Int),
+            ("sdbm", Bin, Int),
+            ("wt6", Bin, Int),
+            ("xxh3(3)", Bin, Int),
+            ("word(1,_)", Str, Str),
+            ("field(-1,_,2)", Str, Str),
+            ("regsub(a,b,g)", Str, Str),
+            ("bytes(1,2)", Bin, Bin),
+            ("concat(a,txn.b,c)", Str, Str),
+            ("add(txn.n)", Int, Int),
+            ("mod(3)", Int, Int),
+            ("ipmask(8)", Addr, Addr),
+        ] {
+            let c = conv(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!((c.in_type(), c.out_type()), (input, output), "{text}");
+        }
+    }
+
+    #[test]
     fn unknown_converter() {
         assert_eq!(
             conv("frobnicate").unwrap_err(),

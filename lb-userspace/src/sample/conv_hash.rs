@@ -2,8 +2,6 @@
 //! argument) and `xxh3` (with an optional seed). The functions are the ones `balance
 //! hash` uses, so a converter and a hash-based balancer agree.
 
-use std::borrow::Cow;
-
 use crate::backend::balance::hash::{crc32, djb2, full_hash, sdbm, wt6};
 use crate::sample::parse::Call;
 use crate::sample::{Sample, SampleError, SampleType};
@@ -78,7 +76,7 @@ impl HashConv {
         Some(Sample::Int(self.hash(&b)))
     }
 
-    fn hash(self, b: &Cow<'_, [u8]>) -> i64 {
+    fn hash(self, b: &[u8]) -> i64 {
         match self {
             Self::Hash32 { func, avalanche } => {
                 let h = match func {
@@ -112,6 +110,8 @@ fn opt_int(call: &Call) -> Result<i64, SampleError> {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
     fn conv(name: &str, args: &[&str]) -> HashConv {

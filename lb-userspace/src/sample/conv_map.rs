@@ -149,6 +149,98 @@ impl MapConv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::{SampleExpr, StreamCtx};
+
+    fn write_map(name: &str, text: &str) -> (std::path::PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("lb-conv-map-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.map");
+        std::fs::write(&path, text).unwrap();
+        let p = path.display().to_string();
+        (dir, p)
+    }
+
+    fn eval(expr: &SampleExpr) -> Option<Sample<'static>> {
+        let c = StreamCtx::new(
+            "10.1.2.3:1000".parse().unwrap(),
+            "192.0.2.1:443".parse().unwrap(),
+            "fe",
+        );
+        expr.eval(&c).map(Sample::into_owned)
+    }
+
+    #[test]
+    fn lookups_defaults_and_updates() {
+        let (dir, path) = write_map("hosts", "# hosts\nwww.a.test be_a\n.b.test be_b\n");
+        let e =
+            SampleExpr::parse(&format!("str(WWW.A.test),lower,map({path},be_default)")).unwrap();
+        assert_eq!(eval(&e), Some(Sample::Str("be_a".into())));
+        let miss = SampleExpr::parse(&format!("str(x),map({path},be_default)")).unwrap();
+        assert_eq!(eval(&miss), Some(Sample::Str("be_default".into())));
+        let no_default = SampleExpr::parse(&format!("str(x),map_str({path})")).unwrap();
+        assert_eq!(eval(&no_default), None);
+        let end = SampleExpr::parse(&format!("str(api.b.test),map_end({path})")).unwrap();
+        assert_eq!(eval(&end), Some(Sample::Str("be_b".into())));
+        // Run-time changes are seen by the next lookup, through the registry.
+        let r = Registry::global().get(&path).unwrap();
+        r.set("www.a.test", "be_new").unwrap();
+        assert_eq!(eval(&e), Some(Sample::Str("be_new".into())));
+        r.add("x", Some("be_x")).unwrap();
+        assert_eq!(eval(&miss), Some(Sample::Str("be_x".into())));
+        assert_eq!(eval(&no_default), Some(Sample::Str("be_x".into())));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn typed_maps() {
+        let (dir, path) = write_map("typed", "10.0.0.0/8 1\n10.1.0.0/16 2\n");
+        let e = SampleExpr::parse(&format!("src,map_ip_int({path},0)")).unwrap();
+        assert_eq!(e.out_type(), SampleType::Int);
+        assert_eq!(eval(&e), Some(Sample::Int(2)));
+        let d = SampleExpr::parse(&format!("dst,map_ip_int({path},-1)")).unwrap();
+        assert_eq!(eval(&d), Some(Sample::Int(-1)));
+        let (dir2, ports) = write_map("ports", "443 https\n1:1023 low\n");
+        let p = SampleExpr::parse(&format!("dst_port,map_int({ports})")).unwrap();
+        assert_eq!(eval(&p), Some(Sample::Str("https".into())));
+        let (dir3, ips) = write_map("ips", "a 10.0.0.1\n");
+        let ip = SampleExpr::parse(&format!("str(a),map_str_ip({ips})")).unwrap();
+        assert_eq!(ip.out_type(), SampleType::Addr);
+        assert_eq!(eval(&ip), Some(Sample::Ip("10.0.0.1".parse().unwrap())));
+        for d in [dir, dir2, dir3] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn errors() {
+        let (dir, path) = write_map("errs", "k v\n");
+        for bad in [
+            format!("str(a),map({path},x,y)"),
+            "str(a),map".to_owned(),
+            "str(a),map('')".to_owned(),
+            format!("str(a),map_str_int({path},x)"),
+            format!("str(a),map_str_ip({path},300.0.0.1)"),
+            // The value 'v' is not an integer.
+            format!("str(a),map_str_int({path})"),
+            "str(a),map(/nonexistent/lb/x.map)".to_owned(),
+        ] {
+            let err = SampleExpr::parse(&bad).unwrap_err();
+            assert!(matches!(err, SampleError::BadArgs { .. }), "{bad}: {err}");
+        }
+        // Keys must parse for the match method.
+        assert!(matches!(
+            SampleExpr::parse(&format!("str(a),map_int({path})")),
+            Err(SampleError::BadArgs { .. })
+        ));
+        // An address cannot be an integer map key.
+        let (dir2, ints) = write_map("ints", "1 v\n");
+        assert!(matches!(
+            SampleExpr::parse(&format!("src,map_int({ints})")),
+            Err(SampleError::CannotApply { .. })
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(dir2).unwrap();
+    }
 
     #[test]
     fn names() {

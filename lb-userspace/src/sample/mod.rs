@@ -3,9 +3,15 @@
 //! A [`SampleExpr`] is parsed once from the config and evaluated against a [`StreamCtx`]
 //! for each connection. Parsing checks types the way HAProxy does (a converter whose
 //! input cannot be cast from the previous output is rejected), so evaluation only fails
-//! when data is missing or a run-time cast fails. The rules-engine issue extends the
-//! fetch and converter lists ([`fetch::Fetch`], [`conv::Converter`]); this module stays
-//! the one entry point for all of them.
+//! when data is missing or a run-time cast fails. [`fetch::Fetch`] and
+//! [`conv::Converter`] are the one entry point for every fetch and converter; groups of
+//! them live in their own modules (`fetch_payload`, `fetch_state`, `conv_map`, ...).
+//!
+//! [`SampleExpr::eval`] answers with what is known now; [`SampleExpr::eval_partial`]
+//! also says whether more client data could change the answer (HAProxy's
+//! `SMP_F_MAY_CHANGE`), which is what lets `tcp-request content` rules wait (see
+//! [`crate::acl`]). Only the payload fetches (`req.len`, `req.payload`, `req.ssl_sni`,
+//! ...) ever say so, and only while [`StreamCtx::payload_final`] is false.
 
 pub mod conv;
 pub mod conv_codec;
@@ -158,7 +164,12 @@ pub enum SampleError {
 impl SampleExpr {
     /// Parses `fetch(args),conv(args),...` as written in the config.
     pub fn parse(text: &str) -> Result<Self, SampleError> {
-        let calls = parse::split_chain(text)?;
+        Self::from_calls(text, &parse::split_chain(text)?)
+    }
+
+    /// Builds an expression from calls already split (see [`parse::split_chain_prefix`]);
+    /// `text` is for messages.
+    pub fn from_calls(text: &str, calls: &[parse::Call]) -> Result<Self, SampleError> {
         let Some((first, rest)) = calls.split_first() else {
             return Err(SampleError::MissingFetch(text.to_owned()));
         };
@@ -282,6 +293,17 @@ mod tests {
         assert_eq!(err.to_string(), "unknown fetch method 'req.hdr'");
         let err = SampleExpr::parse("int(x)").unwrap_err();
         assert!(err.to_string().contains("'int'"), "{err}");
+    }
+
+    #[test]
+    fn shared_types_are_thread_safe() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<SampleExpr>();
+        send_sync::<StreamCtx<'static>>();
+        send_sync::<vars::Vars>();
+        send_sync::<crate::acl::Condition>();
+        send_sync::<crate::logformat::LogFormat>();
+        send_sync::<crate::map::Index>();
     }
 
     #[test]

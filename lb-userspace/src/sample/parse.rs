@@ -18,20 +18,34 @@ fn is_idchar(c: char) -> bool {
 
 /// Splits an expression into its fetch (first) and converters (rest).
 pub fn split_chain(text: &str) -> Result<Vec<Call>, SampleError> {
+    let (calls, rest) = split_chain_prefix(text)?;
+    match (rest.chars().next(), calls.last()) {
+        (None, _) => Ok(calls),
+        (Some(c), Some(prev)) => Err(SampleError::Syntax(format!(
+            "unexpected '{c}' after '{}' in '{text}'",
+            prev.name
+        ))),
+        (Some(_), None) => Err(SampleError::MissingFetch(text.to_owned())),
+    }
+}
+
+/// Splits the expression at the start of `text` and returns what follows it (for
+/// `%[expr]` in log-format strings, where `]` ends the expression).
+pub fn split_chain_prefix(text: &str) -> Result<(Vec<Call>, &str), SampleError> {
     let mut calls: Vec<Call> = Vec::new();
     let mut rest = text;
     loop {
         let end = rest.find(|c: char| !is_idchar(c)).unwrap_or(rest.len());
         let name = &rest[..end];
         if name.is_empty() {
-            return Err(match calls.last() {
-                None => SampleError::MissingFetch(text.to_owned()),
-                Some(prev) => SampleError::Syntax(format!(
+            return match calls.last() {
+                None => Err(SampleError::MissingFetch(text.to_owned())),
+                Some(prev) => Err(SampleError::Syntax(format!(
                     "unexpected '{}' after '{}' in '{text}'",
                     rest.chars().next().unwrap_or(' '),
                     prev.name
-                )),
-            });
+                ))),
+            };
         }
         rest = &rest[end..];
         let args = match rest.strip_prefix('(') {
@@ -47,18 +61,13 @@ pub fn split_chain(text: &str) -> Result<Vec<Call>, SampleError> {
             name: name.to_owned(),
             args,
         });
-        if rest.is_empty() {
-            return Ok(calls);
-        }
         let Some(after) = rest.strip_prefix(',') else {
-            return Err(SampleError::Syntax(format!(
-                "missing comma after '{name}' in '{text}'"
-            )));
+            return Ok((calls, rest));
         };
         // HAProxy tolerates repeated and trailing commas.
         rest = after.trim_start_matches(',');
-        if rest.is_empty() {
-            return Ok(calls);
+        if !rest.starts_with(is_idchar) {
+            return Ok((calls, rest));
         }
     }
 }
@@ -184,6 +193,17 @@ mod tests {
             split_chain("str('x y')").unwrap(),
             vec![call("str", &["x y"])]
         );
+    }
+
+    #[test]
+    fn prefixes() {
+        let (calls, rest) = split_chain_prefix("src,lower]tail").unwrap();
+        assert_eq!(calls, vec![call("src", &[]), call("lower", &[])]);
+        assert_eq!(rest, "]tail");
+        let (calls, rest) = split_chain_prefix("str(']'),upper,] x").unwrap();
+        assert_eq!(calls, vec![call("str", &["]"]), call("upper", &[])]);
+        assert_eq!(rest, "] x");
+        assert!(split_chain_prefix("]").is_err());
     }
 
     #[test]

@@ -69,28 +69,30 @@ pub fn parse_client_hello(data: &[u8]) -> Parse<ClientHello<'_>> {
 }
 
 /// The type of the first handshake message once it is complete (HAProxy's
-/// `req.ssl_hello_type`: 1 for a ClientHello).
+/// `req.ssl_hello_type`: 1 for a ClientHello, which may span several records).
 pub fn hello_type(data: &[u8]) -> Parse<u8> {
-    match record_header(data) {
-        Parse::Done(len) => {
-            let record = &data[5..];
-            let Some(&hs_type) = record.first() else {
-                return Parse::Incomplete;
-            };
-            if len < 4 {
-                return Parse::Invalid;
-            }
-            let Some(hs_len) = record.get(1..4).map(be24) else {
-                return Parse::Incomplete;
-            };
-            if record.len() < 4 + hs_len {
-                return Parse::Incomplete;
-            }
-            Parse::Done(hs_type)
-        }
-        Parse::Incomplete => Parse::Incomplete,
-        Parse::Invalid => Parse::Invalid,
+    let len = match record_header(data) {
+        Parse::Done(len) => len,
+        Parse::Incomplete => return Parse::Incomplete,
+        Parse::Invalid => return Parse::Invalid,
+    };
+    let record = &data[5..];
+    let Some(&hs_type) = record.first() else {
+        return Parse::Incomplete;
+    };
+    if len < 4 {
+        return Parse::Invalid;
     }
+    if hs_type == CLIENT_HELLO {
+        return handshake_body(data).map(|_| CLIENT_HELLO);
+    }
+    let Some(hs_len) = record.get(1..4).map(be24) else {
+        return Parse::Incomplete;
+    };
+    if record.len() < 4 + hs_len {
+        return Parse::Incomplete;
+    }
+    Parse::Done(hs_type)
 }
 
 /// Checks the record header at the start of `data` (handshake, SSLv3 or later, sane
@@ -222,7 +224,7 @@ fn hello_fields(body: &[u8]) -> Option<Fields> {
     }
     r.take(sid_len)?;
     let ciphers = usize::from(r.u16()?);
-    if ciphers < 2 || ciphers % 2 != 0 {
+    if ciphers < 2 || !ciphers.is_multiple_of(2) {
         return None;
     }
     r.take(ciphers)?;
@@ -332,7 +334,7 @@ fn sslv2_version(data: &[u8]) -> Parse<u32> {
     let ciphers = be16(&fixed[2..4]);
     let sid = be16(&fixed[4..6]);
     let challenge = be16(&fixed[6..8]);
-    if ciphers % 3 != 0
+    if !ciphers.is_multiple_of(3)
         || (sid != 0 && sid != 16)
         || !(16..=32).contains(&challenge)
         || rlen != 9 + ciphers + sid + challenge

@@ -2,17 +2,17 @@
 //! `txn`, `req`, `res` and `check`.
 //!
 //! A stream owns one [`Vars`]; rules write through `&Vars` (interior mutability) while
-//! conditions read it through the same shared reference in the [`StreamCtx`]. Streams are
-//! processed on one thread each, so the per-stream scopes use a `RefCell` that is never
-//! borrowed across a call out of this module. The `proc` scope is shared by every worker
-//! thread ([`ProcVars`], an `RwLock` held only for one lookup or one store).
+//! conditions read it through the same shared reference in the [`StreamCtx`]. The
+//! per-stream scopes sit behind a mutex that is only ever taken by the stream's own
+//! thread (uncontended, so cheap) and never held across a call out of this module; it
+//! keeps `Vars` (hence `StreamCtx`) `Send + Sync`. The `proc` scope is shared by every
+//! worker thread ([`ProcVars`], an `RwLock` held only for one lookup or one store).
 //!
 //! [`StreamCtx`]: crate::sample::StreamCtx
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use crate::sample::Sample;
 
@@ -172,7 +172,7 @@ type ScopeMap = HashMap<Box<str>, Sample<'static>>;
 pub struct Vars {
     proc: Arc<ProcVars>,
     /// `sess`, `txn`, `req`, `res`, `check`, in [`Scope::STREAM`] order.
-    scopes: RefCell<[ScopeMap; 5]>,
+    scopes: Mutex<[ScopeMap; 5]>,
 }
 
 impl Default for Vars {
@@ -184,7 +184,7 @@ impl Default for Vars {
 
 impl fmt::Debug for Vars {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.scopes.try_borrow() {
+        match self.scopes.try_lock() {
             Ok(scopes) => f.debug_struct("Vars").field("scopes", &*scopes).finish(),
             Err(_) => f.write_str("Vars { <in use> }"),
         }
@@ -196,15 +196,20 @@ impl Vars {
     pub fn new(proc: Arc<ProcVars>) -> Self {
         Self {
             proc,
-            scopes: RefCell::default(),
+            scopes: Mutex::default(),
         }
+    }
+
+    fn scopes(&self) -> MutexGuard<'_, [ScopeMap; 5]> {
+        // Every operation is a single map call: a panic cannot leave a scope half-done.
+        self.scopes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The value of a variable, if set (a copy: the stream may change it afterwards).
     pub fn get(&self, var: &VarName) -> Option<Sample<'static>> {
         match var.scope.slot() {
             None => self.proc.get(&var.name),
-            Some(slot) => self.scopes.borrow()[slot].get(&*var.name).cloned(),
+            Some(slot) => self.scopes()[slot].get(&*var.name).cloned(),
         }
     }
 
@@ -214,7 +219,7 @@ impl Vars {
             None => self.proc.set(&var.name, value),
             Some(slot) => {
                 let value = value.into_owned();
-                self.scopes.borrow_mut()[slot].insert(var.name.clone(), value);
+                self.scopes()[slot].insert(var.name.clone(), value);
             }
         }
     }
@@ -223,7 +228,7 @@ impl Vars {
     pub fn unset(&self, var: &VarName) -> bool {
         match var.scope.slot() {
             None => self.proc.unset(&var.name),
-            Some(slot) => self.scopes.borrow_mut()[slot].remove(&*var.name).is_some(),
+            Some(slot) => self.scopes()[slot].remove(&*var.name).is_some(),
         }
     }
 
@@ -231,7 +236,7 @@ impl Vars {
     /// or of a response). `proc` is never cleared this way.
     pub fn clear(&self, scope: Scope) {
         if let Some(slot) = scope.slot() {
-            self.scopes.borrow_mut()[slot].clear();
+            self.scopes()[slot].clear();
         }
     }
 }

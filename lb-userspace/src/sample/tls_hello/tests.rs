@@ -75,8 +75,14 @@ fn hellos_spanning_records_are_reassembled() {
             panic!("chunk {chunk}");
         };
         assert_eq!(hello.sni.as_deref(), Some(&b"api.example.net"[..]));
+        assert_eq!(hello_type(&split), Parse::Done(1));
         for cut in 0..split.len() {
             assert_eq!(sni_of(&split[..cut]), Parse::Incomplete, "{chunk}/{cut}");
+            assert_eq!(
+                hello_type(&split[..cut]),
+                Parse::Incomplete,
+                "{chunk}/{cut}"
+            );
         }
     }
     // A following record that is not a handshake is not a continuation.
@@ -218,6 +224,16 @@ fn ssl_version_formats() {
     not_hello[2] = 2;
     assert_eq!(ssl_version(&not_hello), Parse::Invalid);
     assert_eq!(ssl_version(&[]), Parse::Incomplete);
+}
+
+#[test]
+fn hello_type_of_other_handshakes() {
+    // A ServerHello-typed message (2) of 4 bytes.
+    let msg = [0x16, 3, 3, 0, 8, 2, 0, 0, 4, 0, 0, 0, 0];
+    assert_eq!(hello_type(&msg), Parse::Done(2));
+    assert_eq!(hello_type(&msg[..12]), Parse::Incomplete);
+    assert_eq!(hello_type(&[0x16, 3, 3, 0, 2, 2, 0]), Parse::Invalid);
+    assert_eq!(hello_type(b"GET /"), Parse::Invalid);
 }
 
 #[test]
