@@ -137,19 +137,71 @@ impl Default for TestCa {
 /// A TLS client connection made through `port`, already past its handshake.
 pub type TlsStream = rustls::StreamOwned<ClientConnection, TcpStream>;
 
-/// Connects to `127.0.0.1:port`, runs a TLS handshake verifying the server certificate
-/// against `verify_name` (sent as SNI if `cfg` enables it) and returns the stream with the
-/// first line the server wrote. Any TLS failure (wrong certificate, reset...) is an error.
-pub fn tls_hello(
+/// A TCP stream whose first write is sent in two pieces, `first` bytes then the rest,
+/// with a pause between them: a ClientHello split across TCP segments.
+#[derive(Debug)]
+pub struct SplitFirstWrite {
+    /// The connection.
+    pub tcp: TcpStream,
+    first: Option<usize>,
+    pause: std::time::Duration,
+}
+
+impl SplitFirstWrite {
+    /// Wraps `tcp`; the first write is cut after `first` bytes.
+    pub fn new(tcp: TcpStream, first: usize, pause: std::time::Duration) -> Self {
+        Self {
+            tcp,
+            first: Some(first),
+            pause,
+        }
+    }
+}
+
+impl Read for SplitFirstWrite {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for SplitFirstWrite {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.first.take() {
+            Some(cut) if cut < buf.len() => {
+                self.tcp.write_all(&buf[..cut])?;
+                self.tcp.flush()?;
+                std::thread::sleep(self.pause);
+                self.tcp.write_all(&buf[cut..])?;
+                Ok(buf.len())
+            }
+            _ => self.tcp.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// Like [`tls_hello`], but the ClientHello reaches the balancer in two TCP segments: its
+/// first `first` bytes, then the rest after `pause`.
+pub fn tls_hello_split(
     port: u16,
     cfg: &Arc<ClientConfig>,
     verify_name: &str,
-) -> io::Result<(TlsStream, String)> {
-    let tcp = connect(port)?;
+    first: usize,
+    pause: std::time::Duration,
+) -> io::Result<String> {
+    let tcp = SplitFirstWrite::new(connect(port)?, first, pause);
     let name = ServerName::try_from(verify_name.to_owned())
         .map_err(|e| io::Error::new(ErrorKind::InvalidInput, e))?;
     let conn = ClientConnection::new(Arc::clone(cfg), name).map_err(io::Error::other)?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
+    first_line(&mut tls)
+}
+
+/// Reads one `\n`-terminated line (at most 4 KiB) from a TLS stream.
+fn first_line(tls: &mut impl Read) -> io::Result<String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     loop {
@@ -167,7 +219,24 @@ pub fn tls_hello(
             _ => line.push(b[0]),
         }
     }
-    Ok((tls, String::from_utf8_lossy(&line).into_owned()))
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// Connects to `127.0.0.1:port`, runs a TLS handshake verifying the server certificate
+/// against `verify_name` (sent as SNI if `cfg` enables it) and returns the stream with the
+/// first line the server wrote. Any TLS failure (wrong certificate, reset...) is an error.
+pub fn tls_hello(
+    port: u16,
+    cfg: &Arc<ClientConfig>,
+    verify_name: &str,
+) -> io::Result<(TlsStream, String)> {
+    let tcp = connect(port)?;
+    let name = ServerName::try_from(verify_name.to_owned())
+        .map_err(|e| io::Error::new(ErrorKind::InvalidInput, e))?;
+    let conn = ClientConnection::new(Arc::clone(cfg), name).map_err(io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let line = first_line(&mut tls)?;
+    Ok((tls, line))
 }
 
 /// Echo round trip over an established TLS stream: writes `msg` and reads it back.

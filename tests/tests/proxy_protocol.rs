@@ -404,3 +404,29 @@ fn accept_proxy_then_send_proxy_v2_relays_the_announced_addresses() {
     );
     assert_eq!(read_line(&mut c).unwrap(), "relayed");
 }
+
+#[test]
+fn send_proxy_from_an_ipv6_client() {
+    for (opt, version) in [("send-proxy", 1), ("send-proxy-v2", 2)] {
+        let b = header_reader("pp");
+        let port = free_port();
+        let cfg = format!(
+            "{}frontend fe\n    bind [::1]:{port}\n    default_backend be\n\nbackend be\n{}",
+            header(1),
+            server_line(&b, opt)
+        );
+        let _lb = Lb::start(&cfg);
+        let mut c =
+            TcpStream::connect_timeout(&sa(&format!("[::1]:{port}")), Duration::from_secs(5))
+                .expect("connect over IPv6 loopback");
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let me = c.local_addr().unwrap();
+        c.write_all(b"v6 data\n").unwrap();
+        assert_eq!(
+            read_line(&mut c).unwrap(),
+            format!("pp v{version} {me} [::1]:{port}"),
+            "{opt}: a TCP6 header with the IPv6 client and frontend addresses"
+        );
+        assert_eq!(read_line(&mut c).unwrap(), "v6 data");
+    }
+}

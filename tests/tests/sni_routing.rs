@@ -184,3 +184,77 @@ fn dynamic_backend_name_from_sni_through_a_map_file() {
         "backend accept counts (a, b, default)"
     );
 }
+
+#[test]
+fn a_client_hello_split_across_segments_is_waited_for() {
+    use lb_tests::tls::tls_hello_split;
+    let s = servers();
+    let port = free_port();
+    let cfg = format!(
+        "{}frontend fe\n\
+         \x20   bind 127.0.0.1:{port}\n\
+         \x20   tcp-request inspect-delay 5s\n\
+         \x20   tcp-request content accept if {{ req.ssl_hello_type 1 }}\n\
+         \x20   use_backend bk_a if {{ req.ssl_sni -i a.example }}\n\
+         \x20   use_backend bk_b if {{ req.ssl_sni -i b.example }}\n\
+         \x20   default_backend bk_default\n\n{}",
+        header(1),
+        backends_cfg(&s)
+    );
+    let _lb = Lb::start(&cfg);
+    let sni = s.ca.client_config(true, TlsVersion::Any);
+    // Cut inside the record header, before the SNI extension, and near the very end.
+    for (cut, name) in [(3, "a"), (40, "b"), (150, "a")] {
+        let verify = format!("{name}.example");
+        let t = Instant::now();
+        let line = tls_hello_split(port, &sni, &verify, cut, Duration::from_millis(300))
+            .unwrap_or_else(|e| panic!("ClientHello cut after {cut} bytes: {e}"));
+        assert_eq!(
+            line,
+            format!("{name} sni={verify}"),
+            "ClientHello cut after {cut} bytes"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "decided when the rest came, not at the 5 s delay ({:?})",
+            t.elapsed()
+        );
+    }
+    assert_eq!(s.default.accepted(), 0);
+}
+
+#[test]
+fn map_dom_routes_subdomains_by_sni() {
+    let ca = TestCa::new();
+    let a = ca.backend("a", &["a.example", "www.a.example"]);
+    let b = ca.backend("b", &["b.example", "api.eu.b.example"]);
+    let default = ca.backend("default", &["default.example", "ab.example"]);
+    let dir = TempDir::new();
+    let map = dir.path().join("domains.map");
+    std::fs::write(&map, "a.example bk_a\nb.example bk_b\n").unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "{}frontend fe\n\
+         \x20   bind 127.0.0.1:{port}\n\
+         \x20   tcp-request inspect-delay 5s\n\
+         \x20   tcp-request content accept if {{ req.ssl_hello_type 1 }}\n\
+         \x20   use_backend %[req.ssl_sni,lower,map_dom({},bk_default)]\n\
+         \x20   default_backend bk_default\n\n\
+         backend bk_a\n{}\nbackend bk_b\n{}\nbackend bk_default\n{}",
+        header(1),
+        map.display(),
+        server_line(&a, ""),
+        server_line(&b, ""),
+        server_line(&default, "")
+    );
+    let _lb = Lb::start(&cfg);
+    let sni = ca.client_config(true, TlsVersion::Any);
+    assert_eq!(hello(port, &sni, "www.a.example"), "a sni=www.a.example");
+    assert_eq!(
+        hello(port, &sni, "api.eu.b.example"),
+        "b sni=api.eu.b.example"
+    );
+    assert_eq!(hello(port, &sni, "a.example"), "a sni=a.example");
+    // "ab.example" does not contain "a.example" as whole dot-delimited words.
+    assert_eq!(hello(port, &sni, "ab.example"), "default sni=ab.example");
+}
