@@ -225,3 +225,27 @@ fn tcp_response_content_rules_with_a_layer4_condition() {
         "termination state PD (proxy refused, data phase): {line}"
     );
 }
+
+#[test]
+fn data_that_arrived_during_the_inspect_delay_is_forwarded_when_it_expires() {
+    let s1 = Backend::identity("s1");
+    let port = free_port();
+    let _lb = Lb::start(&frontend(
+        port,
+        "    tcp-request inspect-delay 500ms\n\
+         \x20   tcp-request content accept if { req.len ge 100 }\n",
+        &server_line(&s1, ""),
+    ));
+    let mut c = connect(port).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // 6 bytes: the condition waits for 100, the delay expires, the rule set accepts.
+    c.write_all(b"short\n").unwrap();
+    assert_eq!(read_line(&mut c).expect("greeting after the delay"), "s1");
+    assert_eq!(
+        read_line(&mut c).expect(
+            "the 6 bytes sent during the inspect delay must reach the server once it \
+             expires, without the client sending anything more"
+        ),
+        "short"
+    );
+}

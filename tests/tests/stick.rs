@@ -163,3 +163,31 @@ fn stickiness_survives_weight_changes_but_not_a_disabled_server() {
     runtime_ok(&sock, &format!("set weight be/{first} 1"));
     assert_eq!(sticky_server(ip(1), port, 6), second);
 }
+
+#[test]
+fn stick_match_with_a_condition_and_a_separate_store_rule() {
+    let srv = servers();
+    let port = free_port();
+    let mut cfg = header_with(1, "");
+    cfg.push_str(&format!(
+        "frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\n\
+         backend be\n    balance roundrobin\n    stick-table type ip size 1k expire 30m\n\
+         \x20   stick match src if {{ src 127.0.0.1 }}\n    stick store-request src\n"
+    ));
+    for s in &srv {
+        cfg.push_str(&server_line(s, ""));
+    }
+    let _lb = Lb::start(&cfg);
+    let sticky = sticky_server(ip(1), port, 6);
+    // 127.0.0.3 is stored but never matched: plain roundrobin over the three servers.
+    let names: Vec<String> = (0..6)
+        .map(|_| ask_name_from(ip(3), port).unwrap())
+        .collect();
+    let distinct: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "127.0.0.3 does not match the condition: balanced, got {names:?}"
+    );
+    assert_eq!(sticky_server(ip(1), port, 3), sticky);
+}
