@@ -21,6 +21,7 @@ pub mod process;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod rules;
+pub mod runtime_api;
 pub mod sample;
 pub mod stick;
 pub mod sys;

@@ -111,6 +111,7 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
         .nbthread
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listeners = listener::bind_all(&config, workers)?;
+    let cli_sockets = crate::runtime_api::bind_all(&config.global)?;
     if (opts.daemon || config.global.daemon) && daemon::daemonize()? == Forked::Parent {
         return Ok(());
     }
@@ -150,6 +151,7 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
     let threads = worker::spawn(&shared, listeners, &stop_rx)?;
     // Only workers hold receivers now: when the last one exits, a soft stop is complete.
     drop(stop_rx);
+    let cli = crate::runtime_api::start(cli_sockets, &shared, &config.global, workers, nofile)?;
     tracing::info!(
         "lb {} started: {} worker(s), {} frontend(s), {} backend(s)",
         env!("CARGO_PKG_VERSION"),
@@ -161,6 +163,7 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
     for t in threads {
         let _ = t.join();
     }
+    cli.stop();
     listener::cleanup_unix_sockets(&config);
     tracing::info!("lb stopped");
     Ok(())

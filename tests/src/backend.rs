@@ -244,8 +244,11 @@ fn accept_loop(
         let spawned = std::thread::Builder::new()
             .name(format!("conn-{name}"))
             .spawn(move || {
-                let _guard = guard;
                 handler(stream, &name);
+                // Stop counting the connection before its last descriptor (the clone kept
+                // for `kill`) closes: once the peer sees the close it may open the next one,
+                // and `peak` must not count both.
+                drop(guard);
                 conns.lock().expect("conns lock").remove(&id);
             });
         drop(spawned);

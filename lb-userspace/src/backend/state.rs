@@ -30,6 +30,8 @@ pub struct ServerState {
     total_conns: AtomicU64,
     /// When the server last went up, in [`clock::now_ms`] milliseconds (for slowstart).
     up_since_ms: AtomicU64,
+    /// When the operational or administrative state last changed ([`clock::now_ms`]).
+    last_change_ms: AtomicU64,
     /// Connections waiting for a slot on this server.
     pub queue: Queue,
     /// The backend's queue, served when this server's own queue is empty.
@@ -48,6 +50,7 @@ impl ServerState {
             total_conns: AtomicU64::new(0),
             // Not in slowstart at boot: HAProxy only ramps up after a transition to UP.
             up_since_ms: AtomicU64::new(0),
+            last_change_ms: AtomicU64::new(clock::now_ms()),
             queue: Queue::default(),
             backend_queue,
             backend_name: backend_name.to_owned(),
@@ -73,16 +76,30 @@ impl ServerState {
     /// Sets the operational state; returns `true` if it changed.
     pub fn set_up(&self, up: bool) -> bool {
         let changed = self.up.swap(up, Ordering::AcqRel) != up;
-        if changed && up {
-            self.up_since_ms
-                .store(clock::now_ms().max(1), Ordering::Release);
+        if changed {
+            let now = clock::now_ms();
+            self.last_change_ms.store(now, Ordering::Release);
+            if up {
+                self.up_since_ms.store(now.max(1), Ordering::Release);
+            }
         }
         changed
     }
 
     /// Sets the maintenance flag; returns `true` if it changed.
     pub fn set_maint(&self, maint: bool) -> bool {
-        self.maint.swap(maint, Ordering::AcqRel) != maint
+        let changed = self.maint.swap(maint, Ordering::AcqRel) != maint;
+        if changed {
+            self.last_change_ms
+                .store(clock::now_ms(), Ordering::Release);
+        }
+        changed
+    }
+
+    /// When the operational or administrative state last changed, in [`clock::now_ms`]
+    /// milliseconds (start-up for a server that never changed).
+    pub fn last_change_ms(&self) -> u64 {
+        self.last_change_ms.load(Ordering::Acquire)
     }
 
     /// The configured (possibly run-time changed) weight.

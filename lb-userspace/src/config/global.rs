@@ -17,6 +17,7 @@ const SUPPORTED: &[&str] = &[
     "nbthread",
     "nosplice",
     "pidfile",
+    "stats",
     "tune.bufsize",
     "tune.pipesize",
 ];
@@ -59,6 +60,7 @@ pub(crate) fn parse_keyword(g: &mut Global, line: &Line) -> Result<(), ConfigErr
             line.max_args(1, kw)?;
             g.hard_stop_after = Some(line.time(kw, t)?);
         }
+        "stats" => super::stats::parse_stats(g, line)?,
         "nbproc" => {
             let e = line.err(ErrorKind::Obsolete { keyword: kw.into() });
             return Err(e.with_hint("it was removed in HAProxy 2.5, use 'nbthread' instead"));

@@ -16,7 +16,6 @@ const PROXY_PROTO: &str = "the PROXY protocol";
 #[rustfmt::skip]
 pub(crate) const GLOBAL: Table = &[
     (&["user", "group", "uid", "gid", "chroot", "setcap", "insecure-setuid-wanted"], "privilege dropping"),
-    (&["stats"], "the runtime API (stats socket)"),
     (&["ca-base", "crt-base", "issuers-chain-path", "ssl-*", "tune.ssl.*"], SSL),
     (&["lua-load", "lua-load-per-thread", "lua-prepend-path", "tune.lua.*"], "Lua scripting"),
     (&["cpu-map", "numa-cpu-mapping", "thread-group", "thread-groups"], "CPU pinning"),

@@ -22,6 +22,7 @@ mod parser;
 mod proxy;
 mod server;
 mod servers;
+mod stats;
 mod stick;
 mod tcp_action;
 mod tcp_rules;

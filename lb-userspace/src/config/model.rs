@@ -50,6 +50,27 @@ impl Config {
     pub fn backend(&self, name: &str) -> Option<&Backend> {
         self.backends.iter().find(|b| b.name == name)
     }
+
+    /// Every stick-table declaration: frontends', backends' (a `listen` section's shows in
+    /// both halves), then the `peers` sections'.
+    pub fn stick_tables(&self) -> impl Iterator<Item = &crate::stick::TableCfg> {
+        let frontends = self.frontends.iter().filter_map(|f| f.stick_table.as_ref());
+        let backends = self.backends.iter().filter_map(|b| b.stick_table.as_ref());
+        frontends.chain(backends).chain(&self.tables)
+    }
+
+    /// [`Config::stick_tables`], mutably.
+    pub fn stick_tables_mut(&mut self) -> impl Iterator<Item = &mut crate::stick::TableCfg> {
+        let frontends = self
+            .frontends
+            .iter_mut()
+            .filter_map(|f| f.stick_table.as_mut());
+        let backends = self
+            .backends
+            .iter_mut()
+            .filter_map(|b| b.stick_table.as_mut());
+        frontends.chain(backends).chain(&mut self.tables)
+    }
 }
 
 /// Settings of the `global` section.
@@ -73,6 +94,37 @@ pub struct Global {
     pub nosplice: bool,
     /// `hard-stop-after T`: limit on how long a soft-stop may wait for connections.
     pub hard_stop_after: Option<Duration>,
+    /// `stats socket ...` lines: where the runtime API listens.
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout T`: inactivity timeout of runtime API connections (default 10s).
+    pub stats_timeout: Option<Duration>,
+    /// `stats maxconn N`: concurrent runtime API connections (default 10).
+    pub stats_maxconn: Option<u32>,
+}
+
+/// Privilege level of a runtime API connection (`level user|operator|admin`), ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum CliLevel {
+    /// Read-only commands that show nothing sensitive.
+    User,
+    /// Also commands that show sensitive data or change non-critical settings (the default).
+    #[default]
+    Operator,
+    /// Every command.
+    Admin,
+}
+
+/// One `stats socket ADDR [mode OCTAL] [level LEVEL]` line of the global section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSocket {
+    /// Where it listens (a unix socket path or a TCP address).
+    pub addr: BindAddr,
+    /// `mode`: permissions of a unix socket file; `None` keeps the umask's.
+    pub mode: Option<u32>,
+    /// `level`: what connections on this socket may do.
+    pub level: CliLevel,
+    /// Where the line is.
+    pub location: Location,
 }
 
 /// Default for `tune.bufsize`, as in HAProxy.
@@ -198,7 +250,7 @@ pub enum BackendRef {
     Static(String),
     /// A log-format name (`%[req.ssl_sni,lower]`) computed per stream; when no backend
     /// has the resulting name, the frontend's `default_backend` is used, as in HAProxy.
-    Dynamic(crate::rules::NameFormat),
+    Dynamic(crate::logformat::LogFormat),
 }
 
 /// One address of a `bind` line, expanded (a port range gives several).

@@ -12,7 +12,7 @@ use super::options::parse_option;
 use super::server::{parse_default_server, parse_server};
 use super::tcp_rules;
 use crate::acl::Condition;
-use crate::rules::NameFormat;
+use crate::logformat::{LogFormat, ParseOptions};
 
 /// The proxy keywords we implement (for suggestions).
 const SUPPORTED: &[&str] = &[
@@ -251,7 +251,11 @@ fn use_backend(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
     require(px, line, "use_backend", Cap::Frontend)?;
     let name = line.required(1, "use_backend", "a backend name")?;
     // HAProxy reads the name as a log-format string: constant text is a static name.
-    let format = NameFormat::parse(name).map_err(|e| {
+    let opts = ParseOptions {
+        http: px.mode == crate::config::model::Mode::Http,
+        ..ParseOptions::default()
+    };
+    let format = LogFormat::parse(name, opts).map_err(|e| {
         line.invalid(
             "use_backend",
             format!("failed to parse use_backend rule '{name}' : {e}"),

@@ -328,18 +328,7 @@ pub(crate) fn peers_keyword(peers: &mut PeersDraft, line: &Line) -> Result<(), C
 /// `server_id` (HAProxy adds it implicitly).
 pub(crate) fn finish(config: &mut Config, peers: Vec<PeersDraft>, errors: &mut ConfigErrors) {
     config.tables = peers.into_iter().flat_map(|p| p.tables).collect();
-    let mut declared: Vec<&TableCfg> = config
-        .frontends
-        .iter()
-        .filter_map(|f| f.stick_table.as_ref())
-        .chain(
-            config
-                .backends
-                .iter()
-                .filter_map(|b| b.stick_table.as_ref()),
-        )
-        .chain(&config.tables)
-        .collect();
+    let mut declared: Vec<&TableCfg> = config.stick_tables().collect();
     // Report a conflict at the later declaration; a listen section's table shows in both
     // halves: same declaration, same place, no conflict.
     declared.sort_by(|a, b| {
@@ -386,18 +375,10 @@ pub(crate) fn finish(config: &mut Config, peers: Vec<PeersDraft>, errors: &mut C
             ));
         }
     }
-    let tables = config
-        .frontends
-        .iter_mut()
-        .filter_map(|f| f.stick_table.as_mut())
-        .chain(
-            config
-                .backends
-                .iter_mut()
-                .filter_map(|b| b.stick_table.as_mut()),
-        )
-        .chain(config.tables.iter_mut());
-    for t in tables.filter(|t| sticky.contains(&t.name)) {
+    for t in config
+        .stick_tables_mut()
+        .filter(|t| sticky.contains(&t.name))
+    {
         t.add_store(DataType::ServerId);
     }
 }

@@ -301,19 +301,7 @@ pub(crate) fn check_inherit(
 /// Every `track-sc*` must name a table that exists: a proxy's `stick-table` (the proxy's
 /// own is the default) or a `peers` section's. Runs once the `peers` tables are known.
 pub(crate) fn check_tables(config: &Config, errors: &mut ConfigErrors) {
-    let tables: HashSet<&str> = config
-        .frontends
-        .iter()
-        .filter_map(|f| f.stick_table.as_ref())
-        .chain(
-            config
-                .backends
-                .iter()
-                .filter_map(|b| b.stick_table.as_ref()),
-        )
-        .chain(config.tables.iter())
-        .map(|t| t.name.as_str())
-        .collect();
+    let tables: HashSet<&str> = config.stick_tables().map(|t| t.name.as_str()).collect();
     let sides = config
         .frontends
         .iter()

@@ -151,6 +151,20 @@ pub struct LogFormat {
 }
 
 impl LogFormat {
+    /// The text, when the string has no variable part (a `use_backend` name that needs no
+    /// evaluation).
+    pub fn as_static(&self) -> Option<String> {
+        let mut out = String::new();
+        for node in &self.nodes {
+            match node {
+                Node::Text(t) => out.push_str(t),
+                Node::Separator => out.push(' '),
+                Node::Expr { .. } | Node::Alias { .. } => return None,
+            }
+        }
+        Some(out)
+    }
+
     /// Parses a log-format string (after the config's own quoting and escaping).
     pub fn parse(text: &str, opts: ParseOptions) -> Result<Self, LogFormatError> {
         let mut nodes = Vec::new();

@@ -101,6 +101,9 @@ pub struct IndexSpec {
 pub struct Found {
     /// The value of the matching entry (`None` for ACL indexes).
     pub value: Option<MapValue>,
+    /// The id of the matching entry ([`crate::map::Entry::id`]); `None` for `found` and
+    /// `bool` indexes, which keep no entries.
+    pub id: Option<u64>,
 }
 
 /// Why a key or value cannot enter an index.

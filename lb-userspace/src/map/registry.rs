@@ -137,6 +137,12 @@ impl PatRef {
         }
     }
 
+    /// The indexes compiled from this reference and still in use (`get map` looks the
+    /// sample up in each).
+    pub fn indexes(&self) -> Vec<Arc<Index>> {
+        self.lock().live_indexes()
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.lock().entries.len()

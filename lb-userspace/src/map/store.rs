@@ -426,7 +426,12 @@ impl Store {
         sample: Sample<'_>,
     ) -> Option<Found> {
         let slot = match self {
-            Self::Nothing(_) => return Some(Found { value: None }),
+            Self::Nothing(_) => {
+                return Some(Found {
+                    value: None,
+                    id: None,
+                });
+            }
             Self::Exact(map) => {
                 let s = as_str(sample)?;
                 let key = folded(s.as_bytes(), icase);
@@ -449,6 +454,7 @@ impl Store {
         }?;
         Some(Found {
             value: slot.value.clone(),
+            id: Some(slot.id),
         })
     }
 }
@@ -478,6 +484,7 @@ fn find_in_list(
     let found = |slot: &Slot| {
         Some(Found {
             value: slot.value.clone(),
+            id: Some(slot.id),
         })
     };
     match method {
@@ -522,7 +529,10 @@ fn find_in_list(
                     }
                     other => other.clone(),
                 };
-                Some(Found { value })
+                Some(Found {
+                    value,
+                    id: Some(slot.id),
+                })
             })
         }
         _ => {

@@ -7,7 +7,7 @@ use crate::acl::Condition;
 use crate::backend::state::Backends;
 use crate::config::model::{BackendRef, Frontend};
 use crate::log::sink::{LogError, Logger};
-use crate::rules::NameFormat;
+use crate::logformat::{LogFormat, NoAliases};
 
 use crate::sample::StreamCtx;
 use crate::worker::gate::ConnGate;
@@ -22,7 +22,7 @@ struct Route {
 #[derive(Debug)]
 enum Target {
     Index(usize),
-    Dynamic(NameFormat),
+    Dynamic(LogFormat),
 }
 
 /// Run-time state of one frontend, shared by all workers.
@@ -95,7 +95,7 @@ impl FrontendState {
             Target::Index(i) => Some(*i),
             Target::Dynamic(format) => self
                 .by_name
-                .get(&format.render(ctx))
+                .get(&format.render(ctx, &NoAliases))
                 .copied()
                 .or(self.default_backend),
         }

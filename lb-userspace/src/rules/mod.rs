@@ -8,7 +8,6 @@
 
 pub mod action;
 pub mod engine;
-pub mod name_format;
 mod vars;
 
 #[cfg(test)]
@@ -22,7 +21,6 @@ use crate::config::model::Location;
 pub use crate::sample::vars::{Scope as VarScope, VarName};
 pub use action::{Action, Gpc, GptValue, STICK_COUNTERS, SetVarCond};
 pub use engine::{ContentVerdict, Cursor, ResponseVerdict, RuleHost, Verdict, reads_payload};
-pub use name_format::{NameFormat, NameFormatError};
 
 /// The layer-4 rules of one proxy side (the frontend or the backend half of a proxy).
 ///

@@ -48,17 +48,7 @@ impl Tables {
     /// Empty tables for every `stick-table` of the configuration (proxies, then `peers`
     /// sections). A `listen` section's table appears in both halves: it is created once.
     pub fn from_config(config: &Config) -> Self {
-        let proxies = config
-            .frontends
-            .iter()
-            .filter_map(|f| f.stick_table.as_ref())
-            .chain(
-                config
-                    .backends
-                    .iter()
-                    .filter_map(|b| b.stick_table.as_ref()),
-            );
-        Self::from_cfgs(proxies.chain(&config.tables).cloned())
+        Self::from_cfgs(config.stick_tables().cloned())
     }
 
     /// Tables from declarations; the first declaration of a name wins (the config parser

@@ -134,7 +134,7 @@ fn bind_unix(path: &Path) -> io::Result<StdUnixListener> {
 }
 
 /// Removes a socket file left by a previous run, but never a live socket or another file.
-fn remove_stale_socket(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_stale_socket(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(());

@@ -250,7 +250,8 @@ fn use_backend_rule_syntax() {
         e,
         (
             3,
-            "'use_backend' : failed to parse use_backend rule 'bk_%[src' : missing ']' after '%[' in 'bk_%[src'".into()
+            "'use_backend' : failed to parse use_backend rule 'bk_%[src' : missing ']' after 'src'"
+                .into()
         )
     );
     // The condition itself belongs to the ACL module: only check that its verdict is
@@ -578,10 +579,6 @@ fn a_distribution_default_config_lists_what_is_missing() {
         (
             3,
             "keyword 'chroot' is not supported yet (comes with privilege dropping)",
-        ),
-        (
-            4,
-            "keyword 'stats' is not supported yet (comes with the runtime API (stats socket))",
         ),
         (
             5,

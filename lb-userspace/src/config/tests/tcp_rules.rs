@@ -309,7 +309,12 @@ fn dynamic_and_static_backend_names() {
     let BackendRef::Dynamic(f) = &rules[0].backend else {
         panic!("dynamic name expected");
     };
-    assert_eq!(f.source(), "bk_%[dst_port]");
+    let ctx = crate::sample::StreamCtx::new(
+        "10.0.0.1:5000".parse().unwrap(),
+        "127.0.0.1:8443".parse().unwrap(),
+        "fe",
+    );
+    assert_eq!(f.render(&ctx, &crate::logformat::NoAliases), "bk_8443");
     assert!(matches!(&rules[1].backend, BackendRef::Static(n) if n == "be"));
     // Dynamic names are not checked at load time; static ones are.
     let (line, msg) = error(&[
