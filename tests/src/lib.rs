@@ -8,6 +8,9 @@
 //! * [`netns`]: a network namespace behind a veth pair (root only; XDP tests).
 //! * [`ports`]: free ports that parallel tests and test processes do not fight over.
 //! * [`util`]: temp dirs, polling, the large-transfer data pattern.
+//! * [`tls`]: a throw-away CA, TLS backends and verifying TLS clients (rustls).
+//! * [`runtime`]: the runtime API (`stats socket`) client.
+//! * [`proxy_proto`]: PROXY protocol v1/v2 headers built and read by the tests.
 
 // A harness failure must stop the test with a message: panicking is its error handling.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +20,9 @@ pub mod client;
 pub mod lb;
 pub mod netns;
 pub mod ports;
+pub mod proxy_proto;
+pub mod runtime;
+pub mod tls;
 pub mod util;
 
 pub use backend::{Backend, Blackhole};
@@ -28,10 +34,17 @@ pub use util::{TempDir, wait_until};
 /// The `global` and `defaults` sections most tests share: `nbthread` workers, raw traffic
 /// logs on stdout (`option tcplog`), generous timeouts. Tests append their proxies.
 pub fn header(nbthread: usize) -> String {
+    header_with(nbthread, "")
+}
+
+/// [`header`] with more `global` lines (`global_extra`, lines already indented), e.g. a
+/// runtime API socket.
+pub fn header_with(nbthread: usize, global_extra: &str) -> String {
     format!(
         "global\n\
          \x20   nbthread {nbthread}\n\
          \x20   log stdout format raw local0 info\n\
+         {global_extra}\
          \n\
          defaults\n\
          \x20   mode tcp\n\
