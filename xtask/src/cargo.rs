@@ -31,6 +31,7 @@ pub fn run(args: &[String]) -> Result<()> {
         _ => args.iter().map(String::as_str).collect(),
     };
     let args = if args.is_empty() {
+        crate::demo::start();
         DEFAULT_RUN_ARGS.to_vec()
     } else {
         args

@@ -4,6 +4,7 @@
 //! nothing but `cargo xtask test`.
 
 mod cargo;
+mod demo;
 mod setup;
 mod shell;
 
@@ -17,7 +18,8 @@ usage: cargo xtask <command>
 commands:
   setup            install the eBPF toolchain and the test/bench tools (idempotent)
   build            release build of lb, failing unless the eBPF object is built in
-  run [-- ARGS]    build, then run target/release/lb ARGS (default: -d -f configs/01-tcp-basic.cfg)
+  run [-- ARGS]    build, then run target/release/lb ARGS (default: -d -f configs/01-tcp-basic.cfg,
+                   with its two demo backends started on 127.0.0.1:10180-10181)
   test             setup, build, the whole test suite in release mode, then `reference`
   reference        run the TCP-mode end-to-end tests against Debian's HAProxy 2.6 instead of lb
                    (the same expectations must hold for both)
