@@ -259,6 +259,15 @@ impl Condition {
         Ok(Self { unless, suites })
     }
 
+    /// Every sample expression the condition evaluates (its ACLs' criteria), for
+    /// configuration checks.
+    pub fn exprs(&self) -> impl Iterator<Item = &crate::sample::SampleExpr> {
+        self.suites
+            .iter()
+            .flatten()
+            .flat_map(|t| t.acl.exprs.iter().map(|e| &e.sample))
+    }
+
     /// Evaluates the condition for a stream as final (terms short-circuit left to
     /// right): the payload is taken as complete, so the answer is always decided.
     pub fn eval(&self, ctx: &StreamCtx<'_>) -> bool {

@@ -10,7 +10,7 @@ use super::lexer::split_line;
 use super::line::{Line, invalid_name_char};
 use super::model::{Config, DEFAULT_BUFSIZE, Global, Location, XdpSection};
 use super::stick::{self, PeersDraft};
-use super::{global, proxy, tcp_rules, xdp};
+use super::{global, names, proxy, tcp_rules, xdp};
 
 /// Sections HAProxy has and we do not, with the feature that will bring them.
 const UNSUPPORTED_SECTIONS: &[(&str, &str)] = &[
@@ -313,6 +313,7 @@ impl<'e> Parser<'e> {
             &mut self.errors,
         );
         tcp_rules::check_tables(&config, &mut self.errors);
+        names::check(&config, &mut self.errors);
         let files = &self.files;
         let file_rank = |f: &Path| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
         if self.errors.is_empty() {
