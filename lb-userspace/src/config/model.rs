@@ -296,6 +296,13 @@ pub enum Balance {
     },
     /// `hash <expr>`.
     Hash(SampleExpr),
+    /// `rdp-cookie[(NAME)]`: hash of the RDP cookie's value (round robin without one).
+    RdpCookie {
+        /// The cookie name (`mstshash` by default).
+        name: String,
+        /// `req.rdp_cookie(NAME)`: what is hashed.
+        key: SampleExpr,
+    },
 }
 
 /// `hash-type` settings.

@@ -314,6 +314,7 @@ impl<'e> Parser<'e> {
         );
         tcp_rules::check_tables(&config, &mut self.errors);
         names::check(&config, &mut self.errors);
+        warnings.extend(super::balance::rdp_cookie_warnings(&config));
         let files = &self.files;
         let file_rank = |f: &Path| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
         if self.errors.is_empty() {
