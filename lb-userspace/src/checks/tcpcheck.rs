@@ -250,6 +250,9 @@ pub enum Action<'p> {
         addr: Option<IpAddr>,
         /// Port override.
         port: Option<u16>,
+        /// The check's default connection (not a `tcp-check connect` line): it carries
+        /// the server's PROXY protocol header, as HAProxy's default connect does.
+        default: bool,
     },
     /// Write all these bytes, then call [`Runner::sent`].
     Send(&'p [u8]),
@@ -303,12 +306,17 @@ impl<'p> Runner<'p> {
                 return Action::Done(self.success());
             };
             match &step.kind {
-                StepKind::Connect { addr, port, .. } => {
+                StepKind::Connect {
+                    addr,
+                    port,
+                    implicit,
+                } => {
                     self.connecting = true;
                     self.buf.clear();
                     return Action::Connect {
                         addr: *addr,
                         port: *port,
+                        default: *implicit,
                     };
                 }
                 StepKind::Send(data) => {
