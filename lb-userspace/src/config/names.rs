@@ -11,6 +11,7 @@ use crate::acl::Condition;
 use crate::rules::{ProxyRules, TcpRule};
 use crate::sample::fetch_state::StateFetch;
 use crate::sample::{Converter, Fetch, SampleExpr};
+use crate::stick::fetch::Source;
 
 use super::error::{ConfigError, ConfigErrors, ErrorKind};
 use super::model::{BackendRef, Balance, Config, Location};
@@ -150,7 +151,14 @@ fn expr(known: &Known<'_>, e: &SampleExpr, site: &Site<'_>, out: &mut Vec<(Locat
     let mut report = |reason: String| out.push((site.location.clone(), reason));
     match &e.fetch {
         Fetch::Stick(f) => {
-            if let Some(t) = f.table.as_deref().filter(|t| !known.tables.contains(t)) {
+            // `src_*` without a table reads the table of the proxy holding the rule
+            // (HAProxy resolves the empty argument to it); `sc*_` read the tracked one.
+            let table = match (f.table.as_deref(), f.source) {
+                (Some(t), _) => Some(t),
+                (None, Source::Src) => Some(site.proxy),
+                (None, Source::Counter(_)) => None,
+            };
+            if let Some(t) = table.filter(|t| !known.tables.contains(t)) {
                 report(format!(
                     "unable to find table '{t}' referenced in arg {} of {}",
                     f.table_arg_pos(),
@@ -308,6 +316,25 @@ mod tests {
             "unable to find table 'nope' referenced in arg 1 of sample fetch keyword \
              'sc0_get_gpc0' in tracking rule in proxy 'fe'"
         );
+        // Without a table, `src_*` read the current proxy's.
+        let owned = [
+            "frontend nt",
+            "    bind :10002",
+            "    tcp-request connection reject if { src_conn_rate gt 5 }",
+            "    default_backend be",
+            "backend be",
+        ];
+        let errs = errors(&owned);
+        assert_eq!(
+            errs,
+            [(
+                3,
+                "unable to find table 'nt' referenced in arg 1 of ACL keyword 'src_conn_rate' \
+                 in proxy 'nt'"
+                    .to_owned()
+            )]
+        );
+        valid("tcp-request connection reject if { src_conn_rate gt 5 } { sc0_conn_rate gt 1 }");
         // Tables that exist, in this proxy or another, pass.
         valid("tcp-request connection reject if { src_conn_rate(fe) gt 5 }");
         valid("tcp-request connection reject if { src,table_gpc0(fe) gt 5 }");
