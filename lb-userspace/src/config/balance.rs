@@ -117,8 +117,9 @@ pub(crate) fn rdp_cookie_warnings(config: &Config) -> Vec<ConfigError> {
                  content accept if RDP_COOKIE'",
                 be.name
             );
+            let location = be.balance_location.as_ref().unwrap_or(&be.location);
             out.push(ConfigError::new(
-                be.location.clone(),
+                location.clone(),
                 ErrorKind::Consistency(reason),
             ));
         }
@@ -201,7 +202,7 @@ mod tests {
         };
         let warned = parse("");
         assert_eq!(warned.warnings.len(), 1, "{:?}", warned.warnings);
-        assert_eq!(warned.warnings[0].location.line, 1);
+        assert_eq!(warned.warnings[0].location.line, 3);
         assert!(
             warned.warnings[0]
                 .message()

@@ -536,6 +536,9 @@ pub struct Backend {
     pub mode: Mode,
     /// `balance`.
     pub balance: Balance,
+    /// Where the `balance` line is (in a `defaults` section when inherited); `None`
+    /// when the default algorithm applies.
+    pub balance_location: Option<Location>,
     /// `hash-type`.
     pub hash_type: HashType,
     /// Servers, in file order.

@@ -83,7 +83,7 @@ pub(crate) fn check(config: &Config, errors: &mut ConfigErrors) {
         if let Balance::Hash(e) = &be.balance {
             let site = Site {
                 proxy: &be.name,
-                location: &be.location,
+                location: be.balance_location.as_ref().unwrap_or(&be.location),
                 place: "in use-server or balance expression in",
                 acl: false,
             };
@@ -403,7 +403,7 @@ mod tests {
             "    server s1 127.0.0.1:10080",
         ]);
         let lines: Vec<usize> = errs.iter().map(|(l, _)| *l).collect();
-        assert_eq!(lines, [1, 4, 5, 6], "{errs:?}");
+        assert_eq!(lines, [3, 4, 5, 6], "{errs:?}");
         assert!(
             errs[0]
                 .1

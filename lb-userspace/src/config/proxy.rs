@@ -110,6 +110,7 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
         "balance" => {
             require(px, line, kw, Cap::Backend)?;
             px.balance = parse_balance(line)?;
+            px.balance_location = Some(line.loc.clone());
             Ok(())
         }
         "hash-type" => {
