@@ -259,12 +259,13 @@ impl Condition {
         Ok(Self { unless, suites })
     }
 
-    /// Every sample expression the condition evaluates (its ACLs' criteria), for
-    /// configuration checks.
-    pub fn exprs(&self) -> impl Iterator<Item = &crate::sample::SampleExpr> {
+    /// The criteria of the condition's anonymous ACLs (`{ ... }`), for configuration
+    /// checks (named ACLs are checked at their `acl` line).
+    pub fn anonymous_exprs(&self) -> impl Iterator<Item = &crate::sample::SampleExpr> {
         self.suites
             .iter()
             .flatten()
+            .filter(|t| t.acl.name.is_empty())
             .flat_map(|t| t.acl.exprs.iter().map(|e| &e.sample))
     }
 

@@ -63,6 +63,8 @@ pub(crate) struct ProxyDraft {
     pub default_backend: Option<(String, Location)>,
     pub use_backends: Vec<UseBackend>,
     pub acls: AclSet,
+    /// The criterion of each `acl` line, where it is (checked once every name is known).
+    pub acl_lines: Vec<(Location, crate::sample::SampleExpr)>,
     pub binds: Vec<Bind>,
     pub balance: Balance,
     pub balance_location: Option<Location>,
@@ -95,6 +97,7 @@ impl ProxyDraft {
             default_backend: None,
             use_backends: Vec::new(),
             acls: AclSet::default(),
+            acl_lines: Vec::new(),
             binds: Vec::new(),
             balance: Balance::RoundRobin,
             balance_location: None,
@@ -123,6 +126,7 @@ impl ProxyDraft {
             // Rules, listeners and servers are not allowed in defaults: start empty.
             use_backends: Vec::new(),
             acls: AclSet::default(),
+            acl_lines: Vec::new(),
             binds: Vec::new(),
             servers: Vec::new(),
             check: from.check.inherited(),

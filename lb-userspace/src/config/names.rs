@@ -26,7 +26,13 @@ struct Site<'a> {
     place: &'static str,
     /// The expression is an ACL criterion (`ACL keyword` rather than `sample fetch keyword`).
     acl: bool,
+    /// The proxy is a `defaults` section: arguments cannot default to its name.
+    defaults: bool,
 }
+
+/// The `acl` lines of one section: its name, whether it is a `defaults` section, and the
+/// criterion of each line with its location.
+pub(crate) type AclLines = (String, bool, Vec<(Location, SampleExpr)>);
 
 /// What names exist in the configuration.
 struct Known<'c> {
@@ -34,13 +40,27 @@ struct Known<'c> {
     tables: HashSet<&'c str>,
 }
 
-/// Checks every sample expression of the configuration for names that do not exist.
-pub(crate) fn check(config: &Config, errors: &mut ConfigErrors) {
+/// Checks every sample expression of the configuration for names that do not exist:
+/// the `acl` lines of every section (errors at the `acl` line, as HAProxy, whether the
+/// ACL is used or not), then the expressions of rules and anonymous ACLs.
+pub(crate) fn check(config: &Config, acl_lines: &[AclLines], errors: &mut ConfigErrors) {
     let known = Known {
         config,
         tables: config.stick_tables().map(|t| t.name.as_str()).collect(),
     };
     let mut out = Vec::new();
+    for (proxy, defaults, lines) in acl_lines {
+        for (location, e) in lines {
+            let site = Site {
+                proxy,
+                location,
+                place: "in",
+                acl: true,
+                defaults: *defaults,
+            };
+            expr(&known, e, &site, &mut out);
+        }
+    }
     for fe in &config.frontends {
         rules(&known, &fe.name, &fe.rules, &mut out);
         for ub in &fe.use_backends {
@@ -49,6 +69,7 @@ pub(crate) fn check(config: &Config, errors: &mut ConfigErrors) {
                 location: &ub.location,
                 place,
                 acl,
+                defaults: false,
             };
             if let BackendRef::Dynamic(lf) = &ub.backend {
                 for e in lf.exprs() {
@@ -71,6 +92,7 @@ pub(crate) fn check(config: &Config, errors: &mut ConfigErrors) {
                 location: &rule.location,
                 place,
                 acl,
+                defaults: false,
             };
             expr(
                 &known,
@@ -86,6 +108,7 @@ pub(crate) fn check(config: &Config, errors: &mut ConfigErrors) {
                 location: be.balance_location.as_ref().unwrap_or(&be.location),
                 place: "in use-server or balance expression in",
                 acl: false,
+                defaults: false,
             };
             expr(&known, e, &site, &mut out);
         }
@@ -109,6 +132,7 @@ fn rules(known: &Known<'_>, proxy: &str, rules: &ProxyRules, out: &mut Vec<(Loca
                 location: &rule.location,
                 place,
                 acl,
+                defaults: false,
             };
             if let Some(e) = rule.action.expr() {
                 let place = match rule.action {
@@ -128,7 +152,7 @@ fn cond(
     site: &Site<'_>,
     out: &mut Vec<(Location, String)>,
 ) {
-    for e in cond.into_iter().flat_map(Condition::exprs) {
+    for e in cond.into_iter().flat_map(Condition::anonymous_exprs) {
         expr(known, e, site, out);
     }
 }
@@ -155,6 +179,14 @@ fn expr(known: &Known<'_>, e: &SampleExpr, site: &Site<'_>, out: &mut Vec<(Locat
             // (HAProxy resolves the empty argument to it); `sc*_` read the tracked one.
             let table = match (f.table.as_deref(), f.source) {
                 (Some(t), _) => Some(t),
+                (None, Source::Src) if site.defaults => {
+                    report(format!(
+                        "table name must be set in arg {} of {}",
+                        f.table_arg_pos(),
+                        what(None)
+                    ));
+                    None
+                }
                 (None, Source::Src) => Some(site.proxy),
                 (None, Source::Counter(_)) => None,
             };
@@ -165,6 +197,12 @@ fn expr(known: &Known<'_>, e: &SampleExpr, site: &Site<'_>, out: &mut Vec<(Locat
                     what(None)
                 ));
             }
+        }
+        Fetch::State(StateFetch::SrvIsUp { backend: None, .. }) if site.defaults => {
+            report(format!(
+                "backend name must be set in arg 1 of {}",
+                what(None)
+            ));
         }
         Fetch::State(f) => {
             if let Some(reason) = state_fetch(known, f, site.proxy, &what(None)) {
@@ -384,6 +422,54 @@ mod tests {
         valid("use_backend be if { nbsrv(be) gt 0 } { srv_is_up(be/s1) } { fe_conn(lst) ge 0 }");
         valid("use_backend be if { nbsrv(lst) gt 0 } { srv_is_up(lst/s2) } { be_conn(lst) ge 0 }");
         valid("use_backend %[nbsrv(be)]");
+    }
+
+    #[test]
+    fn acl_lines_are_checked_where_they_are_even_unused() {
+        let errs = errors(&[
+            "defaults shared",
+            "    mode tcp",
+            "    acl hot src_conn_rate gt 10",
+            "    acl up srv_is_up(s1)",
+            "frontend fe from shared",
+            "    bind :10000",
+            "    acl unused be_conn(nobe) gt 1",
+            "    acl used src,table_gpc0(nope) gt 1",
+            "    acl used2 nbsrv(be) gt 0",
+            "    use_backend be if used used2",
+            "    default_backend be",
+            "backend be",
+            "    server s1 127.0.0.1:10080",
+        ]);
+        assert_eq!(
+            errs,
+            [
+                (
+                    3,
+                    "table name must be set in arg 1 of ACL keyword 'src_conn_rate' in proxy \
+                     'shared'"
+                        .to_owned()
+                ),
+                (
+                    4,
+                    "backend name must be set in arg 1 of ACL keyword 'srv_is_up' in proxy \
+                     'shared'"
+                        .to_owned()
+                ),
+                (
+                    7,
+                    "unable to find backend 'nobe' referenced in arg 1 of ACL keyword 'be_conn' \
+                     in proxy 'fe'"
+                        .to_owned()
+                ),
+                (
+                    8,
+                    "unable to find table 'nope' referenced in arg 1 of conversion keyword \
+                     'table_gpc0' for ACL keyword 'src' in proxy 'fe'"
+                        .to_owned()
+                ),
+            ]
+        );
     }
 
     #[test]

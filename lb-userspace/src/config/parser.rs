@@ -306,6 +306,14 @@ impl<'e> Parser<'e> {
             .chain(&self.proxies)
             .flat_map(|p| p.tcp.warnings.iter().cloned())
             .collect();
+        // Taken before `finalize` consumes the sections: checked once tables are known.
+        let acl_lines: Vec<names::AclLines> = self
+            .defaults
+            .iter_mut()
+            .map(|d| (d, true))
+            .chain(self.proxies.iter_mut().map(|p| (p, false)))
+            .map(|(p, defaults)| (p.name.clone(), defaults, std::mem::take(&mut p.acl_lines)))
+            .collect();
         let mut config = finalize(self.global, self.proxies, xdp, &mut self.errors);
         stick::finish(
             &mut config,
@@ -313,7 +321,7 @@ impl<'e> Parser<'e> {
             &mut self.errors,
         );
         tcp_rules::check_tables(&config, &mut self.errors);
-        names::check(&config, &mut self.errors);
+        names::check(&config, &acl_lines, &mut self.errors);
         warnings.extend(super::balance::rdp_cookie_warnings(&config));
         let files = &self.files;
         let file_rank = |f: &Path| files.iter().position(|x| x == f).unwrap_or(usize::MAX);

@@ -308,7 +308,11 @@ fn acl(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
             name: name.to_owned(),
             source,
         })
-    })
+    })?;
+    if let Some(e) = px.acls.get(name).and_then(|a| a.exprs.last()) {
+        px.acl_lines.push((line.loc.clone(), e.sample.clone()));
+    }
+    Ok(())
 }
 
 fn unknown_or_obsolete(px: &ProxyDraft, line: &Line) -> ConfigError {
