@@ -30,6 +30,8 @@ pub struct CheckTarget {
     /// `send-proxy[-v2]`, unless the check has its own `addr` or `port` (HAProxy then
     /// checks something else than the traffic port, which may not expect a header).
     pub send_proxy: Option<ProxyVersion>,
+    /// The header version a `tcp-check connect send-proxy` line sends: the server's, else v1.
+    pub forced_proxy: ProxyVersion,
 }
 
 impl CheckTarget {
@@ -44,6 +46,7 @@ impl CheckTarget {
             addr: server.check_addr.unwrap_or(server.addr),
             port,
             send_proxy: server.send_proxy.filter(|_| !own_target),
+            forced_proxy: server.send_proxy.unwrap_or(ProxyVersion::V1),
         }
     }
 
@@ -109,6 +112,7 @@ pub async fn run_check(
                 addr,
                 port,
                 default,
+                send_proxy,
             } => {
                 close(stream.take());
                 let Some(sa) = target.resolve(addr, port) else {
@@ -123,7 +127,11 @@ pub async fn run_check(
                         let _ = s.set_nodelay(true);
                         // The header is part of establishing the connection: the server
                         // reads it before anything the check sends.
-                        let version = target.send_proxy.filter(|_| default);
+                        let version = if send_proxy {
+                            Some(target.forced_proxy)
+                        } else {
+                            target.send_proxy.filter(|_| default)
+                        };
                         if let Some(version) = version {
                             match within(deadline, send_proxy_header(&mut s, version)).await {
                                 None => {
@@ -194,6 +202,7 @@ fn close(stream: Option<TcpStream>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::{CheckKind, TcpCheckRule};
 
     fn server(port: ServerPort) -> Server {
         Server {
@@ -248,12 +257,19 @@ mod tests {
     }
 
     /// Runs one `option httpchk` check of `server` and returns what the server received.
-    fn check_bytes(mut s: Server, own_check_port: bool) -> (CheckResult, Vec<u8>, SocketAddr) {
+    fn check_bytes(s: Server, own_check_port: bool) -> (CheckResult, Vec<u8>, SocketAddr) {
+        let kind = CheckKind::Http(crate::config::model::HttpCheck::default());
+        run_recorded(s, own_check_port, &kind)
+    }
+
+    /// Runs one check of `kind` against a recording server.
+    fn run_recorded(
+        mut s: Server,
+        own_check_port: bool,
+        kind: &CheckKind,
+    ) -> (CheckResult, Vec<u8>, SocketAddr) {
         s.addr = "127.0.0.1".parse().unwrap();
-        let program = Program::compile(&crate::config::model::CheckKind::Http(
-            crate::config::model::HttpCheck::default(),
-        ))
-        .unwrap();
+        let program = Program::compile(kind).unwrap();
         let timeouts = CheckTimeouts {
             inter: Duration::from_secs(5),
             connect: None,
@@ -309,6 +325,45 @@ mod tests {
     }
 
     #[test]
+    fn tcp_check_connect_options_choose_the_header() {
+        let script = |default, send_proxy| {
+            CheckKind::TcpScript(vec![
+                TcpCheckRule::Connect {
+                    port: None,
+                    addr: None,
+                    default,
+                    send_proxy,
+                },
+                TcpCheckRule::Send(b"OPTIONS / HTTP/1.0\r\n\r\n".to_vec()),
+                TcpCheckRule::Expect {
+                    inverted: false,
+                    pattern: crate::config::model::TcpExpectPattern::String(b"200".to_vec()),
+                },
+            ])
+        };
+        let plain = server(ServerPort::Fixed(0));
+        let mut v2 = plain.clone();
+        v2.send_proxy = Some(ProxyVersion::V2);
+        let local = crate::proxy_protocol::encode_v2_local();
+        // `send-proxy` forces a header: v1 unless the server uses v2.
+        let (result, got, _) = run_recorded(plain.clone(), false, &script(false, true));
+        assert_eq!(result.status, CheckStatus::L7Ok, "{result:?}");
+        assert!(
+            got.starts_with(b"PROXY TCP4 127.0.0.1 127.0.0.1 "),
+            "{got:?}"
+        );
+        let (_, got, _) = run_recorded(v2.clone(), false, &script(false, true));
+        assert!(got.starts_with(&local), "{got:?}");
+        // `default` takes the server's; a bare explicit connect sends none.
+        let (_, got, _) = run_recorded(v2.clone(), false, &script(true, false));
+        assert!(got.starts_with(&local), "{got:?}");
+        let (_, got, _) = run_recorded(v2, false, &script(false, false));
+        assert!(got.starts_with(b"OPTIONS"), "{got:?}");
+        let (_, got, _) = run_recorded(plain, false, &script(true, false));
+        assert!(got.starts_with(b"OPTIONS"), "{got:?}");
+    }
+
+    #[test]
     fn only_the_default_connect_carries_the_header() {
         let mut s = server(ServerPort::Fixed(80));
         s.send_proxy = Some(ProxyVersion::V2);
@@ -316,17 +371,19 @@ mod tests {
         s.check_addr = Some("10.0.0.2".parse().unwrap());
         assert_eq!(CheckTarget::of(&s).send_proxy, None);
         // Explicit `tcp-check connect` lines are not the default connection.
-        let rules = vec![crate::config::model::TcpCheckRule::Connect {
+        let rules = vec![TcpCheckRule::Connect {
             port: Some(25),
             addr: None,
+            default: false,
+            send_proxy: false,
         }];
-        let program = Program::compile(&crate::config::model::CheckKind::TcpScript(rules)).unwrap();
+        let program = Program::compile(&CheckKind::TcpScript(rules)).unwrap();
         let mut runner = Runner::new(&program);
         assert!(matches!(
             runner.next_action(),
             Action::Connect { default: false, .. }
         ));
-        let program = Program::compile(&crate::config::model::CheckKind::Tcp).unwrap();
+        let program = Program::compile(&CheckKind::Tcp).unwrap();
         let mut runner = Runner::new(&program);
         assert!(matches!(
             runner.next_action(),

@@ -502,6 +502,10 @@ pub enum TcpCheckRule {
         port: Option<u16>,
         /// Address override.
         addr: Option<std::net::IpAddr>,
+        /// `default`: the server's check settings apply (its PROXY header included).
+        default: bool,
+        /// `send-proxy`: start the connection with a PROXY header in any case.
+        send_proxy: bool,
     },
     /// `tcp-check send STRING` / `send-binary HEX` (already decoded).
     Send(Vec<u8>),
