@@ -377,6 +377,8 @@ pub fn listening_ports() -> Vec<u16> {
 pub fn run_lb(args: &[&str], timeout: Duration) -> (ExitStatus, String, String) {
     let mut child = Command::new(lb_bin())
         .args(args)
+        // The shipped configs find their map files through it (`configs/32-maps.cfg`).
+        .env("LB_MAPS", repo_root().join("configs").join("maps"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

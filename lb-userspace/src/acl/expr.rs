@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::acl::pattern::{IntOp, MatchMethod};
+use crate::acl::pattern::{IntOp, MatchMethod, dotted_version_pattern};
 use crate::acl::{AclError, Tristate};
 use crate::map::{Index, IndexSpec, RefKind, Registry};
+use crate::sample::Fetch;
+use crate::sample::fetch_payload::PayloadFetch;
 use crate::sample::{Sample, SampleExpr, SampleType, StreamCtx};
 
 /// A sample expression with the patterns it is compared with.
@@ -44,6 +46,7 @@ impl AclExpr {
         })?;
         let ty = sample.out_type();
         let mut method = MatchMethod::default_for(ty);
+        let mut method_is_default = true;
         let mut icase = false;
         let mut as_map = false;
         let mut files: Vec<FileArg<'_>> = Vec::new();
@@ -103,12 +106,23 @@ impl AclExpr {
                         });
                     }
                     method = Some(m);
+                    method_is_default = false;
                     2
                 }
                 _ => return Err(AclError::InvalidOption(flag.clone())),
             };
             rest = &rest[used..];
         }
+        // `req.ssl_ver` compares dotted versions unless a match method is forced, as
+        // HAProxy's ACL keyword pairs it with `pat_parse_dotted_ver`.
+        let dotted = method_is_default
+            && matches!(
+                sample,
+                SampleExpr {
+                    fetch: Fetch::Payload(PayloadFetch::SslVer),
+                    ref convs,
+                } if convs.is_empty()
+            );
         let method = method.ok_or_else(|| missing_method(criterion, ty))?;
         let mut inline = Index::new(IndexSpec {
             method,
@@ -124,6 +138,13 @@ impl AclExpr {
                 op = new_op;
                 continue;
             }
+            let dotted_word;
+            let word = if dotted {
+                dotted_word = dotted_version_pattern(word)?;
+                &dotted_word
+            } else {
+                word
+            };
             inline
                 .add_pattern(word, op)
                 .map_err(|reason| AclError::BadPattern {
@@ -221,6 +242,27 @@ mod tests {
 
     fn eval(text: &str, src: &str) -> bool {
         parse(text).unwrap().eval(&ctx(src, "Web-Front"))
+    }
+
+    #[test]
+    fn ssl_versions_are_dotted_by_default() {
+        let v = |major: i64, minor: i64| Sample::Int((major << 16) | minor);
+        let acl = parse("req.ssl_ver 3.1").unwrap();
+        assert!(acl.matches(v(3, 1)));
+        assert!(!acl.matches(v(3, 3)));
+        assert!(!acl.matches(Sample::Int(3)));
+        // A bare major is `major.0` (SSLv3), not the integer 3.
+        assert!(parse("req_ssl_ver 3").unwrap().matches(v(3, 0)));
+        let range = parse("req.ssl_ver 2:3.1").unwrap();
+        assert!(range.matches(v(2, 0)) && range.matches(v(3, 1)));
+        assert!(!range.matches(v(3, 2)) && !range.matches(v(1, 9)));
+        let ge = parse("req.ssl_ver ge 3.3").unwrap();
+        assert!(ge.matches(v(3, 3)) && ge.matches(v(3, 4)) && !ge.matches(v(3, 2)));
+        assert!(parse("req.ssl_ver 3.x").is_err());
+        assert!(parse("req.ssl_ver 3.3:3.1").is_err());
+        // A forced match method or a converter keeps plain integers.
+        assert!(parse("req.ssl_ver -m int 196609").unwrap().matches(v(3, 1)));
+        assert!(parse("req.ssl_ver,add(0) 196609").unwrap().matches(v(3, 1)));
     }
 
     #[test]

@@ -259,6 +259,16 @@ impl Condition {
         Ok(Self { unless, suites })
     }
 
+    /// The criteria of the condition's anonymous ACLs (`{ ... }`), for configuration
+    /// checks (named ACLs are checked at their `acl` line).
+    pub fn anonymous_exprs(&self) -> impl Iterator<Item = &crate::sample::SampleExpr> {
+        self.suites
+            .iter()
+            .flatten()
+            .filter(|t| t.acl.name.is_empty())
+            .flat_map(|t| t.acl.exprs.iter().map(|e| &e.sample))
+    }
+
     /// Evaluates the condition for a stream as final (terms short-circuit left to
     /// right): the payload is taken as complete, so the answer is always decided.
     pub fn eval(&self, ctx: &StreamCtx<'_>) -> bool {

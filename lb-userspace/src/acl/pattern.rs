@@ -213,9 +213,64 @@ impl IntRange {
     }
 }
 
+/// Rewrites a dotted-version pattern (`3.1`, `2:3.1`, `:3`, `3.1-`) as the integer
+/// pattern it stands for, HAProxy's `pat_parse_dotted_ver`: each bound is
+/// `(major << 16) | minor`, a missing minor being 0 (`3` is SSLv3, `3.0`).
+pub fn dotted_version_pattern(text: &str) -> Result<String, AclError> {
+    let bad = |what: &str| AclError::BadPattern {
+        pattern: text.to_owned(),
+        reason: format!("'{text}' is not a {what}"),
+    };
+    let one = |s: &str| -> Result<i64, AclError> {
+        let (major, minor) = s.split_once('.').unwrap_or((s, "0"));
+        let part = |p: &str| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|_| p.bytes().all(|b| b.is_ascii_digit()))
+        };
+        match (part(major), part(minor)) {
+            (Some(major), Some(minor)) => Ok((i64::from(major) << 16) | i64::from(minor)),
+            _ => Err(bad("dotted number")),
+        }
+    };
+    let Some(sep) = text.find([':', '-']) else {
+        return Ok(one(text)?.to_string());
+    };
+    let (lo, hi) = (&text[..sep], &text[sep + 1..]);
+    match (lo.is_empty(), hi.is_empty()) {
+        (true, true) => Err(bad("dotted number")),
+        (true, false) => Ok(format!(":{}", one(hi)?)),
+        (false, true) => Ok(format!("{}:", one(lo)?)),
+        (false, false) => {
+            let (lo, hi) = (one(lo)?, one(hi)?);
+            if lo > hi {
+                return Err(bad("valid dotted number range"));
+            }
+            Ok(format!("{lo}:{hi}"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dotted_versions() {
+        let d = |t: &str| dotted_version_pattern(t).unwrap();
+        assert_eq!(d("3.1"), "196609");
+        assert_eq!(d("3"), "196608");
+        assert_eq!(d("2:3.1"), "131072:196609");
+        assert_eq!(d("3.1-3.3"), "196609:196611");
+        assert_eq!(d(":3.0"), ":196608");
+        assert_eq!(d("-3"), ":196608");
+        assert_eq!(d("3.2:"), "196610:");
+        for bad in ["", ":", "x", "3.x", "3.1.2", "65536", "3.1:2"] {
+            assert!(dotted_version_pattern(bad).is_err(), "{bad}");
+        }
+        let err = dotted_version_pattern("3.1:2").unwrap_err().to_string();
+        assert!(err.contains("is not a valid dotted number range"), "{err}");
+    }
 
     #[test]
     fn int_ranges() {

@@ -148,6 +148,7 @@ pub(super) fn backend(name: &str, servers: Vec<Server>, check: CheckKind) -> Bac
         location: Location::default(),
         mode: Mode::Tcp,
         balance: Default::default(),
+        balance_location: None,
         hash_type: Default::default(),
         servers,
         retries: 3,

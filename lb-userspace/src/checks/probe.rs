@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 
 use crate::checks::result::{CheckResult, CheckStatus};
 use crate::checks::tcpcheck::{Action, Program, Runner};
-use crate::config::model::{Server, ServerPort, Timeouts};
+use crate::config::model::{ProxyVersion, Server, ServerPort, Timeouts};
+use crate::proxy_protocol::check_header;
 
 /// Where a server's checks connect by default: `addr`/`port` overrides, else the server's
 /// address and fixed port.
@@ -25,6 +26,12 @@ pub struct CheckTarget {
     /// `port` if set, else the server's fixed port; `None` for a server whose port follows
     /// the client (`:+N` or no port) without a check port.
     pub port: Option<u16>,
+    /// The PROXY protocol header the default connection starts with: the server's
+    /// `send-proxy[-v2]`, unless the check has its own `addr` or `port` (HAProxy then
+    /// checks something else than the traffic port, which may not expect a header).
+    pub send_proxy: Option<ProxyVersion>,
+    /// The header version a `tcp-check connect send-proxy` line sends: the server's, else v1.
+    pub forced_proxy: ProxyVersion,
 }
 
 impl CheckTarget {
@@ -34,9 +41,12 @@ impl CheckTarget {
             ServerPort::Fixed(p) => Some(p),
             ServerPort::Offset(_) | ServerPort::SameAsClient => None,
         });
+        let own_target = server.check_addr.is_some() || server.check_port.is_some();
         Self {
             addr: server.check_addr.unwrap_or(server.addr),
             port,
+            send_proxy: server.send_proxy.filter(|_| !own_target),
+            forced_proxy: server.send_proxy.unwrap_or(ProxyVersion::V1),
         }
     }
 
@@ -98,7 +108,12 @@ pub async fn run_check(
     let result = loop {
         match runner.next_action() {
             Action::Done(result) => break result,
-            Action::Connect { addr, port } => {
+            Action::Connect {
+                addr,
+                port,
+                default,
+                send_proxy,
+            } => {
                 close(stream.take());
                 let Some(sa) = target.resolve(addr, port) else {
                     break CheckResult::new(CheckStatus::SockErr, "no port to check");
@@ -107,9 +122,29 @@ pub async fn run_check(
                 match within(deadline, TcpStream::connect(sa)).await {
                     None => runner.timed_out(),
                     Some(Err(e)) => runner.failed(&e),
-                    Some(Ok(s)) => {
+                    Some(Ok(mut s)) => {
                         // Checks don't wait for the server's ACKs of small writes.
                         let _ = s.set_nodelay(true);
+                        // The header is part of establishing the connection: the server
+                        // reads it before anything the check sends.
+                        let version = if send_proxy {
+                            Some(target.forced_proxy)
+                        } else {
+                            target.send_proxy.filter(|_| default)
+                        };
+                        if let Some(version) = version {
+                            match within(deadline, send_proxy_header(&mut s, version)).await {
+                                None => {
+                                    runner.timed_out();
+                                    continue;
+                                }
+                                Some(Err(e)) => {
+                                    runner.failed(&e);
+                                    continue;
+                                }
+                                Some(Ok(())) => {}
+                            }
+                        }
                         stream = Some(s);
                         deadline = timeouts.established_deadline(Instant::now(), deadline);
                         runner.connected();
@@ -143,6 +178,12 @@ pub async fn run_check(
     result.with_duration(start.elapsed())
 }
 
+/// Writes the PROXY header of a check connection (its own endpoints, or LOCAL for v2).
+async fn send_proxy_header(s: &mut TcpStream, version: ProxyVersion) -> std::io::Result<()> {
+    let header = check_header(version, s.local_addr()?, s.peer_addr()?);
+    s.write_all(&header).await
+}
+
 async fn within<F: std::future::Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), fut)
         .await
@@ -161,6 +202,7 @@ fn close(stream: Option<TcpStream>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::{CheckKind, TcpCheckRule};
 
     fn server(port: ServerPort) -> Server {
         Server {
@@ -185,6 +227,168 @@ mod tests {
             send_proxy: None,
             location: crate::config::model::Location::default(),
         }
+    }
+
+    /// A server on 127.0.0.1 that records what one check sends until the end of an HTTP
+    /// request, answers `200` and closes.
+    fn recording_server() -> (u16, std::thread::JoinHandle<(Vec<u8>, SocketAddr)>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let (mut conn, peer) = listener.accept().unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 512];
+            let request_done = |b: &[u8]| {
+                b.windows(7)
+                    .position(|w| w == b"OPTIONS")
+                    .is_some_and(|at| b[at..].windows(4).any(|w| w == b"\r\n\r\n"))
+            };
+            while !request_done(&got) {
+                let n = conn.read(&mut chunk).unwrap();
+                assert!(n > 0, "closed early: {got:?}");
+                got.extend_from_slice(&chunk[..n]);
+            }
+            conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
+            (got, peer)
+        });
+        (port, handle)
+    }
+
+    /// Runs one `option httpchk` check of `server` and returns what the server received.
+    fn check_bytes(s: Server, own_check_port: bool) -> (CheckResult, Vec<u8>, SocketAddr) {
+        let kind = CheckKind::Http(crate::config::model::HttpCheck::default());
+        run_recorded(s, own_check_port, &kind)
+    }
+
+    /// Runs one check of `kind` against a recording server.
+    fn run_recorded(
+        mut s: Server,
+        own_check_port: bool,
+        kind: &CheckKind,
+    ) -> (CheckResult, Vec<u8>, SocketAddr) {
+        s.addr = "127.0.0.1".parse().unwrap();
+        let program = Program::compile(kind).unwrap();
+        let timeouts = CheckTimeouts {
+            inter: Duration::from_secs(5),
+            connect: None,
+            check: None,
+        };
+        let (port, server) = recording_server();
+        if !own_check_port {
+            s.port = ServerPort::Fixed(port);
+        } else {
+            // The check goes to `port`, the traffic port is elsewhere.
+            s.port = ServerPort::Fixed(1);
+            s.check_port = Some(port);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(run_check(&program, &CheckTarget::of(&s), &timeouts));
+        let (got, peer) = server.join().unwrap();
+        (result, got, peer)
+    }
+
+    #[test]
+    fn send_proxy_servers_get_the_header_before_the_check() {
+        let mut s = server(ServerPort::Fixed(0));
+        s.send_proxy = Some(ProxyVersion::V1);
+        let (result, got, peer) = check_bytes(s.clone(), false);
+        assert_eq!(result.status, CheckStatus::L7Ok, "{result:?}");
+        let text = String::from_utf8(got).unwrap();
+        let server_port = text
+            .split(' ')
+            .nth(5)
+            .and_then(|p| p.split('\r').next())
+            .unwrap()
+            .to_owned();
+        let expected = format!(
+            "PROXY TCP4 127.0.0.1 127.0.0.1 {} {server_port}\r\nOPTIONS / HTTP/1.0\r\n",
+            peer.port()
+        );
+        assert!(text.starts_with(&expected), "{text:?} vs {expected:?}");
+
+        s.send_proxy = Some(ProxyVersion::V2);
+        let (result, got, _) = check_bytes(s.clone(), false);
+        assert_eq!(result.status, CheckStatus::L7Ok, "{result:?}");
+        let local = crate::proxy_protocol::encode_v2_local();
+        assert!(got.starts_with(&local), "{got:?}");
+        assert!(got[local.len()..].starts_with(b"OPTIONS / HTTP/1.0\r\n"));
+
+        // A check port of its own: no header, as HAProxy (`check-send-proxy` would force it).
+        let (result, got, _) = check_bytes(s, true);
+        assert_eq!(result.status, CheckStatus::L7Ok, "{result:?}");
+        assert!(got.starts_with(b"OPTIONS / HTTP/1.0\r\n"), "{got:?}");
+    }
+
+    #[test]
+    fn tcp_check_connect_options_choose_the_header() {
+        let script = |default, send_proxy| {
+            CheckKind::TcpScript(vec![
+                TcpCheckRule::Connect {
+                    port: None,
+                    addr: None,
+                    default,
+                    send_proxy,
+                },
+                TcpCheckRule::Send(b"OPTIONS / HTTP/1.0\r\n\r\n".to_vec()),
+                TcpCheckRule::Expect {
+                    inverted: false,
+                    pattern: crate::config::model::TcpExpectPattern::String(b"200".to_vec()),
+                },
+            ])
+        };
+        let plain = server(ServerPort::Fixed(0));
+        let mut v2 = plain.clone();
+        v2.send_proxy = Some(ProxyVersion::V2);
+        let local = crate::proxy_protocol::encode_v2_local();
+        // `send-proxy` forces a header: v1 unless the server uses v2.
+        let (result, got, _) = run_recorded(plain.clone(), false, &script(false, true));
+        assert_eq!(result.status, CheckStatus::L7Ok, "{result:?}");
+        assert!(
+            got.starts_with(b"PROXY TCP4 127.0.0.1 127.0.0.1 "),
+            "{got:?}"
+        );
+        let (_, got, _) = run_recorded(v2.clone(), false, &script(false, true));
+        assert!(got.starts_with(&local), "{got:?}");
+        // `default` takes the server's; a bare explicit connect sends none.
+        let (_, got, _) = run_recorded(v2.clone(), false, &script(true, false));
+        assert!(got.starts_with(&local), "{got:?}");
+        let (_, got, _) = run_recorded(v2, false, &script(false, false));
+        assert!(got.starts_with(b"OPTIONS"), "{got:?}");
+        let (_, got, _) = run_recorded(plain, false, &script(true, false));
+        assert!(got.starts_with(b"OPTIONS"), "{got:?}");
+    }
+
+    #[test]
+    fn only_the_default_connect_carries_the_header() {
+        let mut s = server(ServerPort::Fixed(80));
+        s.send_proxy = Some(ProxyVersion::V2);
+        assert_eq!(CheckTarget::of(&s).send_proxy, Some(ProxyVersion::V2));
+        s.check_addr = Some("10.0.0.2".parse().unwrap());
+        assert_eq!(CheckTarget::of(&s).send_proxy, None);
+        // Explicit `tcp-check connect` lines are not the default connection.
+        let rules = vec![TcpCheckRule::Connect {
+            port: Some(25),
+            addr: None,
+            default: false,
+            send_proxy: false,
+        }];
+        let program = Program::compile(&CheckKind::TcpScript(rules)).unwrap();
+        let mut runner = Runner::new(&program);
+        assert!(matches!(
+            runner.next_action(),
+            Action::Connect { default: false, .. }
+        ));
+        let program = Program::compile(&CheckKind::Tcp).unwrap();
+        let mut runner = Runner::new(&program);
+        assert!(matches!(
+            runner.next_action(),
+            Action::Connect { default: true, .. }
+        ));
     }
 
     #[test]

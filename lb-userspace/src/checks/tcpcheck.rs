@@ -144,6 +144,10 @@ pub enum StepKind {
         port: Option<u16>,
         /// Inserted because the rules did not start with a connect.
         implicit: bool,
+        /// Uses the server's check settings (implicit, or `tcp-check connect default`).
+        default: bool,
+        /// `send-proxy`: a PROXY header whatever the server's settings.
+        send_proxy: bool,
     },
     /// Send bytes.
     Send(Vec<u8>),
@@ -174,6 +178,8 @@ fn implicit_connect() -> Step {
             addr: None,
             port: None,
             implicit: true,
+            default: true,
+            send_proxy: false,
         },
     }
 }
@@ -211,10 +217,17 @@ impl Program {
                 }
                 for (i, rule) in rules.iter().enumerate() {
                     let kind = match rule {
-                        TcpCheckRule::Connect { port, addr } => StepKind::Connect {
+                        TcpCheckRule::Connect {
+                            port,
+                            addr,
+                            default,
+                            send_proxy,
+                        } => StepKind::Connect {
                             addr: *addr,
                             port: *port,
                             implicit: false,
+                            default: *default,
+                            send_proxy: *send_proxy,
                         },
                         TcpCheckRule::Send(data) => StepKind::Send(data.clone()),
                         TcpCheckRule::Expect { inverted, pattern } => {
@@ -250,6 +263,11 @@ pub enum Action<'p> {
         addr: Option<IpAddr>,
         /// Port override.
         port: Option<u16>,
+        /// The check's default connection (implicit or `tcp-check connect default`): it
+        /// carries the server's PROXY protocol header, as HAProxy's default connect does.
+        default: bool,
+        /// `tcp-check connect send-proxy`: a PROXY header in any case.
+        send_proxy: bool,
     },
     /// Write all these bytes, then call [`Runner::sent`].
     Send(&'p [u8]),
@@ -303,12 +321,20 @@ impl<'p> Runner<'p> {
                 return Action::Done(self.success());
             };
             match &step.kind {
-                StepKind::Connect { addr, port, .. } => {
+                StepKind::Connect {
+                    addr,
+                    port,
+                    default,
+                    send_proxy,
+                    ..
+                } => {
                     self.connecting = true;
                     self.buf.clear();
                     return Action::Connect {
                         addr: *addr,
                         port: *port,
+                        default: *default,
+                        send_proxy: *send_proxy,
                     };
                 }
                 StepKind::Send(data) => {

@@ -126,6 +126,8 @@ fn script_without_connect_gets_an_implicit_one() {
     let explicit = script(vec![TcpCheckRule::Connect {
         port: Some(6379),
         addr: None,
+        default: false,
+        send_proxy: false,
     }]);
     assert_eq!(explicit.steps.len(), 1);
     assert_eq!(
@@ -188,6 +190,8 @@ fn tcp_check_connect_only_wording() {
     let explicit = script(vec![TcpCheckRule::Connect {
         port: None,
         addr: None,
+        default: false,
+        send_proxy: false,
     }]);
     let mut r = Runner::new(&explicit);
     connect(&mut r);
@@ -222,10 +226,14 @@ fn tcp_check_second_connect_failure_names_the_step() {
         TcpCheckRule::Connect {
             port: None,
             addr: None,
+            default: false,
+            send_proxy: false,
         },
         TcpCheckRule::Connect {
             port: Some(8080),
             addr: None,
+            default: false,
+            send_proxy: false,
         },
     ]);
     let mut r = Runner::new(&p);

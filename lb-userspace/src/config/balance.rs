@@ -2,7 +2,7 @@
 
 use super::error::{ConfigError, ErrorKind, did_you_mean};
 use super::line::Line;
-use super::model::{Balance, HashFunction, HashMethod, HashType};
+use super::model::{BackendRef, Balance, Config, Frontend, HashFunction, HashMethod, HashType};
 use crate::sample::SampleExpr;
 
 const ALGORITHMS: &[&str] = &[
@@ -35,9 +35,7 @@ pub(crate) fn parse_balance(line: &Line) -> Result<Balance, ConfigError> {
             let e = line.unsupported(format!("balance {algo}"), "HTTP mode");
             Err(e.with_hint("this algorithm requires 'mode http'"))
         }
-        _ if algo.starts_with("rdp-cookie") => {
-            Err(line.unsupported(format!("balance {algo}"), "tcp-request content inspection"))
-        }
+        _ if algo.starts_with("rdp-cookie") => simple(parse_rdp_cookie(line, algo)?),
         _ => {
             let reason = "only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', \
                           'hdr(name)', 'rdp-cookie(name)', 'random', 'hash' and 'first' options";
@@ -60,6 +58,73 @@ fn parse_random(line: &Line, algo: &str) -> Result<Balance, ConfigError> {
     };
     let draws = line.u32_in("balance random", draws, 1, 1000)?;
     Ok(Balance::Random { draws })
+}
+
+/// `rdp-cookie` or `rdp-cookie(NAME)`.
+fn parse_rdp_cookie(line: &Line, algo: &str) -> Result<Balance, ConfigError> {
+    let name = match algo.strip_prefix("rdp-cookie").unwrap_or_default() {
+        "" => "mstshash",
+        rest => match rest.strip_prefix('(').map(|r| r.split_once(')')) {
+            Some(Some((name, ""))) if !name.is_empty() => name,
+            _ => {
+                return Err(line.err(ErrorKind::Invalid {
+                    keyword: "balance".into(),
+                    reason: "'balance rdp-cookie(name)' requires an rdp cookie name".into(),
+                }));
+            }
+        },
+    };
+    let key = SampleExpr::parse(&format!("req.rdp_cookie({name})")).map_err(|source| {
+        line.err(ErrorKind::Sample {
+            keyword: "balance rdp-cookie".into(),
+            source,
+        })
+    })?;
+    Ok(Balance::RdpCookie {
+        name: name.to_owned(),
+        key,
+    })
+}
+
+/// Warns about `balance rdp-cookie` backends that no `tcp-request inspect-delay` serves:
+/// the cookie is only in the buffer if content rules waited for it (HAProxy's documented
+/// setup is `tcp-request inspect-delay` with `tcp-request content accept if RDP_COOKIE`),
+/// otherwise most connections are balanced by round robin.
+pub(crate) fn rdp_cookie_warnings(config: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for be in &config.backends {
+        let Balance::RdpCookie { name, .. } = &be.balance else {
+            continue;
+        };
+        let routes_here = |fe: &Frontend| {
+            fe.name == be.name
+                || fe.default_backend.as_deref() == Some(be.name.as_str())
+                || fe.use_backends.iter().any(|u| match &u.backend {
+                    BackendRef::Static(n) => *n == be.name,
+                    BackendRef::Dynamic(_) => true,
+                })
+        };
+        let waits = be.rules.inspect_delay.is_some()
+            || config
+                .frontends
+                .iter()
+                .any(|fe| routes_here(fe) && fe.rules.inspect_delay.is_some());
+        if !waits {
+            let reason = format!(
+                "backend '{}' : 'balance rdp-cookie({name})' needs the RDP cookie in the request \
+                 buffer, but no 'tcp-request inspect-delay' applies to its connections: they will \
+                 be balanced by round robin. Add 'tcp-request inspect-delay' and 'tcp-request \
+                 content accept if RDP_COOKIE'",
+                be.name
+            );
+            let location = be.balance_location.as_ref().unwrap_or(&be.location);
+            out.push(ConfigError::new(
+                location.clone(),
+                ErrorKind::Consistency(reason),
+            ));
+        }
+    }
+    out
 }
 
 /// `hash <expr>`.
@@ -126,6 +191,28 @@ pub(crate) fn parse_hash_type(line: &Line) -> Result<HashType, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rdp_cookie_without_inspect_delay_warns() {
+        let parse = |extra: &str| {
+            let text = format!(
+                "listen rdp\n    bind :13389\n    balance rdp-cookie\n{extra}    server a 127.0.0.1:13390\n"
+            );
+            crate::config::parse_str(&text, std::path::Path::new("t.cfg")).unwrap()
+        };
+        let warned = parse("");
+        assert_eq!(warned.warnings.len(), 1, "{:?}", warned.warnings);
+        assert_eq!(warned.warnings[0].location.line, 3);
+        assert!(
+            warned.warnings[0]
+                .message()
+                .contains("'balance rdp-cookie(mstshash)' needs the RDP cookie")
+        );
+        let quiet = parse(
+            "    tcp-request inspect-delay 5s\n    tcp-request content accept if RDP_COOKIE\n",
+        );
+        assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+    }
 
     #[test]
     fn bare_consistent_means_sdbm_with_avalanche() {
@@ -209,11 +296,28 @@ mod tests {
                 .unwrap_err()
                 .contains("requires 'mode http'")
         );
-        assert!(
-            balance("balance rdp-cookie")
-                .unwrap_err()
-                .contains("not supported yet")
-        );
+        let rdp = |name: &str| {
+            Ok(Balance::RdpCookie {
+                name: name.into(),
+                key: SampleExpr::parse(&format!("req.rdp_cookie({name})")).unwrap(),
+            })
+        };
+        assert_eq!(balance("balance rdp-cookie"), rdp("mstshash"));
+        assert_eq!(balance("balance rdp-cookie(user)"), rdp("user"));
+        for bad in [
+            "rdp-cookie()",
+            "rdp-cookie(x",
+            "rdp-cookie(x)y",
+            "rdp-cookiex",
+        ] {
+            assert!(
+                balance(&format!("balance {bad}"))
+                    .unwrap_err()
+                    .contains("'balance rdp-cookie(name)' requires an rdp cookie name"),
+                "{bad}"
+            );
+        }
+        assert!(balance("balance rdp-cookie extra").is_err());
         assert!(
             balance("balance leastcon")
                 .unwrap_err()

@@ -317,12 +317,20 @@ fn parse_tcp_rule(line: &Line) -> Result<TcpCheckRule, ConfigError> {
 
 fn parse_tcp_connect(line: &Line) -> Result<TcpCheckRule, ConfigError> {
     let (mut port, mut addr) = (None, None);
+    let (mut default, mut send_proxy) = (false, false);
     let mut i = 2;
     while let Some(opt) = line.arg(i) {
         let kw = format!("tcp-check connect {opt}");
         match opt {
-            // `default` means "the server's settings", which is what we do anyway.
+            // The server's check settings: its address and port (unless given here) and
+            // its PROXY header.
             "default" => {
+                default = true;
+                i += 1;
+                continue;
+            }
+            "send-proxy" => {
+                send_proxy = true;
                 i += 1;
                 continue;
             }
@@ -334,14 +342,18 @@ fn parse_tcp_connect(line: &Line) -> Result<TcpCheckRule, ConfigError> {
                 let v = line.required(i + 1, &kw, "an IP address")?;
                 addr = Some(v.parse().map_err(|_| line.bad_value(&kw, v, "expects an IPv4 or IPv6 address"))?);
             }
-            "send-proxy" => return Err(line.unsupported(kw, "the PROXY protocol")),
             "ssl" | "sni" | "alpn" => return Err(line.unsupported(kw, "SSL/TLS")),
             "via-socks4" | "linger" | "proto" | "comment" => return Err(line.unsupported(kw, RULE_SEQUENCES)),
             _ => return Err(line.bad_value("tcp-check connect", opt, "expects 'default', 'port', 'addr', 'send-proxy', 'via-socks4', 'ssl', 'sni', 'alpn', 'linger', 'proto' or 'comment'")),
         }
         i += 2;
     }
-    Ok(TcpCheckRule::Connect { port, addr })
+    Ok(TcpCheckRule::Connect {
+        port,
+        addr,
+        default,
+        send_proxy,
+    })
 }
 
 fn parse_tcp_expect(line: &Line) -> Result<TcpCheckRule, ConfigError> {

@@ -119,6 +119,7 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         location: px.location.clone(),
         mode: px.mode,
         balance: px.balance.clone(),
+        balance_location: px.balance_location.clone(),
         hash_type: px.hash_type,
         servers,
         retries: px.retries,

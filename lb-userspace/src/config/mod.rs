@@ -17,6 +17,7 @@ pub mod lexer;
 mod line;
 mod log;
 pub mod model;
+mod names;
 mod options;
 mod parser;
 mod proxy;

@@ -296,6 +296,13 @@ pub enum Balance {
     },
     /// `hash <expr>`.
     Hash(SampleExpr),
+    /// `rdp-cookie[(NAME)]`: hash of the RDP cookie's value (round robin without one).
+    RdpCookie {
+        /// The cookie name (`mstshash` by default).
+        name: String,
+        /// `req.rdp_cookie(NAME)`: what is hashed.
+        key: SampleExpr,
+    },
 }
 
 /// `hash-type` settings.
@@ -495,6 +502,10 @@ pub enum TcpCheckRule {
         port: Option<u16>,
         /// Address override.
         addr: Option<std::net::IpAddr>,
+        /// `default`: the server's check settings apply (its PROXY header included).
+        default: bool,
+        /// `send-proxy`: start the connection with a PROXY header in any case.
+        send_proxy: bool,
     },
     /// `tcp-check send STRING` / `send-binary HEX` (already decoded).
     Send(Vec<u8>),
@@ -529,6 +540,9 @@ pub struct Backend {
     pub mode: Mode,
     /// `balance`.
     pub balance: Balance,
+    /// Where the `balance` line is (in a `defaults` section when inherited); `None`
+    /// when the default algorithm applies.
+    pub balance_location: Option<Location>,
     /// `hash-type`.
     pub hash_type: HashType,
     /// Servers, in file order.

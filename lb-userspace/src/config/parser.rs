@@ -10,7 +10,7 @@ use super::lexer::split_line;
 use super::line::{Line, invalid_name_char};
 use super::model::{Config, DEFAULT_BUFSIZE, Global, Location, XdpSection};
 use super::stick::{self, PeersDraft};
-use super::{global, proxy, tcp_rules, xdp};
+use super::{global, names, proxy, tcp_rules, xdp};
 
 /// Sections HAProxy has and we do not, with the feature that will bring them.
 const UNSUPPORTED_SECTIONS: &[(&str, &str)] = &[
@@ -306,6 +306,14 @@ impl<'e> Parser<'e> {
             .chain(&self.proxies)
             .flat_map(|p| p.tcp.warnings.iter().cloned())
             .collect();
+        // Taken before `finalize` consumes the sections: checked once tables are known.
+        let acl_lines: Vec<names::AclLines> = self
+            .defaults
+            .iter_mut()
+            .map(|d| (d, true))
+            .chain(self.proxies.iter_mut().map(|p| (p, false)))
+            .map(|(p, defaults)| (p.name.clone(), defaults, std::mem::take(&mut p.acl_lines)))
+            .collect();
         let mut config = finalize(self.global, self.proxies, xdp, &mut self.errors);
         stick::finish(
             &mut config,
@@ -313,6 +321,8 @@ impl<'e> Parser<'e> {
             &mut self.errors,
         );
         tcp_rules::check_tables(&config, &mut self.errors);
+        names::check(&config, &acl_lines, &mut self.errors);
+        warnings.extend(super::balance::rdp_cookie_warnings(&config));
         let files = &self.files;
         let file_rank = |f: &Path| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
         if self.errors.is_empty() {

@@ -110,6 +110,7 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
         "balance" => {
             require(px, line, kw, Cap::Backend)?;
             px.balance = parse_balance(line)?;
+            px.balance_location = Some(line.loc.clone());
             Ok(())
         }
         "hash-type" => {
@@ -307,7 +308,11 @@ fn acl(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
             name: name.to_owned(),
             source,
         })
-    })
+    })?;
+    if let Some(e) = px.acls.get(name).and_then(|a| a.exprs.last()) {
+        px.acl_lines.push((line.loc.clone(), e.sample.clone()));
+    }
+    Ok(())
 }
 
 fn unknown_or_obsolete(px: &ProxyDraft, line: &Line) -> ConfigError {

@@ -165,6 +165,14 @@ impl LogFormat {
         Some(out)
     }
 
+    /// The `%[expr]` expressions of the string, for configuration checks.
+    pub fn exprs(&self) -> impl Iterator<Item = &SampleExpr> {
+        self.nodes.iter().filter_map(|n| match n {
+            Node::Expr { expr, .. } => Some(expr),
+            _ => None,
+        })
+    }
+
     /// Parses a log-format string (after the config's own quoting and escaping).
     pub fn parse(text: &str, opts: ParseOptions) -> Result<Self, LogFormatError> {
         let mut nodes = Vec::new();

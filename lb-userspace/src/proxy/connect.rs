@@ -316,5 +316,8 @@ fn stick_decision(
 
 /// Algorithms whose choice depends only on the key: a full server is waited for, not skipped.
 fn is_deterministic(balance: &Balance) -> bool {
-    matches!(balance, Balance::Source | Balance::Hash(_))
+    matches!(
+        balance,
+        Balance::Source | Balance::Hash(_) | Balance::RdpCookie { .. }
+    )
 }

@@ -67,6 +67,23 @@ pub enum Action {
 }
 
 impl Action {
+    /// The sample expression the action evaluates, if any (for configuration checks).
+    pub fn expr(&self) -> Option<&SampleExpr> {
+        match self {
+            Self::TrackSc { key, .. } => Some(key),
+            Self::SetGpt0 {
+                value: GptValue::Expr(e),
+                ..
+            }
+            | Self::SetVar { expr: e, .. }
+            | Self::SetSrc(e)
+            | Self::SetSrcPort(e)
+            | Self::SetDst(e)
+            | Self::SetDstPort(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Whether the action ends the evaluation of its rule set.
     pub fn is_final(&self) -> bool {
         matches!(

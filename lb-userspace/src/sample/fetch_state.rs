@@ -112,6 +112,21 @@ impl StateFetch {
         Ok(Some(fetch))
     }
 
+    /// The fetch's keyword, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::BeName => "be_name",
+            Self::SrvName => "srv_name",
+            Self::NbSrv(_) => "nbsrv",
+            Self::SrvIsUp { .. } => "srv_is_up",
+            Self::ConnSlots(_) => "connslots",
+            Self::BeConn(_) => "be_conn",
+            Self::FeConn(_) => "fe_conn",
+            Self::Env(_) => "env",
+            Self::Var { .. } => "var",
+        }
+    }
+
     /// The type the fetch declares.
     pub fn out_type(&self) -> SampleType {
         match self {
@@ -164,9 +179,8 @@ impl StateFetch {
             }
             Self::FeConn(f) => match f.as_deref() {
                 None => Sample::Int(i64::from(ctx.fe_conn)),
-                // Only the current frontend's count is known to the stream.
                 Some(name) if name == ctx.fe_name => Sample::Int(i64::from(ctx.fe_conn)),
-                Some(_) => return None,
+                Some(name) => Sample::Int(i64::from((ctx.frontends?.0)(name)?)),
             },
             Self::SrvIsUp { backend: b, server } => {
                 let be = backend(ctx, b.as_deref())?;

@@ -62,10 +62,23 @@ pub struct StreamCtx<'a> {
     pub backends: Option<&'a crate::backend::state::Backends>,
     /// Current connections of the frontend (`fe_conn`).
     pub fe_conn: u32,
+    /// Current connections of any frontend by name (`fe_conn(NAME)` for another one).
+    pub frontends: Option<FrontendConns<'a>>,
     /// Variables of the stream (`var(...)`), writable through interior mutability.
     pub vars: Option<&'a vars::Vars>,
     /// Stick tables and the entries this stream tracks (`sc*_`, `src_*`, `table_*`).
     pub stick: Option<&'a crate::stick::Tracking>,
+}
+
+/// Looks up the current connection count of a frontend by name (`None`: no such
+/// frontend); the runtime backs it with its frontends' counters.
+#[derive(Clone, Copy)]
+pub struct FrontendConns<'a>(pub &'a (dyn Fn(&str) -> Option<u32> + Sync));
+
+impl std::fmt::Debug for FrontendConns<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrontendConns(..)")
+    }
 }
 
 /// HAProxy's default `tune.bufsize`: payload fetches whose offset and length reach past
@@ -95,6 +108,7 @@ impl<'a> StreamCtx<'a> {
             res_payload: &[],
             backends: None,
             fe_conn: 0,
+            frontends: None,
             vars: None,
             stick: None,
         }

@@ -29,6 +29,8 @@ pub struct TableConv {
     pub op: ConvOp,
     /// The table it looks keys up in.
     pub table: String,
+    /// The keyword as written (`table_gpc0`), for messages.
+    pub keyword: String,
 }
 
 fn op_of(name: &str) -> Option<ConvOp> {
@@ -59,6 +61,7 @@ impl TableConv {
             [t] if !t.is_empty() => Ok(Some(Self {
                 op,
                 table: t.clone(),
+                keyword: call.name.clone(),
             })),
             [] | [_] => Err(bad("missing table name")),
             _ => Err(bad("too many arguments")),
@@ -152,7 +155,8 @@ mod tests {
             conv("table_conn_rate(web)").unwrap(),
             Some(TableConv {
                 op: ConvOp::Read(DataType::ConnRate),
-                table: "web".into()
+                table: "web".into(),
+                keyword: "table_conn_rate".into(),
             })
         );
         assert_eq!(conv("in_table(p/t)").unwrap().unwrap().op, ConvOp::InTable);

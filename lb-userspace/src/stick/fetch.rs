@@ -51,6 +51,19 @@ pub struct StickFetch {
     pub op: Op,
     /// The table argument, if given.
     pub table: Option<String>,
+    /// The keyword as written (`sc_conn_rate`), for messages.
+    pub keyword: String,
+}
+
+impl StickFetch {
+    /// The 1-based position of the table argument (`sc_*(N,table)` has it second).
+    pub fn table_arg_pos(&self) -> usize {
+        if self.keyword.starts_with("sc_") {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 fn op_of(suffix: &str) -> Option<Op> {
@@ -151,7 +164,12 @@ impl StickFetch {
             [t] => Some(t.clone()),
             _ => return Err(bad("too many arguments".into())),
         };
-        Ok(Some(Self { source, op, table }))
+        Ok(Some(Self {
+            source,
+            op,
+            table,
+            keyword: name.to_owned(),
+        }))
     }
 
     /// The type the fetch declares.

@@ -107,7 +107,7 @@ impl Algo {
                 key: KeySource::Source,
                 lookup: lookup(),
             },
-            Balance::Hash(expr) => Self::Hash {
+            Balance::Hash(expr) | Balance::RdpCookie { key: expr, .. } => Self::Hash {
                 key: KeySource::Sample(expr.clone()),
                 lookup: lookup(),
             },

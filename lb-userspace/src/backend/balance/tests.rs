@@ -370,6 +370,42 @@ mod hashing {
         }
     }
 
+    /// An X.224 connection request carrying `Cookie: mstshash=<user>`, as mstsc sends it.
+    fn rdp_request(user: &str) -> Vec<u8> {
+        let mut pdu = vec![3, 0, 0, 0, 0, 0xe0, 0, 0, 0, 0, 0];
+        pdu.extend_from_slice(format!("Cookie: mstshash={user}\r\n").as_bytes());
+        let len = u16::try_from(pdu.len()).unwrap().to_be_bytes();
+        pdu[2..4].copy_from_slice(&len);
+        pdu[4] = u8::try_from(pdu.len() - 5).unwrap();
+        pdu
+    }
+
+    #[test]
+    fn rdp_cookie_hashes_the_cookie_value() {
+        let balance = Balance::RdpCookie {
+            name: "mstshash".into(),
+            key: SampleExpr::parse("req.rdp_cookie(mstshash)").unwrap(),
+        };
+        let (state, mut b) = hashed(balance, HashMethod::MapBased, weighted(&[1, 1, 1, 1]));
+        let mut seen = std::collections::HashSet::new();
+        for user in 0..40 {
+            let payload = rdp_request(&format!("user{user}"));
+            let mut owner = None;
+            // The same user lands on the same server whatever the client address.
+            for port in 1..6 {
+                let mut c = ctx(&format!("192.0.2.{port}:{port}"));
+                c.payload = &payload;
+                c.payload_final = true;
+                let got = name(&b.pick_at(0, &c, None));
+                assert_eq!(*owner.get_or_insert_with(|| got.clone()), got);
+            }
+            seen.extend(owner);
+        }
+        assert!(seen.len() >= 3, "{seen:?}");
+        // Without a cookie: round robin.
+        assert_eq!(counts(&state, &mut b, 0, 400), vec![100, 100, 100, 100]);
+    }
+
     /// Fraction of keys whose server changed.
     fn moved(before: &[usize], after: &[usize]) -> f64 {
         let n = before.iter().zip(after).filter(|(a, b)| a != b).count();

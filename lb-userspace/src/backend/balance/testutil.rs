@@ -48,6 +48,7 @@ pub fn backend(balance: Balance, mut servers: Vec<Server>) -> Backend {
         location: Location::default(),
         mode: Mode::Tcp,
         balance,
+        balance_location: None,
         hash_type: HashType::default(),
         servers,
         retries: 3,

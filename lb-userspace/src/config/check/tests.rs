@@ -36,6 +36,28 @@ fn http(lines: &[&str]) -> HttpCheck {
 }
 
 #[test]
+fn tcp_check_connect_proxy_options() {
+    let d = draft(&[
+        "option tcp-check",
+        "tcp-check connect send-proxy port 25",
+        "tcp-check connect default send-proxy",
+    ]);
+    let connect = |port, default| TcpCheckRule::Connect {
+        port,
+        addr: None,
+        default,
+        send_proxy: true,
+    };
+    assert_eq!(
+        d.resolve(),
+        Ok(CheckKind::TcpScript(vec![
+            connect(Some(25), false),
+            connect(None, true)
+        ]))
+    );
+}
+
+#[test]
 fn plain_connect_by_default() {
     assert_eq!(CheckDraft::default().resolve(), Ok(CheckKind::Tcp));
 }
@@ -201,6 +223,8 @@ fn tcp_check_script() {
         TcpCheckRule::Connect {
             port: Some(6379),
             addr: Some("127.0.0.2".parse().unwrap()),
+            default: false,
+            send_proxy: false,
         },
         TcpCheckRule::Send(b"PING\\r\\n".to_vec()),
         TcpCheckRule::Send(vec![0x0a, 0x0b]),
@@ -219,6 +243,8 @@ fn tcp_check_script() {
         TcpCheckRule::Connect {
             port: None,
             addr: None,
+            default: true,
+            send_proxy: false,
         },
     ];
     assert_eq!(d.resolve(), Ok(CheckKind::TcpScript(rules)));

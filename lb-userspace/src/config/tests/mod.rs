@@ -17,6 +17,9 @@ pub(super) fn env(name: &str) -> Option<String> {
         "BACKEND_ADDR" => Some("127.0.0.1:10080".into()),
         "PORTS" => Some(":10001,:10002".into()),
         "CHECK" => Some("GET  /ready HTTP/1.1".into()),
+        // The example configs read their maps from here (default: relative to the
+        // repository root, which is not the test's directory).
+        "LB_MAPS" => Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/maps").into()),
         _ => None,
     }
 }

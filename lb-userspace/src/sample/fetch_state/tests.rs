@@ -112,7 +112,14 @@ fn connection_counters() {
     assert_eq!(eval("be_conn(spare)", &c), Some(Sample::Int(0)));
     assert_eq!(eval("fe_conn", &c), Some(Sample::Int(7)));
     assert_eq!(eval("fe_conn(fe)", &c), Some(Sample::Int(7)));
+    // Another frontend's count comes from the runtime's lookup, when it gives one.
     assert_eq!(eval("fe_conn(other)", &c), None);
+    let lookup = |name: &str| (name == "other").then_some(42);
+    c.frontends = Some(crate::sample::FrontendConns(&lookup));
+    assert_eq!(eval("fe_conn(other)", &c), Some(Sample::Int(42)));
+    assert_eq!(eval("fe_conn(gone)", &c), None);
+    assert_eq!(eval("fe_conn(fe)", &c), Some(Sample::Int(7)));
+    c.frontends = None;
     // Servers have unlimited queues: connslots is -1 while one is up, as in HAProxy.
     assert_eq!(eval("connslots", &c), Some(Sample::Int(-1)));
     for s in &app.servers {
