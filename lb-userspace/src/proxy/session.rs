@@ -159,6 +159,14 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
     let mut sctx = StreamCtx::new(accepted.src, accepted.dst, &fe.cfg.name);
     sctx.backends = Some(&shared.backends);
     sctx.fe_conn = fe.cur_conns.load(Ordering::Acquire);
+    let fe_conns = |name: &str| {
+        shared
+            .frontends
+            .iter()
+            .find(|f| f.cfg.name == name)
+            .map(|f| f.cur_conns.load(Ordering::Acquire))
+    };
+    sctx.frontends = Some(crate::sample::FrontendConns(&fe_conns));
     sctx.stick = tracking.as_ref();
     sctx.vars = vars.as_ref();
     let mut host = Host::new(tracking.as_ref());

@@ -113,7 +113,6 @@ impl Fetch {
 
     /// The fetch's keyword (the canonical spelling of aliases), for messages.
     pub fn name(&self) -> &str {
-        use crate::sample::fetch_payload::PayloadFetch as P;
         match self {
             Self::Src => "src",
             Self::SrcPort => "src_port",
@@ -129,18 +128,7 @@ impl Fetch {
             Self::Ipv4(_) => "ipv4",
             Self::Ipv6(_) => "ipv6",
             Self::Stick(f) => &f.keyword,
-            Self::Payload(f) => match f {
-                P::Len => "req.len",
-                P::Payload { .. } => "req.payload",
-                P::PayloadLv { .. } => "req.payload_lv",
-                P::SslSni => "req.ssl_sni",
-                P::SslVer => "req.ssl_ver",
-                P::SslHelloType => "req.ssl_hello_type",
-                P::ProtoHttp => "req.proto_http",
-                P::RdpCookie(_) => "req.rdp_cookie",
-                P::RdpCookieCnt(_) => "req.rdp_cookie_cnt",
-                P::WaitEnd => "wait_end",
-            },
+            Self::Payload(f) => f.name(),
             Self::State(f) => f.name(),
         }
     }

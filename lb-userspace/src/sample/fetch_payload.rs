@@ -143,6 +143,27 @@ impl PayloadFetch {
         Ok(Some(fetch))
     }
 
+    /// The fetch's keyword (its main spelling), for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Len => "req.len",
+            Self::Payload { .. } => "req.payload",
+            Self::PayloadLv { .. } => "req.payload_lv",
+            Self::SslSni => "req.ssl_sni",
+            Self::SslVer => "req.ssl_ver",
+            Self::SslHelloType => "req.ssl_hello_type",
+            Self::ProtoHttp => "req.proto_http",
+            Self::RdpCookie(_) => "req.rdp_cookie",
+            Self::RdpCookieCnt(_) => "req.rdp_cookie_cnt",
+            Self::WaitEnd => "wait_end",
+            Self::Response(inner) => match **inner {
+                Self::Len => "res.len",
+                Self::Payload { .. } => "res.payload",
+                _ => "res.payload_lv",
+            },
+        }
+    }
+
     /// The type the fetch declares.
     pub fn out_type(&self) -> SampleType {
         match self {
