@@ -6,6 +6,7 @@
 // `aya::Pod` impls are `unsafe impl`; they are the only unsafe code and are allowed locally.
 #![deny(unsafe_code)]
 
+pub mod guard;
 pub mod stats;
 
 pub use stats::{Counter, StatIndex, Verdict};

@@ -135,7 +135,7 @@ impl XdpStats {
             })
             .collect();
         let verdicts: serde_json::Map<String, Value> =
-            [Verdict::Pass, Verdict::Drop, Verdict::Aborted]
+            [Verdict::Pass, Verdict::Drop, Verdict::Aborted, Verdict::Policy]
                 .into_iter()
                 .map(|v| (v.name().to_owned(), counter(self.verdict(v))))
                 .collect();
@@ -227,7 +227,8 @@ mod tests {
         // Known reasons always listed, unknown slots only when they counted something.
         assert_eq!(stats.slots.len(), StatIndex::ALL.len() + 1);
         assert_eq!(stats.total(), c(11, 934));
-        assert_eq!(stats.verdict(Verdict::Pass), c(8, 754));
+        assert_eq!(stats.verdict(Verdict::Pass), c(7, 700));
+        assert_eq!(stats.verdict(Verdict::Policy), c(1, 54));
         assert_eq!(stats.verdict(Verdict::Aborted), c(2, 120));
         assert_eq!(stats.verdict(Verdict::Drop), Counter::default());
     }
