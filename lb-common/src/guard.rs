@@ -197,7 +197,12 @@ impl TokenBucket {
         // Both factors are clamped so that the products cannot overflow.
         let cap = min(burst, MAX_BURST).wrapping_mul(TOKEN_SCALE);
         let refill = elapsed.wrapping_mul(min(rate, MAX_RATE));
-        let refilled = self.tokens.saturating_add(refill);
+        // A bucket never used (a per-CPU slot starts zeroed) starts full.
+        let refilled = if self.last_ns == 0 {
+            cap
+        } else {
+            self.tokens.saturating_add(refill)
+        };
         self.tokens = if refilled > cap { cap } else { refilled };
         self.last_ns = now_ns;
         if self.tokens >= TOKEN_SCALE {
@@ -269,6 +274,13 @@ mod tests {
         // A long idle time fills the bucket to burst only.
         let n = (0..10).filter(|_| b.take(100 * TOKEN_SCALE, 2, 3)).count();
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn an_unused_bucket_starts_full_even_without_refill() {
+        let mut b = TokenBucket::default();
+        let n = (0..10).filter(|_| b.take(5, 0, 4)).count();
+        assert_eq!(n, 4);
     }
 
     #[test]

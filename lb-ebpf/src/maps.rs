@@ -9,8 +9,8 @@ use aya_ebpf::{
 use lb_common::{
     Counter, StatIndex,
     guard::{
-        CIDR_ENTRIES, CidrEntry, CidrHitKey, GuardConfig, Ipv4Prefix, PORT_ENTRIES, PORT_STATS_ENTRIES,
-        PortPolicy, PortStatKey, SYN_SOURCE_ENTRIES, SourceKey, TokenBucket,
+        CIDR_ENTRIES, CidrEntry, CidrHitKey, GuardConfig, Ipv4Prefix, PORT_ENTRIES,
+        PORT_STATS_ENTRIES, PortPolicy, PortStatKey, SYN_SOURCE_ENTRIES, SourceKey, TokenBucket,
     },
     stats::XDP_STATS_ENTRIES,
 };
@@ -25,13 +25,11 @@ static LB_XDP_CONFIG: Array<GuardConfig, 1> = Array::new();
 
 /// IPv4 deny list.
 #[btf_map(name = "LB_XDP_DENY4")]
-pub static LB_XDP_DENY4: LpmTrie<Ipv4Prefix, CidrEntry, { CIDR_ENTRIES as usize }> =
-    LpmTrie::new();
+pub static LB_XDP_DENY4: LpmTrie<Ipv4Prefix, CidrEntry, { CIDR_ENTRIES as usize }> = LpmTrie::new();
 
 /// IPv6 deny list.
 #[btf_map(name = "LB_XDP_DENY6")]
-pub static LB_XDP_DENY6: LpmTrie<[u8; 16], CidrEntry, { CIDR_ENTRIES as usize }> =
-    LpmTrie::new();
+pub static LB_XDP_DENY6: LpmTrie<[u8; 16], CidrEntry, { CIDR_ENTRIES as usize }> = LpmTrie::new();
 
 /// IPv4 allow list.
 #[btf_map(name = "LB_XDP_ALLOW4")]
@@ -40,8 +38,7 @@ pub static LB_XDP_ALLOW4: LpmTrie<Ipv4Prefix, CidrEntry, { CIDR_ENTRIES as usize
 
 /// IPv6 allow list.
 #[btf_map(name = "LB_XDP_ALLOW6")]
-pub static LB_XDP_ALLOW6: LpmTrie<[u8; 16], CidrEntry, { CIDR_ENTRIES as usize }> =
-    LpmTrie::new();
+pub static LB_XDP_ALLOW6: LpmTrie<[u8; 16], CidrEntry, { CIDR_ENTRIES as usize }> = LpmTrie::new();
 
 /// Protected TCP destination ports.
 #[btf_map(name = "LB_XDP_PORTS")]

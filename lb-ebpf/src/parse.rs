@@ -51,31 +51,24 @@ pub enum Fragment {
     Later,
 }
 
-/// What the transport layer revealed.
+/// What the transport layer is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum L4 {
-    /// A complete TCP header.
-    Tcp(Tcp),
-    /// A TCP fragment: the destination port when the fragment carries it.
-    TcpFragment(Option<u16>),
+    /// A complete TCP header: [`Headers::dst_port`], [`Headers::tcp_flags`] and
+    /// [`Headers::tcp_offset_ok`] are set.
+    Tcp,
+    /// A TCP fragment: [`Headers::dst_port`] is set when [`Headers::port_known`].
+    TcpFragment,
     /// A UDP datagram with a consistent header, or a UDP fragment.
     Udp,
     /// Any other protocol, or no network layer we parse.
     Other,
 }
 
-/// The fixed part of a TCP header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tcp {
-    /// Destination port.
-    pub dst_port: u16,
-    /// The flags byte (CWR ECE URG ACK PSH RST SYN FIN).
-    pub flags: u8,
-    /// Data offset of at least 5 words, and the header within the datagram.
-    pub offset_ok: bool,
-}
-
 /// The headers of a frame that the guard needs.
+///
+/// Plain fields only, all always initialized: enums with payloads leave undefined bytes
+/// that LLVM may copy through registers, which the verifier rejects (`R0 !read_ok`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Headers {
     /// 4, 6, or 0 for a frame that is neither IPv4 nor IPv6.
@@ -86,6 +79,30 @@ pub struct Headers {
     pub fragment: Fragment,
     /// Transport layer.
     pub l4: L4,
+    /// TCP destination port (0 when not known).
+    pub dst_port: u16,
+    /// Whether [`Self::dst_port`] was read from the packet.
+    pub port_known: bool,
+    /// TCP flags byte (CWR ECE URG ACK PSH RST SYN FIN).
+    pub tcp_flags: u8,
+    /// TCP data offset of at least 5 words, with the header within the datagram.
+    pub tcp_offset_ok: bool,
+}
+
+impl Headers {
+    #[inline(always)]
+    const fn new(family: u8, src: [u8; 16], fragment: Fragment) -> Self {
+        Self {
+            family,
+            src,
+            fragment,
+            l4: L4::Other,
+            dst_port: 0,
+            port_known: false,
+            tcp_flags: 0,
+            tcp_offset_ok: false,
+        }
+    }
 }
 
 /// Parses a frame down to the transport header, or says what was malformed.
@@ -95,22 +112,11 @@ pub fn headers<P: Packet>(packet: &P) -> Result<Headers, StatIndex> {
     let ip = match l2.ethertype {
         ETH_P_IP => ipv4(packet, l2.l3_offset)?,
         ETH_P_IPV6 => ipv6(packet, l2.l3_offset)?,
-        _ => {
-            return Ok(Headers {
-                family: 0,
-                src: [0; 16],
-                fragment: Fragment::No,
-                l4: L4::Other,
-            });
-        }
+        _ => return Ok(Headers::new(0, [0; 16], Fragment::No)),
     };
-    let l4 = transport(packet, &ip)?;
-    Ok(Headers {
-        family: ip.family,
-        src: ip.src,
-        fragment: ip.fragment,
-        l4,
-    })
+    let mut h = Headers::new(ip.family, ip.src, ip.fragment);
+    transport(packet, &ip, &mut h)?;
+    Ok(h)
 }
 
 /// The reason a frame is counted under when nothing but its headers decides.
@@ -343,50 +349,50 @@ const fn is_ipv6_ext(proto: u8) -> bool {
     )
 }
 
-/// Parses the TCP or UDP header that `ip` announces.
+/// Parses the TCP or UDP header that `ip` announces into `h`.
 #[inline(always)]
-pub fn transport<P: Packet>(packet: &P, ip: &Ip) -> Result<L4, StatIndex> {
+pub fn transport<P: Packet>(packet: &P, ip: &Ip, h: &mut Headers) -> Result<(), StatIndex> {
     match (ip.proto, ip.fragment) {
-        (IPPROTO_TCP, Fragment::No) => tcp(packet, ip).map(L4::Tcp),
-        (IPPROTO_TCP, Fragment::First) => Ok(L4::TcpFragment(
-            port_in_datagram(packet, ip.l4_offset + 2, ip.end),
-        )),
-        (IPPROTO_TCP, Fragment::Later) => Ok(L4::TcpFragment(None)),
-        (IPPROTO_UDP, Fragment::No) => udp(packet, ip).map(|()| L4::Udp),
-        (IPPROTO_UDP, _) => Ok(L4::Udp),
-        _ => Ok(L4::Other),
+        (IPPROTO_TCP, Fragment::No) => {
+            if ip.l4_offset + TCP_MIN_HLEN > ip.end {
+                return Err(StatIndex::MalformedTcp);
+            }
+            let t = packet
+                .load::<TCP_MIN_HLEN>(ip.l4_offset)
+                .ok_or(StatIndex::MalformedTcp)?;
+            let data_offset = usize::from(t[12] >> 4) * 4;
+            h.l4 = L4::Tcp;
+            h.dst_port = u16::from_be_bytes([t[2], t[3]]);
+            h.port_known = true;
+            h.tcp_flags = t[13];
+            h.tcp_offset_ok = data_offset >= TCP_MIN_HLEN && ip.l4_offset + data_offset <= ip.end;
+        }
+        (IPPROTO_TCP, fragment) => {
+            h.l4 = L4::TcpFragment;
+            if fragment == Fragment::First
+                && ip.l4_offset + 4 <= ip.end
+                && let Some([_, _, hi, lo]) = packet.load::<4>(ip.l4_offset)
+            {
+                h.dst_port = u16::from_be_bytes([hi, lo]);
+                h.port_known = true;
+            }
+        }
+        (IPPROTO_UDP, Fragment::No) => {
+            udp(packet, ip)?;
+            h.l4 = L4::Udp;
+        }
+        (IPPROTO_UDP, _) => h.l4 = L4::Udp,
+        _ => {}
     }
-}
-
-#[inline(always)]
-fn port_in_datagram<P: Packet>(packet: &P, offset: usize, end: usize) -> Option<u16> {
-    if offset + 2 > end {
-        return None;
-    }
-    packet.load::<2>(offset).map(u16::from_be_bytes)
-}
-
-/// The fixed TCP header; a data offset below 5 or past the datagram is reported in
-/// [`Tcp::offset_ok`], for the caller to count under the right reason.
-#[inline(always)]
-pub fn tcp<P: Packet>(packet: &P, ip: &Ip) -> Result<Tcp, StatIndex> {
-    if ip.l4_offset + TCP_MIN_HLEN > ip.end {
-        return Err(StatIndex::MalformedTcp);
-    }
-    let h = packet
-        .load::<TCP_MIN_HLEN>(ip.l4_offset)
-        .ok_or(StatIndex::MalformedTcp)?;
-    let data_offset = usize::from(h[12] >> 4) * 4;
-    Ok(Tcp {
-        dst_port: u16::from_be_bytes([h[2], h[3]]),
-        flags: h[13],
-        offset_ok: data_offset >= TCP_MIN_HLEN && ip.l4_offset + data_offset <= ip.end,
-    })
+    Ok(())
 }
 
 /// Checks the UDP header: present, and a length between 8 and the datagram's.
 #[inline(always)]
 pub fn udp<P: Packet>(packet: &P, ip: &Ip) -> Result<(), StatIndex> {
+    if ip.l4_offset + UDP_HLEN > ip.end {
+        return Err(StatIndex::MalformedUdp);
+    }
     let [_, _, _, _, hi, lo, _, _] = packet
         .load::<UDP_HLEN>(ip.l4_offset)
         .ok_or(StatIndex::MalformedUdp)?;

@@ -4,7 +4,9 @@
 //! then the allow list (skips everything else), the deny list, then the TCP checks for
 //! protected ports (fragments, flags, data offset, SYN budgets per source then global).
 
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::xdp_action, helpers::bpf_ktime_get_ns, macros::xdp, programs::XdpContext,
+};
 use lb_common::{
     StatIndex,
     guard::{GuardConfig, MALFORMED_DROP, PORT_SYN_GUARD, PORT_TCP_SANITY, SourceKey, TokenBucket},
@@ -59,23 +61,27 @@ fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, Option<u16>) {
     }
     let pass = parse::pass_reason(h.family);
     match h.l4 {
-        L4::Tcp(tcp) => {
-            let Some(policy) = maps::port_policy(tcp.dst_port) else {
-                let reason = if tcp.offset_ok { pass } else { StatIndex::MalformedTcp };
+        L4::Tcp => {
+            let Some(policy) = maps::port_policy(h.dst_port) else {
+                let reason = if h.tcp_offset_ok {
+                    pass
+                } else {
+                    StatIndex::MalformedTcp
+                };
                 return (reason, None);
             };
-            let port = Some(tcp.dst_port);
+            let port = Some(h.dst_port);
             if policy.flags & PORT_TCP_SANITY != 0 {
-                if !tcp.offset_ok {
+                if !h.tcp_offset_ok {
                     return (StatIndex::TcpBadOffset, port);
                 }
-                if parse::bad_tcp_flags(tcp.flags) {
+                if parse::bad_tcp_flags(h.tcp_flags) {
                     return (StatIndex::TcpBadFlags, port);
                 }
-            } else if !tcp.offset_ok {
+            } else if !h.tcp_offset_ok {
                 return (StatIndex::MalformedTcp, port);
             }
-            if policy.flags & PORT_SYN_GUARD != 0 && parse::is_syn(tcp.flags) {
+            if policy.flags & PORT_SYN_GUARD != 0 && parse::is_syn(h.tcp_flags) {
                 if !source_budget(h, config, now) {
                     return (StatIndex::SynOverSource, port);
                 }
@@ -85,15 +91,15 @@ fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, Option<u16>) {
             }
             (pass, port)
         }
-        L4::TcpFragment(Some(dst_port)) => match maps::port_policy(dst_port) {
-            Some(_) if config.drop_fragments != 0 => (StatIndex::Fragment, Some(dst_port)),
-            Some(_) => (pass, Some(dst_port)),
+        L4::TcpFragment if h.port_known => match maps::port_policy(h.dst_port) {
+            Some(_) if config.drop_fragments != 0 => (StatIndex::Fragment, Some(h.dst_port)),
+            Some(_) => (pass, Some(h.dst_port)),
             None => (pass, None),
         },
         // A later fragment (or a first one too short to hold the port) cannot be tied to a
         // port: with fragments dropped, every such TCP fragment goes.
-        L4::TcpFragment(None) if config.drop_fragments != 0 => (StatIndex::Fragment, None),
-        L4::TcpFragment(None) | L4::Udp | L4::Other => (pass, None),
+        L4::TcpFragment if config.drop_fragments != 0 => (StatIndex::Fragment, None),
+        L4::TcpFragment | L4::Udp | L4::Other => (pass, None),
     }
 }
 
@@ -108,10 +114,18 @@ fn ktime_ns() -> u64 {
 fn source_listed(h: &Headers, now: u64, allow: bool) -> bool {
     if h.family == 4 {
         let addr = [h.src[0], h.src[1], h.src[2], h.src[3]];
-        let list = if allow { &maps::LB_XDP_ALLOW4 } else { &maps::LB_XDP_DENY4 };
+        let list = if allow {
+            &maps::LB_XDP_ALLOW4
+        } else {
+            &maps::LB_XDP_DENY4
+        };
         maps::match4(list, addr, now)
     } else {
-        let list = if allow { &maps::LB_XDP_ALLOW6 } else { &maps::LB_XDP_DENY6 };
+        let list = if allow {
+            &maps::LB_XDP_ALLOW6
+        } else {
+            &maps::LB_XDP_DENY6
+        };
         maps::match6(list, h.src, now)
     }
 }
@@ -153,7 +167,9 @@ fn global_budget(config: &GuardConfig, now: u64) -> bool {
     }
     match maps::LB_XDP_SYN_GLOBAL.get_ptr_mut(0) {
         // SAFETY: this CPU's copy of a per-CPU array slot; nothing else touches it now.
-        Some(bucket) => unsafe { &mut *bucket }.take(now, config.syn_cpu_rate, config.syn_cpu_burst),
+        Some(bucket) => {
+            unsafe { &mut *bucket }.take(now, config.syn_cpu_rate, config.syn_cpu_burst)
+        }
         None => true,
     }
 }

@@ -181,27 +181,20 @@ fn tcp_header_after_ipv4_options() {
     assert_eq!(h.family, 4);
     assert_eq!(&h.src[..4], &[10, 0, 0, 1]);
     assert_eq!(
-        h.l4,
-        L4::Tcp(Tcp {
-            dst_port: 443,
-            flags: tcp_flags::SYN,
-            offset_ok: true
-        })
+        (h.l4, h.dst_port, h.tcp_flags, h.tcp_offset_ok),
+        (L4::Tcp, 443, tcp_flags::SYN, true)
     );
 }
 
 #[test]
 fn tcp_data_offset_and_truncation() {
     let frame = ipv4_tcp(&tcp_header(80, tcp_flags::ACK, 4));
-    let Ok(Headers { l4: L4::Tcp(t), .. }) = headers(&frame.as_slice()) else {
-        panic!("not tcp")
-    };
-    assert!(!t.offset_ok);
+    let h = headers(&frame.as_slice()).unwrap();
+    assert_eq!(h.l4, L4::Tcp);
+    assert!(!h.tcp_offset_ok);
     let frame = ipv4_tcp(&tcp_header(80, tcp_flags::ACK, 6));
-    let Ok(Headers { l4: L4::Tcp(t), .. }) = headers(&frame.as_slice()) else {
-        panic!("not tcp")
-    };
-    assert!(!t.offset_ok, "options past the datagram");
+    let h = headers(&frame.as_slice()).unwrap();
+    assert!(!h.tcp_offset_ok, "options past the datagram");
     let frame = ipv4_tcp(&tcp_header(80, tcp_flags::ACK, 5)[..19]);
     assert_eq!(classify_bytes(&frame), StatIndex::MalformedTcp);
     let frame = ipv4_tcp(&tcp_header(80, tcp_flags::ACK, 5));
@@ -214,12 +207,15 @@ fn ipv4_fragments() {
     first[14 + 6] = 0x20; // MF
     let h = headers(&first.as_slice()).unwrap();
     assert_eq!(h.fragment, Fragment::First);
-    assert_eq!(h.l4, L4::TcpFragment(Some(443)));
+    assert_eq!(
+        (h.l4, h.port_known, h.dst_port),
+        (L4::TcpFragment, true, 443)
+    );
     let mut later = first.clone();
     later[14 + 6..14 + 8].copy_from_slice(&[0, 3]);
     let h = headers(&later.as_slice()).unwrap();
     assert_eq!(h.fragment, Fragment::Later);
-    assert_eq!(h.l4, L4::TcpFragment(None));
+    assert_eq!((h.l4, h.port_known), (L4::TcpFragment, false));
 }
 
 fn ipv6_with(ext: &[u8], first_next: u8, payload: &[u8]) -> Vec<u8> {
@@ -241,19 +237,22 @@ fn ipv6_extension_headers_are_walked() {
     let frame = ipv6_with(&ext, 0, &tcp_header(443, tcp_flags::SYN, 5));
     let h = headers(&frame.as_slice()).unwrap();
     assert_eq!(h.family, 6);
-    assert!(matches!(h.l4, L4::Tcp(Tcp { dst_port: 443, .. })));
+    assert_eq!((h.l4, h.dst_port), (L4::Tcp, 443));
 
     // Fragment header, first fragment then a later one.
     let frag = [6, 0, 0, 1, 0, 0, 0, 7];
     let frame = ipv6_with(&frag, 44, &tcp_header(443, tcp_flags::SYN, 5));
     let h = headers(&frame.as_slice()).unwrap();
     assert_eq!(
-        (h.fragment, h.l4),
-        (Fragment::First, L4::TcpFragment(Some(443)))
+        (h.fragment, h.l4, h.dst_port),
+        (Fragment::First, L4::TcpFragment, 443)
     );
     let frag = [6, 0, 0, 0x10, 0, 0, 0, 7];
     let frame = ipv6_with(&frag, 44, &[0; 16]);
-    assert_eq!(headers(&frame.as_slice()).unwrap().fragment, Fragment::Later);
+    assert_eq!(
+        headers(&frame.as_slice()).unwrap().fragment,
+        Fragment::Later
+    );
 
     // Cut short, or past the payload length, or too many headers.
     let frame = ipv6_with(&[6], 0, &[]);
@@ -291,7 +290,14 @@ fn tcp_flag_combinations() {
     for good in [SYN, SYN | ACK, ACK, ACK | PSH, FIN | ACK, RST, RST | ACK] {
         assert!(!bad_tcp_flags(good), "{good:#x}");
     }
-    for bad in [0, SYN | FIN, SYN | RST, FIN, FIN | PSH | URG, FIN | PSH | URG | ACK] {
+    for bad in [
+        0,
+        SYN | FIN,
+        SYN | RST,
+        FIN,
+        FIN | PSH | URG,
+        FIN | PSH | URG | ACK,
+    ] {
         assert!(bad_tcp_flags(bad), "{bad:#x}");
     }
     assert!(is_syn(SYN) && !is_syn(SYN | ACK));

@@ -32,11 +32,15 @@ impl Cidr {
     pub fn new(addr: IpAddr, prefix_len: u8) -> Option<Self> {
         let addr = match addr {
             IpAddr::V4(a) if prefix_len <= 32 => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(prefix_len))
+                    .unwrap_or(0);
                 IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
             }
             IpAddr::V6(a) if prefix_len <= 128 => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(prefix_len)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(prefix_len))
+                    .unwrap_or(0);
                 IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
             }
             _ => return None,
@@ -172,7 +176,12 @@ impl CidrLists {
     }
 
     /// Adds (or replaces) `cidr` in `kind`, for `ttl` or forever; its hit count restarts at 0.
-    pub fn add(&mut self, kind: ListKind, cidr: Cidr, ttl: Option<Duration>) -> Result<(), EbpfError> {
+    pub fn add(
+        &mut self,
+        kind: ListKind,
+        cidr: Cidr,
+        ttl: Option<Duration>,
+    ) -> Result<(), EbpfError> {
         let expires_ns = match ttl {
             // Zero would mean "never": an immediate expiry is one nanosecond from now.
             Some(ttl) => monotonic_ns()
@@ -188,14 +197,16 @@ impl CidrLists {
         let map = cidr.list(kind).map();
         let write = |source| EbpfError::Write { map, source };
         match self.hits.remove(&hit_key) {
-            Ok(()) | Err(MapError::KeyNotFound) => {}
-            Err(e) => return Err(write(e)),
+            Err(e) if !not_found(&e) => return Err(write(e)),
+            _ => {}
         }
         let len = u32::from(cidr.prefix_len);
         match (kind, cidr.addr) {
             (ListKind::Deny, IpAddr::V4(a)) => self.deny4.insert(&key4(len, a), entry, 0),
             (ListKind::Allow, IpAddr::V4(a)) => self.allow4.insert(&key4(len, a), entry, 0),
-            (ListKind::Deny, IpAddr::V6(a)) => self.deny6.insert(&Key::new(len, a.octets()), entry, 0),
+            (ListKind::Deny, IpAddr::V6(a)) => {
+                self.deny6.insert(&Key::new(len, a.octets()), entry, 0)
+            }
             (ListKind::Allow, IpAddr::V6(a)) => {
                 self.allow6.insert(&Key::new(len, a.octets()), entry, 0)
             }
@@ -215,15 +226,15 @@ impl CidrLists {
         let map = cidr.list(kind).map();
         let found = match removed {
             Ok(()) => true,
-            Err(MapError::KeyNotFound) => false,
+            Err(e) if not_found(&e) => false,
             Err(source) => return Err(EbpfError::Write { map, source }),
         };
         match self.hits.remove(&cidr.hit_key(kind)) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(found),
-            Err(source) => Err(EbpfError::Write {
+            Err(source) if !not_found(&source) => Err(EbpfError::Write {
                 map: CIDR_HITS_MAP,
                 source,
             }),
+            _ => Ok(found),
         }
     }
 
@@ -235,9 +246,22 @@ impl CidrLists {
             ListKind::Allow => (&self.allow4, &self.allow6),
         };
         let mut out = Vec::new();
-        let read = |map: CidrList| move |source| EbpfError::Read { map: map.map(), source };
-        let list4 = if kind == ListKind::Deny { CidrList::Deny4 } else { CidrList::Allow4 };
-        let list6 = if kind == ListKind::Deny { CidrList::Deny6 } else { CidrList::Allow6 };
+        let read = |map: CidrList| {
+            move |source| EbpfError::Read {
+                map: map.map(),
+                source,
+            }
+        };
+        let list4 = if kind == ListKind::Deny {
+            CidrList::Deny4
+        } else {
+            CidrList::Allow4
+        };
+        let list6 = if kind == ListKind::Deny {
+            CidrList::Deny6
+        } else {
+            CidrList::Allow6
+        };
         for item in v4.iter() {
             let (key, entry) = item.map_err(read(list4))?;
             let addr = IpAddr::V4(Ipv4Addr::from(key.data().addr));
@@ -266,7 +290,7 @@ impl CidrLists {
             .then(|| Duration::from_nanos(entry.expires_ns.saturating_sub(now)));
         let hits = match self.hits.get(&entry.hit_key, 0) {
             Ok(per_cpu) => per_cpu.iter().fold(0u64, |sum, h| sum.wrapping_add(*h)),
-            Err(MapError::KeyNotFound) => 0,
+            Err(e) if not_found(&e) => 0,
             Err(source) => {
                 return Err(EbpfError::Read {
                     map: CIDR_HITS_MAP,
@@ -295,6 +319,16 @@ impl CidrLists {
     }
 }
 
+/// aya reports a missing key as `KeyNotFound` on lookups but as ENOENT from the syscall on
+/// deletes.
+pub(super) fn not_found(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(s) => s.io_error.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
 fn key4(prefix_len: u32, addr: Ipv4Addr) -> Key<Ipv4Prefix> {
     Key::new(
         prefix_len,
@@ -315,10 +349,23 @@ mod tests {
         assert_eq!(c.to_string(), "10.0.0.0/8");
         let c: Cidr = "2001:db8::1/32".parse().unwrap();
         assert_eq!(c.to_string(), "2001:db8::/32");
-        assert_eq!("192.0.2.7".parse::<Cidr>().unwrap().to_string(), "192.0.2.7/32");
+        assert_eq!(
+            "192.0.2.7".parse::<Cidr>().unwrap().to_string(),
+            "192.0.2.7/32"
+        );
         assert_eq!("::1".parse::<Cidr>().unwrap().prefix_len(), 128);
-        assert_eq!("0.0.0.0/0".parse::<Cidr>().unwrap().to_string(), "0.0.0.0/0");
-        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/+8", "nope", "10.0.0/8"] {
+        assert_eq!(
+            "0.0.0.0/0".parse::<Cidr>().unwrap().to_string(),
+            "0.0.0.0/0"
+        );
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "nope",
+            "10.0.0/8",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
     }

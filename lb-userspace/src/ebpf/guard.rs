@@ -7,10 +7,9 @@ use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuHashMap};
 use lb_common::{
     Counter, StatIndex,
     guard::{
-        CIDR_HITS_MAP, CONFIG_MAP, CidrEntry, CidrHitKey, GuardConfig, Ipv4Prefix,
-        MALFORMED_DROP, MALFORMED_PASS, PORT_STATS_MAP, PORTS_MAP, PortPolicy, PortStatKey,
-        SYN_GLOBAL_MAP, SYN_SOURCE_MAP, SourceKey, TokenBucket, ALLOW4_MAP, ALLOW6_MAP, DENY4_MAP,
-        DENY6_MAP,
+        ALLOW4_MAP, ALLOW6_MAP, CIDR_HITS_MAP, CONFIG_MAP, CidrEntry, CidrHitKey, DENY4_MAP,
+        DENY6_MAP, GuardConfig, Ipv4Prefix, MALFORMED_DROP, MALFORMED_PASS, PORT_STATS_MAP,
+        PORTS_MAP, PortPolicy, PortStatKey, SYN_GLOBAL_MAP, SYN_SOURCE_MAP, SourceKey, TokenBucket,
     },
 };
 
@@ -49,7 +48,9 @@ impl GuardSettings {
     /// The map value for a host with `cpus` CPUs.
     pub fn to_config(&self, cpus: usize) -> GuardConfig {
         let cpus = u64::try_from(cpus.max(1)).unwrap_or(1);
-        let (src_rate, src_burst) = self.syn_per_source.map_or((0, 0), |b| (b.rate, b.burst.max(1)));
+        let (src_rate, src_burst) = self
+            .syn_per_source
+            .map_or((0, 0), |b| (b.rate, b.burst.max(1)));
         let (cpu_rate, cpu_burst) = self.syn_global.map_or((0, 0), |b| {
             (b.rate.div_ceil(cpus), b.burst.max(1).div_ceil(cpus))
         });
@@ -102,8 +103,8 @@ pub fn set_protected_ports(pin_dir: &Path, ports: &[(u16, u32)]) -> Result<(), E
         .collect();
     for port in stale {
         match map.remove(&port) {
-            Ok(()) | Err(MapError::KeyNotFound) => {}
-            Err(e) => return Err(write(e)),
+            Err(e) if !super::cidr::not_found(&e) => return Err(write(e)),
+            _ => {}
         }
     }
     for (port, flags) in wanted {
@@ -157,7 +158,10 @@ pub fn monotonic_ns() -> u64 {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    #[allow(unsafe_code, reason = "clock_gettime has no std equivalent exposing the value")]
+    #[allow(
+        unsafe_code,
+        reason = "clock_gettime has no std equivalent exposing the value"
+    )]
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
     if rc != 0 {
@@ -183,10 +187,12 @@ fn typed<T>(
 ) -> Result<T, EbpfError> {
     let pin = pin_dir.join(name);
     let data = open_pinned(&pin)?;
-    convert(Map::from_map_data(data).map_err(|source| EbpfError::Pinned {
-        path: pin.clone(),
-        source,
-    })?)
+    convert(
+        Map::from_map_data(data).map_err(|source| EbpfError::Pinned {
+            path: pin.clone(),
+            source,
+        })?,
+    )
     .map_err(|source| EbpfError::Pinned { path: pin, source })
 }
 
@@ -247,6 +253,9 @@ mod tests {
         assert_eq!(c.drop_fragments, 0);
         assert_eq!((c.syn_source_rate, c.syn_source_burst), (10, 1));
         assert_eq!((c.syn_cpu_rate, c.syn_cpu_burst), (334, 4));
-        assert_eq!(GuardSettings::default().to_config(4), GuardConfig::default());
+        assert_eq!(
+            GuardSettings::default().to_config(4),
+            GuardConfig::default()
+        );
     }
 }

@@ -9,11 +9,7 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{ProgramError, Xdp, XdpMode as AyaMode},
 };
-use lb_common::{
-    XDP_PROGRAM,
-    guard::GUARD_MAPS,
-    stats::XDP_STATS_MAP,
-};
+use lb_common::{XDP_PROGRAM, guard::GUARD_MAPS, stats::XDP_STATS_MAP};
 
 use super::{EbpfError, Unavailable, XdpStats, build_info, object, probe, stats};
 use crate::config::model::{XdpInterface, XdpMode, XdpSection};

@@ -18,17 +18,17 @@ mod tests;
 #[cfg(test)]
 mod tests_guard;
 
+pub use cidr::{Cidr, CidrLists, CidrStatus, ListKind};
 pub use command::run_stats_command;
 pub use error::{EbpfError, Unavailable};
-pub use cidr::{Cidr, CidrLists, CidrStatus, ListKind};
 pub use guard::{
     Budget, GuardSettings, PORT_SYN_GUARD, PORT_TCP_SANITY, monotonic_ns, port_stats,
     protected_ports, set_protected_ports, set_settings,
 };
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
-pub use testrun::{TestRunOutcome, XDP_ABORTED, XDP_DROP, XDP_PASS};
 pub use probe::probe;
 pub use stats::{SlotStats, XdpStats, read_stats};
+pub use testrun::{TestRunOutcome, XDP_ABORTED, XDP_DROP, XDP_PASS};
 
 /// Whether this `lb` binary embeds the eBPF object.
 pub const BUILT_IN: bool = cfg!(lb_ebpf);

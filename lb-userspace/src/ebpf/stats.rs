@@ -134,11 +134,15 @@ impl XdpStats {
                 (s.name(), v)
             })
             .collect();
-        let verdicts: serde_json::Map<String, Value> =
-            [Verdict::Pass, Verdict::Drop, Verdict::Aborted, Verdict::Policy]
-                .into_iter()
-                .map(|v| (v.name().to_owned(), counter(self.verdict(v))))
-                .collect();
+        let verdicts: serde_json::Map<String, Value> = [
+            Verdict::Pass,
+            Verdict::Drop,
+            Verdict::Aborted,
+            Verdict::Policy,
+        ]
+        .into_iter()
+        .map(|v| (v.name().to_owned(), counter(self.verdict(v))))
+        .collect();
         json!({
             "source": self.source.display().to_string(),
             "cpus": self.cpus,
