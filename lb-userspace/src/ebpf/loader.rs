@@ -77,7 +77,9 @@ impl XdpRuntime {
             .map(XDP_STATS_MAP)
             .ok_or(EbpfError::Missing(XDP_STATS_MAP))?;
         let array = stats::as_stats_array(map)?;
-        stats::collect(&array, self.pin_dir.join(XDP_STATS_MAP))
+        let mut stats = stats::collect(&array, self.pin_dir.join(XDP_STATS_MAP))?;
+        stats.ports = stats::read_ports(&self.pin_dir)?;
+        Ok(stats)
     }
 }
 

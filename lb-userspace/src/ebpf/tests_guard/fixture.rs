@@ -43,7 +43,15 @@ impl Fx {
         }
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pin = PathBuf::from(format!("/sys/fs/bpf/lb-guard-{}-{n}", std::process::id()));
-        let mut rt = load(&pin).unwrap_or_else(|e| panic!("loading the XDP program: {e:?}"));
+        let mut rt = load(&pin).unwrap_or_else(|e| {
+            // The maps were pinned before the verifier refused the program.
+            if let Ok(dir) = std::fs::read_dir(&pin) {
+                dir.flatten()
+                    .for_each(|f| drop(std::fs::remove_file(f.path())));
+            }
+            let _ = std::fs::remove_dir(&pin);
+            panic!("loading the XDP program: {e:?}")
+        });
         rt.remove_pins_on_drop();
         Self { rt, pin }
     }
