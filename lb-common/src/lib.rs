@@ -13,3 +13,6 @@ pub use stats::{Counter, StatIndex, Verdict};
 
 /// Name of the XDP entry program inside the eBPF object.
 pub const XDP_PROGRAM: &str = "lb_xdp";
+
+/// A trivial XDP program that drops everything: the baseline of the per-packet benchmark.
+pub const XDP_BASELINE_PROGRAM: &str = "lb_xdp_baseline";

@@ -35,6 +35,12 @@ pub fn lb_xdp(ctx: XdpContext) -> u32 {
     verdict(reason, &config)
 }
 
+/// Drops every frame and does nothing else: what the benchmark compares `lb_xdp` against.
+#[xdp]
+pub fn lb_xdp_baseline(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_DROP
+}
+
 #[inline(always)]
 fn verdict(reason: StatIndex, config: &GuardConfig) -> u32 {
     match reason.verdict() {

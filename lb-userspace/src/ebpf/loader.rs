@@ -45,7 +45,7 @@ pub struct Attachment {
 /// The loaded program, its attachments and pinned maps; dropping it detaches everything.
 pub struct XdpRuntime {
     // Owns the program and its links: aya detaches the links when this drops.
-    ebpf: Ebpf,
+    pub(super) ebpf: Ebpf,
     pin_dir: PathBuf,
     attachments: Vec<Attachment>,
     remove_pins: bool,
@@ -68,6 +68,11 @@ impl XdpRuntime {
     /// `lb xdp stats` can still read them.
     pub const fn remove_pins_on_drop(&mut self) {
         self.remove_pins = true;
+    }
+
+    /// Undoes [`Self::remove_pins_on_drop`].
+    pub const fn keep_pins_on_drop(&mut self) {
+        self.remove_pins = false;
     }
 
     /// Current counters, summed over CPUs.

@@ -42,7 +42,17 @@ impl Fx {
             panic!("XDP guard fixtures cannot run: {why} (run as root after `cargo xtask setup`)");
         }
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let pin = PathBuf::from(format!("/sys/fs/bpf/lb-guard-{}-{n}", std::process::id()));
+        Self::at(PathBuf::from(format!(
+            "/sys/fs/bpf/lb-guard-{}-{n}",
+            std::process::id()
+        )))
+    }
+
+    /// Loads the program with its maps pinned in `pin` (reused when already there).
+    pub fn at(pin: PathBuf) -> Self {
+        if let Err(why) = probe(Path::new("/sys/fs/bpf")) {
+            panic!("XDP guard fixtures cannot run: {why} (run as root after `cargo xtask setup`)");
+        }
         let mut rt = load(&pin).unwrap_or_else(|e| {
             // The maps were pinned before the verifier refused the program.
             if let Ok(dir) = std::fs::read_dir(&pin) {

@@ -237,3 +237,42 @@ fn re_adding_an_entry_restarts_its_hits_and_ttl() {
     assert_eq!(s.hits, 0);
     assert!(s.expires_in.is_some());
 }
+
+#[test]
+fn deny_entries_and_settings_survive_a_reload() {
+    let pin = {
+        let mut fx = Fx::with(
+            &[(443, PORT_TCP_SANITY)],
+            &GuardSettings {
+                drop_malformed: true,
+                ..GuardSettings::default()
+            },
+        );
+        let mut lists = CidrLists::open(&fx.pin).unwrap();
+        lists
+            .add(ListKind::Deny, cidr("2001:db8:bad::/48"), None)
+            .unwrap();
+        fx.expect(
+            &V6::from("2001:db8:bad::1").frame(&seg(443, ACK)),
+            Act::Drop,
+            StatIndex::DenyList,
+        );
+        fx.rt.keep_pins_on_drop();
+        fx.pin.clone()
+    };
+    // A new `lb` process loading the program again reuses the pinned maps.
+    let fx = Fx::at(pin);
+    fx.expect(
+        &V6::from("2001:db8:bad::1").frame(&seg(443, ACK)),
+        Act::Drop,
+        StatIndex::DenyList,
+    );
+    fx.expect(
+        &V4::from("198.51.100.1").frame(&seg(443, 0)),
+        Act::Drop,
+        StatIndex::TcpBadFlags,
+    );
+    assert_eq!(fx.stats().get(StatIndex::DenyList).packets, 2);
+    let lists = CidrLists::open(&fx.pin).unwrap();
+    assert_eq!(hits(&lists, ListKind::Deny, "2001:db8:bad::/48"), 2);
+}

@@ -144,9 +144,13 @@ fn malformed_frames_are_dropped_when_configured() {
 
 #[test]
 fn bench_helper_reports_a_cost_per_packet() {
-    let fx = Fx::new();
+    let mut fx = Fx::new();
     let frame = V4::from("198.51.100.1").frame(&seg(80, SYN));
     let ns = fx.rt.bench_ns_per_packet(&frame, 1000).unwrap();
     assert!(ns > 0 && ns < 1_000_000, "{ns} ns per packet");
     assert_eq!(fx.stats().get(StatIndex::PassIpv4).packets, 1000);
+    // The baseline drops and counts nothing.
+    let base = fx.rt.bench_baseline_ns_per_packet(&frame, 1000).unwrap();
+    assert!(base < 1_000_000, "{base} ns per packet");
+    assert_eq!(fx.stats().total().packets, 1000);
 }
