@@ -235,6 +235,10 @@ const UDP_HLEN: usize = 8;
 
 /// Parses the IPv4 header at `offset`, options included: version, IHL, a total length that
 /// fits the frame and covers the header, source, protocol and fragment position.
+///
+/// Options are skipped by IHL, not walked: a bounded walk over up to 40 option bytes makes the
+/// verifier explore every combination of option lengths for the rest of the program (over its
+/// million-instruction budget). The kernel's IP layer validates them when it passes the packet.
 #[inline(always)]
 pub fn ipv4<P: Packet>(packet: &P, offset: usize) -> Result<Ip, StatIndex> {
     let h = packet

@@ -88,7 +88,22 @@ fn bad_data_offsets_to_protected_ports_are_dropped() {
         Act::Pass,
         StatIndex::PassIpv4,
     );
-    assert_eq!(fx.port_count(22, StatIndex::TcpBadOffset), 6);
+    // Behind IPv4 options and a VLAN tag, the TCP header is still found.
+    let opts = V4::from("198.51.100.1")
+        .options(&[148, 4, 0, 0])
+        .vlans(&[3]);
+    fx.expect(
+        &opts.frame(&tcp(22, ACK, 4, &[])),
+        Act::Drop,
+        StatIndex::TcpBadOffset,
+    );
+    fx.expect(
+        &opts.frame(&seg(22, SYN | RST)),
+        Act::Drop,
+        StatIndex::TcpBadFlags,
+    );
+    fx.expect(&opts.frame(&seg(22, SYN)), Act::Pass, StatIndex::PassIpv4);
+    assert_eq!(fx.port_count(22, StatIndex::TcpBadOffset), 7);
 }
 
 #[test]
