@@ -152,6 +152,46 @@ pub fn port_stats(pin_dir: &Path) -> Result<Vec<(u16, StatIndex, Counter)>, Ebpf
     Ok(out)
 }
 
+/// The kernel's SYN-cookie mode (`net.ipv4.tcp_syncookies`, which covers IPv6 too).
+///
+/// The XDP budgets only cap how many SYNs reach the stack; SYN cookies keep a listener
+/// answering when its queue still overflows, so `lb` should warn unless this is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SynCookies {
+    /// 0: never; a flood that gets through fills the SYN queue.
+    Off,
+    /// 1 (the kernel default): only when a listen queue overflows.
+    OnOverflow,
+    /// 2: always, even without pressure (disables some TCP options negotiation).
+    Always,
+}
+
+/// Where the kernel exposes [`SynCookies`].
+pub const SYNCOOKIES_SYSCTL: &str = "/proc/sys/net/ipv4/tcp_syncookies";
+
+impl SynCookies {
+    /// Parses the sysctl's content.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "0" => Some(Self::Off),
+            "1" => Some(Self::OnOverflow),
+            "2" => Some(Self::Always),
+            _ => None,
+        }
+    }
+
+    /// The current mode of this host's network namespace.
+    pub fn current() -> io::Result<Self> {
+        let value = std::fs::read_to_string(SYNCOOKIES_SYSCTL)?;
+        Self::parse(&value).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{SYNCOOKIES_SYSCTL}: unexpected value {:?}", value.trim()),
+            )
+        })
+    }
+}
+
 /// `bpf_ktime_get_ns`'s clock (CLOCK_MONOTONIC) in nanoseconds.
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -236,6 +276,18 @@ pub(super) fn check_pinned_layout(name: &str, pin: &Path) -> Result<(), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syncookie_modes() {
+        assert_eq!(SynCookies::parse("0\n"), Some(SynCookies::Off));
+        assert_eq!(SynCookies::parse("1"), Some(SynCookies::OnOverflow));
+        assert_eq!(SynCookies::parse("2\n"), Some(SynCookies::Always));
+        assert_eq!(SynCookies::parse("3"), None);
+        // The host's value is one of them.
+        let raw = std::fs::read_to_string(SYNCOOKIES_SYSCTL).unwrap();
+        assert_eq!(SynCookies::current().ok(), SynCookies::parse(&raw));
+        assert!(SynCookies::current().is_ok());
+    }
 
     #[test]
     fn global_budget_is_split_across_cpus() {

@@ -22,8 +22,8 @@ pub use cidr::{Cidr, CidrLists, CidrStatus, ListKind};
 pub use command::run_stats_command;
 pub use error::{EbpfError, Unavailable};
 pub use guard::{
-    Budget, GuardSettings, PORT_SYN_GUARD, PORT_TCP_SANITY, monotonic_ns, port_stats,
-    protected_ports, set_protected_ports, set_settings,
+    Budget, GuardSettings, PORT_SYN_GUARD, PORT_TCP_SANITY, SYNCOOKIES_SYSCTL, SynCookies,
+    monotonic_ns, port_stats, protected_ports, set_protected_ports, set_settings,
 };
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
