@@ -276,3 +276,40 @@ fn deny_entries_and_settings_survive_a_reload() {
     let lists = CidrLists::open(&fx.pin).unwrap();
     assert_eq!(hits(&lists, ListKind::Deny, "2001:db8:bad::/48"), 2);
 }
+
+#[test]
+fn a_pinned_list_of_another_layout_is_replaced_at_load() {
+    let pin =
+        std::path::PathBuf::from(format!("/sys/fs/bpf/lb-guard-stale-{}", std::process::id()));
+    std::fs::create_dir_all(&pin).unwrap();
+    let stale = pin.join(lb_common::guard::DENY4_MAP);
+    // An older layout: a plain hash with 4-byte keys and values.
+    let status = std::process::Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(&stale)
+        .args([
+            "type",
+            "hash",
+            "key",
+            "4",
+            "value",
+            "4",
+            "entries",
+            "4",
+            "name",
+            "LB_XDP_DENY4",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "bpftool map create");
+    let fx = Fx::at(pin);
+    let mut lists = CidrLists::open(&fx.pin).unwrap();
+    lists
+        .add(ListKind::Deny, cidr("198.51.100.0/24"), None)
+        .unwrap();
+    fx.expect(
+        &V4::from("198.51.100.1").frame(&seg(80, ACK)),
+        Act::Drop,
+        StatIndex::DenyList,
+    );
+}
