@@ -181,7 +181,7 @@ pub struct SourceKey {
 pub struct TokenBucket {
     /// Tokens left, times [`TOKEN_SCALE`].
     pub tokens: u64,
-    /// `bpf_ktime_get_ns` of the last refill.
+    /// `bpf_ktime_get_ns` of the last refill; 0: never used (the bucket starts full).
     pub last_ns: u64,
 }
 
@@ -264,13 +264,15 @@ mod tests {
 
     #[test]
     fn bucket_allows_burst_then_refills_at_rate() {
-        let mut b = TokenBucket::first(0, 3);
-        assert!(b.take(0, 1, 3));
-        assert!(b.take(0, 1, 3));
-        assert!(!b.take(0, 1, 3));
+        // ktime is never 0 on a running host; 0 marks a bucket never used.
+        let t0 = 1_000;
+        let mut b = TokenBucket::first(t0, 3);
+        assert!(b.take(t0, 1, 3));
+        assert!(b.take(t0, 1, 3));
+        assert!(!b.take(t0, 1, 3));
         // Half a second at 2/s: one token.
-        assert!(b.take(500_000_000, 2, 3));
-        assert!(!b.take(500_000_000, 2, 3));
+        assert!(b.take(t0 + 500_000_000, 2, 3));
+        assert!(!b.take(t0 + 500_000_000, 2, 3));
         // A long idle time fills the bucket to burst only.
         let n = (0..10).filter(|_| b.take(100 * TOKEN_SCALE, 2, 3)).count();
         assert_eq!(n, 3);
