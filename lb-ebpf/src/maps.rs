@@ -114,11 +114,11 @@ pub fn port_policy(port: u16) -> Option<PortPolicy> {
     unsafe { LB_XDP_PORTS.get(&port) }.copied()
 }
 
-/// Whether `entry` is live at `now_ns`; counts the hit on this CPU if so.
+/// Whether `entry` is live now; counts the hit on this CPU if so.
 #[inline(always)]
-fn hit(entry: &CidrEntry, now_ns: u64) -> bool {
+fn hit(entry: &CidrEntry) -> bool {
     let expires = entry.expires_ns;
-    if expires != 0 && expires <= now_ns {
+    if expires != 0 && expires <= crate::xdp::ktime_ns() {
         return false;
     }
     let key = entry.hit_key;
@@ -137,11 +137,10 @@ fn hit(entry: &CidrEntry, now_ns: u64) -> bool {
 pub fn match4(
     list: &LpmTrie<Ipv4Prefix, CidrEntry, { CIDR_ENTRIES as usize }>,
     addr: [u8; 4],
-    now_ns: u64,
 ) -> bool {
     let key = Key::new(32, Ipv4Prefix { addr, pad: [0; 4] });
     match list.get(&key) {
-        Some(entry) => hit(entry, now_ns),
+        Some(entry) => hit(entry),
         None => false,
     }
 }
@@ -151,11 +150,10 @@ pub fn match4(
 pub fn match6(
     list: &LpmTrie<[u8; 16], CidrEntry, { CIDR_ENTRIES as usize }>,
     addr: [u8; 16],
-    now_ns: u64,
 ) -> bool {
     let key = Key::new(128, addr);
     match list.get(&key) {
-        Some(entry) => hit(entry, now_ns),
+        Some(entry) => hit(entry),
         None => false,
     }
 }

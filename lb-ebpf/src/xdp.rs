@@ -58,11 +58,10 @@ fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, Option<u16>) {
     if h.family == 0 {
         return (StatIndex::PassOther, None);
     }
-    let now = ktime_ns();
-    if source_listed(h, now, true) {
+    if source_listed(h, true) {
         return (StatIndex::AllowList, None);
     }
-    if source_listed(h, now, false) {
+    if source_listed(h, false) {
         return (StatIndex::DenyList, None);
     }
     let pass = parse::pass_reason(h.family);
@@ -88,6 +87,9 @@ fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, Option<u16>) {
                 return (StatIndex::MalformedTcp, port);
             }
             if policy.flags & PORT_SYN_GUARD != 0 && parse::is_syn(h.tcp_flags) {
+                // The clock is read only here and for entries with an expiry: it costs as
+                // much as a map lookup.
+                let now = ktime_ns();
                 if !source_budget(h, config, now) {
                     return (StatIndex::SynOverSource, port);
                 }
@@ -109,15 +111,16 @@ fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, Option<u16>) {
     }
 }
 
+/// `bpf_ktime_get_ns`.
 #[inline(always)]
-fn ktime_ns() -> u64 {
+pub fn ktime_ns() -> u64 {
     // SAFETY: bpf_ktime_get_ns has no preconditions.
     unsafe { bpf_ktime_get_ns() }
 }
 
 /// Whether the source is on the allow (`allow`) or deny list, counting the entry's hit.
 #[inline(always)]
-fn source_listed(h: &Headers, now: u64, allow: bool) -> bool {
+fn source_listed(h: &Headers, allow: bool) -> bool {
     if h.family == 4 {
         let addr = [h.src[0], h.src[1], h.src[2], h.src[3]];
         let list = if allow {
@@ -125,14 +128,14 @@ fn source_listed(h: &Headers, now: u64, allow: bool) -> bool {
         } else {
             &maps::LB_XDP_DENY4
         };
-        maps::match4(list, addr, now)
+        maps::match4(list, addr)
     } else {
         let list = if allow {
             &maps::LB_XDP_ALLOW6
         } else {
             &maps::LB_XDP_DENY6
         };
-        maps::match6(list, h.src, now)
+        maps::match6(list, h.src)
     }
 }
 
