@@ -87,6 +87,11 @@ pub struct Headers {
     pub tcp_flags: u8,
     /// TCP data offset of at least 5 words, with the header within the datagram.
     pub tcp_offset_ok: bool,
+    /// The transport header is malformed ([`Self::l4_error`] says how); the network layer is
+    /// fine, so the source lists still apply.
+    pub l4_malformed: bool,
+    /// Why the transport header is malformed, when [`Self::l4_malformed`].
+    pub l4_error: StatIndex,
 }
 
 impl Headers {
@@ -101,6 +106,8 @@ impl Headers {
             port_known: false,
             tcp_flags: 0,
             tcp_offset_ok: false,
+            l4_malformed: false,
+            l4_error: StatIndex::PassOther,
         }
     }
 }
@@ -115,7 +122,10 @@ pub fn headers<P: Packet>(packet: &P) -> Result<Headers, StatIndex> {
         _ => return Ok(Headers::new(0, [0; 16], Fragment::No)),
     };
     let mut h = Headers::new(ip.family, ip.src, ip.fragment);
-    transport(packet, &ip, &mut h)?;
+    if let Err(reason) = transport(packet, &ip, &mut h) {
+        h.l4_malformed = true;
+        h.l4_error = reason;
+    }
     Ok(h)
 }
 
@@ -123,6 +133,7 @@ pub fn headers<P: Packet>(packet: &P) -> Result<Headers, StatIndex> {
 #[cfg(test)]
 pub fn classify<P: Packet>(packet: &P) -> StatIndex {
     match headers(packet) {
+        Ok(h) if h.l4_malformed => h.l4_error,
         Ok(h) => pass_reason(h.family),
         Err(reason) => reason,
     }

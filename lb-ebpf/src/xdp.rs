@@ -1,8 +1,9 @@
 //! The XDP entry program: parse, apply the guard, count the verdict by reason.
 //!
-//! Order of checks, as in Katran/Cilium: malformed frames first (the configured policy),
-//! then the allow list (skips everything else), the deny list, then the TCP checks for
-//! protected ports (fragments, flags, data offset, SYN budgets per source then global).
+//! Order of checks, as in Katran/Cilium: frames whose link or network layer is malformed
+//! first (the configured policy), then the allow list (skips everything else), the deny list,
+//! a malformed transport header (policy again), then the TCP checks for protected ports
+//! (fragments, data offset, flags, SYN budgets per source then global).
 
 use aya_ebpf::{
     bindings::xdp_action, helpers::bpf_ktime_get_ns, macros::xdp, programs::XdpContext,
@@ -63,6 +64,9 @@ fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, Option<u16>) {
     }
     if source_listed(h, false) {
         return (StatIndex::DenyList, None);
+    }
+    if h.l4_malformed {
+        return (h.l4_error, None);
     }
     let pass = parse::pass_reason(h.family);
     match h.l4 {

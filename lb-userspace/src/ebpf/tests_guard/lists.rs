@@ -313,3 +313,23 @@ fn a_pinned_list_of_another_layout_is_replaced_at_load() {
         StatIndex::DenyList,
     );
 }
+
+#[test]
+fn lists_apply_to_frames_with_a_malformed_transport_header() {
+    let fx = Fx::new();
+    let mut lists = CidrLists::open(&fx.pin).unwrap();
+    lists
+        .add(ListKind::Deny, cidr("198.51.100.0/24"), None)
+        .unwrap();
+    lists
+        .add(ListKind::Allow, cidr("2001:db8:1::/48"), None)
+        .unwrap();
+    let cut_tcp = V4::from("198.51.100.1").frame(&seg(80, SYN)[..10]);
+    fx.expect(&cut_tcp, Act::Drop, StatIndex::DenyList);
+    let cut_udp = V6::from("2001:db8:1::1")
+        .proto(UDP)
+        .frame(&udp(53, b"", Some(3)));
+    fx.expect(&cut_udp, Act::Pass, StatIndex::AllowList);
+    let other = V4::from("192.0.2.1").frame(&seg(80, SYN)[..10]);
+    fx.expect(&other, Act::Pass, StatIndex::MalformedTcp);
+}
