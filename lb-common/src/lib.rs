@@ -6,9 +6,13 @@
 // `aya::Pod` impls are `unsafe impl`; they are the only unsafe code and are allowed locally.
 #![deny(unsafe_code)]
 
+pub mod guard;
 pub mod stats;
 
 pub use stats::{Counter, StatIndex, Verdict};
 
 /// Name of the XDP entry program inside the eBPF object.
 pub const XDP_PROGRAM: &str = "lb_xdp";
+
+/// A trivial XDP program that drops everything: the baseline of the per-packet benchmark.
+pub const XDP_BASELINE_PROGRAM: &str = "lb_xdp_baseline";

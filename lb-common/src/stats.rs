@@ -39,6 +39,8 @@ pub enum Verdict {
     Drop,
     /// The program failed (`XDP_ABORTED`; the packet is dropped and traced).
     Aborted,
+    /// Passed or dropped as the malformed-frame policy of [`crate::guard::GuardConfig`] says.
+    Policy,
 }
 
 impl Verdict {
@@ -48,6 +50,7 @@ impl Verdict {
             Self::Pass => "pass",
             Self::Drop => "drop",
             Self::Aborted => "aborted",
+            Self::Policy => "policy",
         }
     }
 }
@@ -74,11 +77,31 @@ pub enum StatIndex {
     MalformedIpv6 = 6,
     /// The program could not decide (internal error); counted before returning.
     Aborted = 7,
+    /// IPv6 extension headers cut short, or more of them than the program walks.
+    MalformedIpv6Ext = 8,
+    /// TCP header cut short (or its data offset is invalid on an unprotected port).
+    MalformedTcp = 9,
+    /// UDP header cut short or with an inconsistent length.
+    MalformedUdp = 10,
+    /// The source matched the deny list.
+    DenyList = 11,
+    /// The source matched the allow list: passed without further checks.
+    AllowList = 12,
+    /// Invalid TCP flags to a protected port (SYN+FIN, SYN+RST, FIN without ACK, null, XMAS).
+    TcpBadFlags = 13,
+    /// TCP data offset below 5 words or beyond the packet, to a protected port.
+    TcpBadOffset = 14,
+    /// A TCP fragment dropped by the fragment policy.
+    Fragment = 15,
+    /// A SYN to a protected port over its source's budget.
+    SynOverSource = 16,
+    /// A SYN to a protected port over the global (per-CPU) budget.
+    SynOverGlobal = 17,
 }
 
 impl StatIndex {
     /// Every reason, in index order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 18] = [
         Self::PassIpv4,
         Self::PassIpv6,
         Self::PassOther,
@@ -87,6 +110,16 @@ impl StatIndex {
         Self::MalformedIpv4,
         Self::MalformedIpv6,
         Self::Aborted,
+        Self::MalformedIpv6Ext,
+        Self::MalformedTcp,
+        Self::MalformedUdp,
+        Self::DenyList,
+        Self::AllowList,
+        Self::TcpBadFlags,
+        Self::TcpBadOffset,
+        Self::Fragment,
+        Self::SynOverSource,
+        Self::SynOverGlobal,
     ];
 
     /// The slot of this reason in the stats map.
@@ -115,20 +148,41 @@ impl StatIndex {
             Self::MalformedIpv4 => "malformed_ipv4",
             Self::MalformedIpv6 => "malformed_ipv6",
             Self::Aborted => "aborted",
+            Self::MalformedIpv6Ext => "malformed_ipv6_ext",
+            Self::MalformedTcp => "malformed_tcp",
+            Self::MalformedUdp => "malformed_udp",
+            Self::DenyList => "deny_list",
+            Self::AllowList => "allow_list",
+            Self::TcpBadFlags => "tcp_bad_flags",
+            Self::TcpBadOffset => "tcp_bad_offset",
+            Self::Fragment => "fragment",
+            Self::SynOverSource => "syn_over_source",
+            Self::SynOverGlobal => "syn_over_global",
         }
+    }
+
+    /// Whether the malformed-frame policy decides the verdict of this reason.
+    pub const fn is_malformed(self) -> bool {
+        matches!(self.verdict(), Verdict::Policy)
     }
 
     /// The verdict the program returns for this reason.
     pub const fn verdict(self) -> Verdict {
         match self {
-            // Malformed frames are counted, then left to the kernel, which drops them itself.
-            Self::PassIpv4
-            | Self::PassIpv6
-            | Self::PassOther
-            | Self::MalformedEthernet
+            Self::PassIpv4 | Self::PassIpv6 | Self::PassOther | Self::AllowList => Verdict::Pass,
+            Self::MalformedEthernet
             | Self::MalformedVlan
             | Self::MalformedIpv4
-            | Self::MalformedIpv6 => Verdict::Pass,
+            | Self::MalformedIpv6
+            | Self::MalformedIpv6Ext
+            | Self::MalformedTcp
+            | Self::MalformedUdp => Verdict::Policy,
+            Self::DenyList
+            | Self::TcpBadFlags
+            | Self::TcpBadOffset
+            | Self::Fragment
+            | Self::SynOverSource
+            | Self::SynOverGlobal => Verdict::Drop,
             Self::Aborted => Verdict::Aborted,
         }
     }

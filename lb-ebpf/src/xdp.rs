@@ -1,14 +1,188 @@
-//! The XDP entry program: classify, count, pass.
+//! The XDP entry program: parse, apply the guard, count the verdict by reason.
+//!
+//! Order of checks, as in Katran/Cilium: frames whose link or network layer is malformed
+//! first (the configured policy), then the allow list (skips everything else), the deny list,
+//! a malformed transport header (policy again), then the TCP checks for protected ports
+//! (fragments, data offset, flags, SYN budgets per source then global).
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::xdp_action, helpers::bpf_ktime_get_ns, macros::xdp, programs::XdpContext,
+};
+use lb_common::{
+    StatIndex,
+    guard::{GuardConfig, MALFORMED_DROP, PORT_SYN_GUARD, PORT_TCP_SANITY, SourceKey, TokenBucket},
+};
 
-use crate::{maps, packet::XdpPacket, parse};
+use crate::{
+    maps,
+    packet::XdpPacket,
+    parse::{self, Headers, L4, Packet as _},
+};
 
-/// Counts every frame by the reason of its verdict, then passes it to the kernel stack.
+/// Counts every frame by the reason of its verdict and drops what the guard rejects.
 #[xdp]
 pub fn lb_xdp(ctx: XdpContext) -> u32 {
     let packet = XdpPacket::new(&ctx);
-    let reason = parse::classify(&packet);
-    maps::count(reason, parse::Packet::len(&packet));
-    xdp_action::XDP_PASS
+    let len = packet.len();
+    let config = maps::config();
+    let (reason, port) = match parse::headers(&packet) {
+        Ok(headers) => guard(&headers, &config),
+        Err(reason) => (reason, None),
+    };
+    maps::count(reason, len);
+    if let Some(port) = port {
+        maps::count_port(port, reason, len);
+    }
+    verdict(reason, &config)
+}
+
+/// Drops every frame and does nothing else: what the benchmark compares `lb_xdp` against.
+#[xdp]
+pub fn lb_xdp_baseline(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_DROP
+}
+
+#[inline(always)]
+fn verdict(reason: StatIndex, config: &GuardConfig) -> u32 {
+    match reason.verdict() {
+        lb_common::Verdict::Pass => xdp_action::XDP_PASS,
+        lb_common::Verdict::Drop => xdp_action::XDP_DROP,
+        lb_common::Verdict::Aborted => xdp_action::XDP_ABORTED,
+        lb_common::Verdict::Policy if config.malformed == MALFORMED_DROP => xdp_action::XDP_DROP,
+        lb_common::Verdict::Policy => xdp_action::XDP_PASS,
+    }
+}
+
+/// The reason for a well-formed frame, and the protected port it targets, if any.
+#[inline(always)]
+fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, Option<u16>) {
+    if h.family == 0 {
+        return (StatIndex::PassOther, None);
+    }
+    if source_listed(h, true) {
+        return (StatIndex::AllowList, None);
+    }
+    if source_listed(h, false) {
+        return (StatIndex::DenyList, None);
+    }
+    if h.l4_malformed {
+        return (h.l4_error, None);
+    }
+    let pass = parse::pass_reason(h.family);
+    match h.l4 {
+        L4::Tcp => {
+            let Some(policy) = maps::port_policy(h.dst_port) else {
+                let reason = if h.tcp_offset_ok {
+                    pass
+                } else {
+                    StatIndex::MalformedTcp
+                };
+                return (reason, None);
+            };
+            let port = Some(h.dst_port);
+            if policy.flags & PORT_TCP_SANITY != 0 {
+                if !h.tcp_offset_ok {
+                    return (StatIndex::TcpBadOffset, port);
+                }
+                if parse::bad_tcp_flags(h.tcp_flags) {
+                    return (StatIndex::TcpBadFlags, port);
+                }
+            } else if !h.tcp_offset_ok {
+                return (StatIndex::MalformedTcp, port);
+            }
+            if policy.flags & PORT_SYN_GUARD != 0 && parse::is_syn(h.tcp_flags) {
+                // The clock is read only here and for entries with an expiry: it costs as
+                // much as a map lookup.
+                let now = ktime_ns();
+                if !source_budget(h, config, now) {
+                    return (StatIndex::SynOverSource, port);
+                }
+                if !global_budget(config, now) {
+                    return (StatIndex::SynOverGlobal, port);
+                }
+            }
+            (pass, port)
+        }
+        L4::TcpFragment if h.port_known => match maps::port_policy(h.dst_port) {
+            Some(_) if config.drop_fragments != 0 => (StatIndex::Fragment, Some(h.dst_port)),
+            Some(_) => (pass, Some(h.dst_port)),
+            None => (pass, None),
+        },
+        // A later fragment (or a first one too short to hold the port) cannot be tied to a
+        // port: with fragments dropped, every such TCP fragment goes.
+        L4::TcpFragment if config.drop_fragments != 0 => (StatIndex::Fragment, None),
+        L4::TcpFragment | L4::Udp | L4::Other => (pass, None),
+    }
+}
+
+/// `bpf_ktime_get_ns`.
+#[inline(always)]
+pub fn ktime_ns() -> u64 {
+    // SAFETY: bpf_ktime_get_ns has no preconditions.
+    unsafe { bpf_ktime_get_ns() }
+}
+
+/// Whether the source is on the allow (`allow`) or deny list, counting the entry's hit.
+#[inline(always)]
+fn source_listed(h: &Headers, allow: bool) -> bool {
+    if h.family == 4 {
+        let addr = [h.src[0], h.src[1], h.src[2], h.src[3]];
+        let list = if allow {
+            &maps::LB_XDP_ALLOW4
+        } else {
+            &maps::LB_XDP_DENY4
+        };
+        maps::match4(list, addr)
+    } else {
+        let list = if allow {
+            &maps::LB_XDP_ALLOW6
+        } else {
+            &maps::LB_XDP_DENY6
+        };
+        maps::match6(list, h.src)
+    }
+}
+
+/// Takes a token from the source's bucket (/32 or /64); `false` when it is empty.
+#[inline(always)]
+fn source_budget(h: &Headers, config: &GuardConfig, now: u64) -> bool {
+    if config.syn_source_burst == 0 {
+        return true;
+    }
+    let mut addr = [0u8; 8];
+    let width = if h.family == 4 { 4 } else { 8 };
+    addr[..width].copy_from_slice(&h.src[..width]);
+    let key = SourceKey {
+        family: u32::from(h.family),
+        pad: 0,
+        addr,
+    };
+    match maps::LB_XDP_SYN_SOURCE.get_ptr_mut(&key) {
+        Some(bucket) => {
+            // SAFETY: a value found by lookup stays valid during the program. CPUs updating
+            // the same source race benignly: the budget is approximate by a few tokens.
+            let bucket = unsafe { &mut *bucket };
+            bucket.take(now, config.syn_source_rate, config.syn_source_burst)
+        }
+        None => {
+            let first = TokenBucket::first(now, config.syn_source_burst);
+            let _ = maps::LB_XDP_SYN_SOURCE.insert(&key, &first, 0);
+            true
+        }
+    }
+}
+
+/// Takes a token from this CPU's share of the global budget.
+#[inline(always)]
+fn global_budget(config: &GuardConfig, now: u64) -> bool {
+    if config.syn_cpu_burst == 0 {
+        return true;
+    }
+    match maps::LB_XDP_SYN_GLOBAL.get_ptr_mut(0) {
+        // SAFETY: this CPU's copy of a per-CPU array slot; nothing else touches it now.
+        Some(bucket) => {
+            unsafe { &mut *bucket }.take(now, config.syn_cpu_rate, config.syn_cpu_burst)
+        }
+        None => true,
+    }
 }

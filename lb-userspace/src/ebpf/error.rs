@@ -77,6 +77,20 @@ pub enum EbpfError {
         /// Slots this build uses.
         expected: u32,
     },
+    /// A deny/allow entry that is not `ADDRESS[/PREFIX]`.
+    #[error("invalid CIDR {0:?}: expected ADDRESS[/PREFIX]")]
+    InvalidCidr(String),
+    /// Writing or deleting a map entry failed.
+    #[error("cannot update map {map}: {source}")]
+    Write {
+        /// The map name.
+        map: &'static str,
+        /// What went wrong.
+        source: MapError,
+    },
+    /// `BPF_PROG_TEST_RUN` failed.
+    #[error("test run of the XDP program failed: {0}")]
+    TestRun(#[source] ProgramError),
     /// Reading a map failed.
     #[error("cannot read map {map}: {source}")]
     Read {

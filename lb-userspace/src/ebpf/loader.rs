@@ -9,7 +9,7 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{ProgramError, Xdp, XdpMode as AyaMode},
 };
-use lb_common::{XDP_PROGRAM, stats::XDP_STATS_MAP};
+use lb_common::{XDP_PROGRAM, guard::GUARD_MAPS, stats::XDP_STATS_MAP};
 
 use super::{EbpfError, Unavailable, XdpStats, build_info, object, probe, stats};
 use crate::config::model::{XdpInterface, XdpMode, XdpSection};
@@ -45,7 +45,7 @@ pub struct Attachment {
 /// The loaded program, its attachments and pinned maps; dropping it detaches everything.
 pub struct XdpRuntime {
     // Owns the program and its links: aya detaches the links when this drops.
-    ebpf: Ebpf,
+    pub(super) ebpf: Ebpf,
     pin_dir: PathBuf,
     attachments: Vec<Attachment>,
     remove_pins: bool,
@@ -70,6 +70,11 @@ impl XdpRuntime {
         self.remove_pins = true;
     }
 
+    /// Undoes [`Self::remove_pins_on_drop`].
+    pub const fn keep_pins_on_drop(&mut self) {
+        self.remove_pins = false;
+    }
+
     /// Current counters, summed over CPUs.
     pub fn stats(&self) -> Result<XdpStats, EbpfError> {
         let map = self
@@ -77,7 +82,9 @@ impl XdpRuntime {
             .map(XDP_STATS_MAP)
             .ok_or(EbpfError::Missing(XDP_STATS_MAP))?;
         let array = stats::as_stats_array(map)?;
-        stats::collect(&array, self.pin_dir.join(XDP_STATS_MAP))
+        let mut stats = stats::collect(&array, self.pin_dir.join(XDP_STATS_MAP))?;
+        stats.ports = stats::read_ports(&self.pin_dir)?;
+        Ok(stats)
     }
 }
 
@@ -94,11 +101,13 @@ impl std::fmt::Debug for XdpRuntime {
 impl Drop for XdpRuntime {
     fn drop(&mut self) {
         if self.remove_pins {
-            let pin = self.pin_dir.join(XDP_STATS_MAP);
-            if let Err(e) = fs::remove_file(&pin)
-                && e.kind() != io::ErrorKind::NotFound
-            {
-                tracing::warn!("cannot remove pinned map {}: {e}", pin.display());
+            for name in pinned_maps() {
+                let pin = self.pin_dir.join(name);
+                if let Err(e) = fs::remove_file(&pin)
+                    && e.kind() != io::ErrorKind::NotFound
+                {
+                    tracing::warn!("cannot remove pinned map {}: {e}", pin.display());
+                }
             }
             // Fails harmlessly when other files remain.
             let _ = fs::remove_dir(&self.pin_dir);
@@ -117,38 +126,73 @@ pub fn start(xdp: Option<&XdpSection>) -> Result<Option<XdpRuntime>, EbpfError> 
     if xdp.interfaces.is_empty() {
         return Err(EbpfError::NoInterface);
     }
-    probe(&xdp.pin_path)?;
-    let object = object().ok_or(Unavailable::NotBuiltIn(build_info()))?;
-    let pin = prepare_pin(&xdp.pin_path)?;
-
-    let ebpf = EbpfLoader::new()
-        .map_pin_path(XDP_STATS_MAP, pin.as_path())
-        .load(object)?;
-    let mut runtime = XdpRuntime {
-        ebpf,
-        pin_dir: xdp.pin_path.clone(),
-        attachments: Vec::with_capacity(xdp.interfaces.len()),
-        remove_pins: false,
-    };
-    let program: &mut Xdp = runtime
-        .ebpf
-        .program_mut(XDP_PROGRAM)
-        .ok_or(EbpfError::Missing(XDP_PROGRAM))?
-        .try_into()
-        .map_err(EbpfError::Program)?;
-    program.load().map_err(EbpfError::Program)?;
+    let mut runtime = load(&xdp.pin_path)?;
+    let program = runtime.program_mut()?;
+    let mut attachments = Vec::with_capacity(xdp.interfaces.len());
     for iface in &xdp.interfaces {
         let mode = attach(program, iface)?;
-        runtime.attachments.push(Attachment {
+        attachments.push(Attachment {
             interface: iface.name.clone(),
             mode,
         });
     }
+    runtime.attachments = attachments;
     Ok(Some(runtime))
 }
 
-/// Creates the pin directory and removes a pinned stats map this build cannot reuse.
-fn prepare_pin(dir: &Path) -> Result<PathBuf, EbpfError> {
+/// Loads the XDP program into the kernel without attaching it, its maps pinned under
+/// `pin_dir` (reusing compatible pins: counters and deny entries survive restarts).
+///
+/// [`start`] attaches it; tests and benchmarks run it on fixture packets with
+/// [`XdpRuntime::test_run`].
+pub fn load(pin_dir: &Path) -> Result<XdpRuntime, EbpfError> {
+    probe(pin_dir)?;
+    let object = object().ok_or(Unavailable::NotBuiltIn(build_info()))?;
+    prepare_pins(pin_dir)?;
+    let pins: Vec<(&'static str, PathBuf)> = pinned_maps()
+        .map(|name| (name, pin_dir.join(name)))
+        .collect();
+    let mut loader = EbpfLoader::new();
+    for (name, pin) in &pins {
+        loader.map_pin_path(name, pin.as_path());
+    }
+    let ebpf = loader.load(object)?;
+    let mut runtime = XdpRuntime {
+        ebpf,
+        pin_dir: pin_dir.to_path_buf(),
+        attachments: Vec::new(),
+        remove_pins: false,
+    };
+    runtime.program_mut()?.load().map_err(EbpfError::Program)?;
+    Ok(runtime)
+}
+
+impl XdpRuntime {
+    fn program_mut(&mut self) -> Result<&mut Xdp, EbpfError> {
+        self.ebpf
+            .program_mut(XDP_PROGRAM)
+            .ok_or(EbpfError::Missing(XDP_PROGRAM))?
+            .try_into()
+            .map_err(EbpfError::Program)
+    }
+
+    /// The loaded XDP program.
+    pub(super) fn program(&self) -> Result<&Xdp, EbpfError> {
+        self.ebpf
+            .program(XDP_PROGRAM)
+            .ok_or(EbpfError::Missing(XDP_PROGRAM))?
+            .try_into()
+            .map_err(EbpfError::Program)
+    }
+}
+
+/// Every map the program pins: the reason counters, then the guard's maps.
+fn pinned_maps() -> impl Iterator<Item = &'static str> {
+    std::iter::once(XDP_STATS_MAP).chain(GUARD_MAPS)
+}
+
+/// Creates the pin directory and removes pinned maps this build cannot reuse.
+fn prepare_pins(dir: &Path) -> Result<(), EbpfError> {
     let pin_dir_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| EbpfError::PinDir { path, source }
@@ -164,7 +208,17 @@ fn prepare_pin(dir: &Path) -> Result<PathBuf, EbpfError> {
             }
         }
     }
-    Ok(pin)
+    for name in GUARD_MAPS {
+        let pin = dir.join(name);
+        if fs::symlink_metadata(&pin).is_err() {
+            continue;
+        }
+        if let Err(why) = super::guard::check_pinned_layout(name, &pin) {
+            tracing::warn!("XDP: replacing pinned map {}: {why}", pin.display());
+            fs::remove_file(&pin).map_err(pin_dir_error(&pin))?;
+        }
+    }
+    Ok(())
 }
 
 /// Attaches in the configured mode; `auto` tries native first, then generic.

@@ -2,20 +2,33 @@
 //!
 //! [`start`] loads the XDP program and attaches it as the `xdp` section says; [`read_stats`]
 //! reads the counters it pins, from the same or another `lb` process (`lb xdp stats`).
+//! [`CidrLists`], [`set_settings`] and [`set_protected_ports`] configure the guard through
+//! the pinned maps; [`XdpRuntime::test_run`] runs the program on fixture packets.
 
+mod cidr;
 mod command;
 mod error;
+mod guard;
 mod loader;
 mod probe;
 mod stats;
+mod testrun;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_guard;
 
+pub use cidr::{Cidr, CidrLists, CidrStatus, ListKind};
 pub use command::run_stats_command;
 pub use error::{EbpfError, Unavailable};
-pub use loader::{AttachedMode, Attachment, XdpRuntime, start};
+pub use guard::{
+    Budget, GuardSettings, PORT_SYN_GUARD, PORT_TCP_SANITY, SYNCOOKIES_SYSCTL, SynCookies,
+    monotonic_ns, port_stats, protected_ports, set_protected_ports, set_settings,
+};
+pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
 pub use stats::{SlotStats, XdpStats, read_stats};
+pub use testrun::{TestRunOutcome, XDP_ABORTED, XDP_DROP, XDP_PASS};
 
 /// Whether this `lb` binary embeds the eBPF object.
 pub const BUILT_IN: bool = cfg!(lb_ebpf);

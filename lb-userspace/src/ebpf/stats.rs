@@ -9,6 +9,7 @@ use std::{
 use aya::maps::{Map, MapData, PerCpuArray};
 use lb_common::{
     Counter, StatIndex, Verdict,
+    guard::PORT_STATS_MAP,
     stats::{XDP_STATS_ENTRIES, XDP_STATS_MAP},
 };
 use serde_json::{Value, json};
@@ -42,6 +43,8 @@ pub struct XdpStats {
     pub cpus: usize,
     /// Every known reason, then unknown slots that counted something.
     pub slots: Vec<SlotStats>,
+    /// Counters per protected port and reason (only pairs that counted something), sorted.
+    pub ports: Vec<(u16, StatIndex, Counter)>,
 }
 
 impl XdpStats {
@@ -64,6 +67,7 @@ impl XdpStats {
             source,
             cpus,
             slots,
+            ports: Vec::new(),
         }
     }
 
@@ -118,6 +122,23 @@ impl XdpStats {
             line(&slot.name(), verdict, slot.counter);
         }
         line("total", "", self.total());
+        if !self.ports.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:<6} {:<20} {:<8} {:>14} {:>16}",
+                "port", "reason", "verdict", "packets", "bytes"
+            );
+            for (port, reason, c) in &self.ports {
+                let _ = writeln!(
+                    out,
+                    "{port:<6} {:<20} {:<8} {:>14} {:>16}",
+                    reason.name(),
+                    reason.verdict().name(),
+                    c.packets,
+                    c.bytes
+                );
+            }
+        }
         out
     }
 
@@ -134,17 +155,27 @@ impl XdpStats {
                 (s.name(), v)
             })
             .collect();
-        let verdicts: serde_json::Map<String, Value> =
-            [Verdict::Pass, Verdict::Drop, Verdict::Aborted]
-                .into_iter()
-                .map(|v| (v.name().to_owned(), counter(self.verdict(v))))
-                .collect();
+        let verdicts: serde_json::Map<String, Value> = [
+            Verdict::Pass,
+            Verdict::Drop,
+            Verdict::Aborted,
+            Verdict::Policy,
+        ]
+        .into_iter()
+        .map(|v| (v.name().to_owned(), counter(self.verdict(v))))
+        .collect();
+        let mut ports = serde_json::Map::new();
+        for (port, reason, c) in &self.ports {
+            let entry = ports.entry(port.to_string()).or_insert_with(|| json!({}));
+            entry[reason.name()] = counter(*c);
+        }
         json!({
             "source": self.source.display().to_string(),
             "cpus": self.cpus,
             "reasons": reasons,
             "verdicts": verdicts,
             "total": counter(self.total()),
+            "ports": ports,
         })
     }
 }
@@ -153,7 +184,17 @@ impl XdpStats {
 pub fn read_stats(pin_dir: &Path) -> Result<XdpStats, EbpfError> {
     let pin = pin_dir.join(XDP_STATS_MAP);
     let array = open_pinned(&pin)?;
-    collect(&array, pin)
+    let mut stats = collect(&array, pin)?;
+    stats.ports = read_ports(pin_dir)?;
+    Ok(stats)
+}
+
+/// The per-port counters under `pin_dir`; none when an older program pinned no such map.
+pub(super) fn read_ports(pin_dir: &Path) -> Result<Vec<(u16, StatIndex, Counter)>, EbpfError> {
+    if !pin_dir.join(PORT_STATS_MAP).exists() {
+        return Ok(Vec::new());
+    }
+    super::port_stats(pin_dir)
 }
 
 /// Opens the pinned stats map, checking that its layout is this build's.
@@ -214,7 +255,13 @@ mod tests {
         per_slot[StatIndex::MalformedIpv6 as usize] = vec![c(0, 0), c(1, 54)];
         per_slot[StatIndex::Aborted as usize] = vec![c(2, 120), c(0, 0)];
         per_slot[40] = vec![c(1, 60), c(0, 0)];
-        XdpStats::from_per_cpu(PathBuf::from("/sys/fs/bpf/lb/LB_XDP_STATS"), &per_slot)
+        let mut stats =
+            XdpStats::from_per_cpu(PathBuf::from("/sys/fs/bpf/lb/LB_XDP_STATS"), &per_slot);
+        stats.ports = vec![
+            (443, StatIndex::PassIpv4, c(5, 500)),
+            (443, StatIndex::SynOverSource, c(2, 108)),
+        ];
+        stats
     }
 
     #[test]
@@ -227,7 +274,8 @@ mod tests {
         // Known reasons always listed, unknown slots only when they counted something.
         assert_eq!(stats.slots.len(), StatIndex::ALL.len() + 1);
         assert_eq!(stats.total(), c(11, 934));
-        assert_eq!(stats.verdict(Verdict::Pass), c(8, 754));
+        assert_eq!(stats.verdict(Verdict::Pass), c(7, 700));
+        assert_eq!(stats.verdict(Verdict::Policy), c(1, 54));
         assert_eq!(stats.verdict(Verdict::Aborted), c(2, 120));
         assert_eq!(stats.verdict(Verdict::Drop), Counter::default());
     }
@@ -241,6 +289,8 @@ mod tests {
         assert_eq!(json["reasons"]["slot_40"]["verdict"], "unknown");
         assert_eq!(json["verdicts"]["aborted"]["bytes"], 120);
         assert_eq!(json["total"]["packets"], 11);
+        assert_eq!(json["ports"]["443"]["syn_over_source"]["packets"], 2);
+        assert_eq!(json["ports"]["443"]["pass_ipv4"]["bytes"], 500);
     }
 
     #[test]
@@ -254,7 +304,16 @@ mod tests {
             ipv4.split_whitespace().collect::<Vec<_>>(),
             ["pass_ipv4", "pass", "7", "700"]
         );
-        let total = lines.last().unwrap().split_whitespace().collect::<Vec<_>>();
+        let total = lines.iter().find(|l| l.starts_with("total")).unwrap();
+        let total = total.split_whitespace().collect::<Vec<_>>();
         assert_eq!(total, ["total", "11", "934"]);
+        let syn = lines
+            .iter()
+            .find(|l| l.starts_with("443 ") && l.contains("syn_over_source"))
+            .unwrap();
+        assert_eq!(
+            syn.split_whitespace().collect::<Vec<_>>(),
+            ["443", "syn_over_source", "drop", "2", "108"]
+        );
     }
 }
