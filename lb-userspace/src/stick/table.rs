@@ -321,12 +321,18 @@ impl Table {
             self.len.fetch_sub(1, Ordering::AcqRel);
         }
         let size = usize::try_from(self.cfg.size).unwrap_or(usize::MAX);
-        if self.len.fetch_add(1, Ordering::AcqRel) >= size {
-            self.len.fetch_sub(1, Ordering::AcqRel);
-            // Full: make room in this shard by dropping its least recently used entry.
-            if self.cfg.nopurge || shard.sweep(|_| false, true) == 0 {
-                return None;
-            }
+        // Count the new entry only while there is room, so that `len` never reads above
+        // `size`, even for a moment, when several workers insert at once.
+        let counted = self
+            .len
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < size).then_some(n + 1)
+            })
+            .is_ok();
+        // Full: make room in this shard by dropping its least recently used entry (the
+        // count stays the same: one out, one in).
+        if !counted && (self.cfg.nopurge || shard.sweep(|_| false, true) == 0) {
+            return None;
         }
         let seq = shard.next_seq;
         shard.next_seq += 1;
