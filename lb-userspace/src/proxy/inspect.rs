@@ -67,7 +67,9 @@ impl RuleHost for Host<'_> {
 /// rules look at the same data).
 #[derive(Debug)]
 pub struct Peeked {
+    /// Allocated on the first inspection: streams without content rules never pay for it.
     buf: Vec<u8>,
+    size: usize,
     len: usize,
     /// The peer shut its side or the buffer is full: no more data will come.
     ended: bool,
@@ -77,7 +79,8 @@ impl Peeked {
     /// A buffer of `size` bytes (`tune.bufsize`): inspection never looks further.
     pub fn new(size: usize) -> Self {
         Self {
-            buf: vec![0; size.max(1)],
+            buf: Vec::new(),
+            size: size.max(1),
             len: 0,
             ended: false,
         }
@@ -90,6 +93,9 @@ impl Peeked {
 
     /// Waits for more bytes than already seen (or the end of the stream).
     async fn more(&mut self, conn: &Conn) {
+        if self.buf.is_empty() {
+            self.buf = vec![0; self.size];
+        }
         match conn.peek_more(&mut self.buf, self.len).await {
             Ok(0) | Err(_) => self.ended = true,
             Ok(n) => {
