@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod ebpf;
 pub mod fuzzing;
+pub mod http;
 pub mod log;
 pub mod logformat;
 pub mod map;

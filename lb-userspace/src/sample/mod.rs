@@ -68,6 +68,9 @@ pub struct StreamCtx<'a> {
     pub vars: Option<&'a vars::Vars>,
     /// Stick tables and the entries this stream tracks (`sc*_`, `src_*`, `table_*`).
     pub stick: Option<&'a crate::stick::Tracking>,
+    /// The HTTP transaction in `mode http` (request, then response); `None` in TCP mode,
+    /// where HTTP fetches yield no sample.
+    pub http: Option<&'a crate::http::HttpTxn>,
 }
 
 /// Looks up the current connection count of a frontend by name (`None`: no such
@@ -111,6 +114,7 @@ impl<'a> StreamCtx<'a> {
             frontends: None,
             vars: None,
             stick: None,
+            http: None,
         }
     }
 }

@@ -1,0 +1,38 @@
+//! HTTP mode (`mode http`): the HTTP transaction that fetches, rules and logs see.
+//!
+//! The runtime (hyper on both sides) builds an [`HttpTxn`] per request; sample fetches
+//! read it through [`crate::sample::StreamCtx::http`], HTTP rules modify it between
+//! evaluations, and the log line reads what it kept. Sub-modules hold the proxying,
+//! rules glue, persistence and compression.
+
+/// One HTTP request/response exchange as the rules and fetches see it.
+///
+/// Header names are lowercase (as hyper and HAProxy's HTX keep them); an HTTP/2 request
+/// carries its `:authority` as a `host` header so `hdr(host)` works for both versions.
+#[derive(Debug)]
+pub struct HttpTxn {
+    /// The request head (method, URI, version, headers), as rules left it so far.
+    pub req: http::request::Parts,
+    /// The request body when it was buffered (`option http-buffer-request`,
+    /// `http-request wait-for-body`); `None` when it is streamed.
+    pub req_body: Option<bytes::Bytes>,
+    /// The response head, once the server (or a rule) produced one.
+    pub res: Option<http::response::Parts>,
+    /// Request captures (`capture request header`, `http-request capture`), by slot.
+    pub req_captures: Vec<Option<String>>,
+    /// Response captures (`capture response header`, `http-response capture`), by slot.
+    pub res_captures: Vec<Option<String>>,
+}
+
+impl HttpTxn {
+    /// A transaction for a request head that has just been received.
+    pub fn new(req: http::request::Parts) -> Self {
+        Self {
+            req,
+            req_body: None,
+            res: None,
+            req_captures: Vec::new(),
+            res_captures: Vec::new(),
+        }
+    }
+}
