@@ -84,17 +84,3 @@ pub fn reference() -> Result<()> {
     }
     sh(cmd.env("LB_BIN", wrapper))
 }
-
-/// What `cargo xtask bench` will measure, following /work/shared/BENCH.md.
-pub fn bench_plan() {
-    println!(
-        "\
-cargo xtask bench is not implemented yet. It will measure, side by side in one run:
-  - XDP cost per packet: BPF_PROG_TEST_RUN of lb_xdp over packet fixtures, against a trivial
-    XDP_DROP program (ns/packet);
-  - XDP packet rate: trafgen (netsniff-ng) from a network namespace into a veth pair (pps);
-  - L4/L7 proxy throughput and latency: wrk/h2load through lb, haproxy 2.6 and nginx 1.22,
-    proxy on CPU 1, load and backend on CPU 0 (req/s, p50/p99);
-  - proxy CPU per request from /proc/PID/schedstat, at saturation and at a fixed 10k req/s."
-    );
-}

@@ -3,6 +3,7 @@
 //! Every command works from a bare Debian machine: `test` runs `setup` first, so CI needs
 //! nothing but `cargo xtask test`.
 
+mod bench;
 mod cargo;
 mod demo;
 mod setup;
@@ -23,7 +24,7 @@ commands:
   test             setup, build, the whole test suite in release mode, then `reference`
   reference        run the TCP-mode end-to-end tests against Debian's HAProxy 2.6 instead of lb
                    (the same expectations must hold for both)
-  bench            what the benchmarks will measure (not implemented yet)";
+  bench [PART..]   side-by-side benchmarks (http, xdp) written to docs/benchmarks.md";
 
 fn main() -> ExitCode {
     match dispatch() {
@@ -52,10 +53,7 @@ fn dispatch() -> Result<()> {
             cargo::reference()
         }
         "reference" => cargo::reference(),
-        "bench" => {
-            cargo::bench_plan();
-            Ok(())
-        }
+        "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
