@@ -5,6 +5,7 @@
 //! `docs/benchmarks.md` with the SVG plots the parts drew under `docs/bench/`.
 
 pub mod http;
+#[allow(dead_code, reason = "used by the parts as they gain plots")]
 pub mod plot;
 pub mod report;
 pub mod xdp;
