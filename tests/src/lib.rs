@@ -11,12 +11,14 @@
 //! * [`tls`]: a throw-away CA, TLS backends and verifying TLS clients (rustls).
 //! * [`runtime`]: the runtime API (`stats socket`) client.
 //! * [`proxy_proto`]: PROXY protocol v1/v2 headers built and read by the tests.
+//! * [`http`]: HTTP/1.1 echo/custom backends that record every request, and a raw client.
 
 // A harness failure must stop the test with a message: panicking is its error handling.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backend;
 pub mod client;
+pub mod http;
 pub mod lb;
 pub mod netns;
 pub mod ports;
