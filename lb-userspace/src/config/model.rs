@@ -230,6 +230,10 @@ pub struct Frontend {
     pub rules: crate::rules::ProxyRules,
     /// `stick-table` of this proxy, if any.
     pub stick_table: Option<crate::stick::TableCfg>,
+    /// `http-request`, `redirect`, `http-response`, `http-after-response` rules.
+    pub http_rules: crate::http_rules::HttpRules,
+    /// `capture request|response header` and `declare capture` slots.
+    pub http_captures: crate::http_rules::HttpCaptures,
 }
 
 /// One `use_backend NAME [if|unless COND]` rule.
@@ -563,6 +567,9 @@ pub struct Backend {
     pub tcplog: bool,
     /// `tcp-request content` / `tcp-response content` rules of the backend.
     pub rules: crate::rules::ProxyRules,
+    /// `http-request`, `redirect`, `http-response`, `http-after-response` rules (the
+    /// same lists as the frontend half's in a `listen` section: run them once).
+    pub http_rules: crate::http_rules::HttpRules,
     /// `stick-table` of this proxy, if any.
     pub stick_table: Option<crate::stick::TableCfg>,
     /// `stick on|match|store-request` rules (at most 8... as HAProxy allows).

@@ -8,7 +8,7 @@
 
 pub mod action;
 pub mod engine;
-mod vars;
+pub(crate) mod vars;
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
     reason = "the one place that calls libc directly; each call is wrapped safely"
 )]
 
+pub mod crypt;
 pub mod daemon;
 pub mod localtime;
 pub mod peek;
