@@ -307,6 +307,32 @@ pub enum Balance {
         /// `req.rdp_cookie(NAME)`: what is hashed.
         key: SampleExpr,
     },
+    /// `uri [len N] [depth N] [whole] [path-only]` (HTTP): hash of the request target.
+    Uri(crate::backend::balance::http::UriHash),
+    /// `url_param NAME [check_post]` (HTTP): hash of a query (or form) parameter.
+    UrlParam {
+        /// The parameter name.
+        name: String,
+        /// `check_post`: also look in a buffered `POST` body.
+        check_post: bool,
+    },
+    /// `hdr(NAME) [use_domain_only]` (HTTP): hash of a header's first value.
+    Hdr {
+        /// The header name (lowercase).
+        name: String,
+        /// `use_domain_only`: only the main domain name part (`1wt` of `www.1wt.eu`).
+        use_domain_only: bool,
+    },
+}
+
+impl Balance {
+    /// Whether the algorithm reads HTTP data (it needs `mode http`).
+    pub fn needs_http(&self) -> bool {
+        matches!(
+            self,
+            Self::Uri(_) | Self::UrlParam { .. } | Self::Hdr { .. }
+        )
+    }
 }
 
 /// `hash-type` settings.

@@ -361,6 +361,7 @@ impl<'e> Parser<'e> {
         names::check(&config, &acl_lines, &mut self.errors);
         warnings.extend(super::balance::rdp_cookie_warnings(&config));
         warnings.extend(super::http_rules::mode_warnings(&config));
+        warnings.extend(super::balance::http_algo_fallback(&mut config));
         let files = &self.files;
         let file_rank = |f: &Path| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
         if self.errors.is_empty() {
