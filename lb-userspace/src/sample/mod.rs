@@ -16,6 +16,7 @@
 pub mod conv;
 pub mod conv_codec;
 pub mod conv_hash;
+pub mod conv_http;
 pub mod conv_map;
 pub mod conv_text;
 pub mod fetch;

@@ -12,3 +12,4 @@ pub mod peek;
 pub mod pipe;
 pub mod rlimit;
 pub mod sock;
+pub mod strftime;
