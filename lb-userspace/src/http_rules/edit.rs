@@ -126,13 +126,21 @@ pub fn replace_header(
         for v in hdr::split_commas(bytes) {
             // `v` borrows from `bytes`: its offset gives the kept separators.
             let start = v.as_ptr() as usize - bytes.as_ptr() as usize;
-            out.extend_from_slice(&bytes[pos..start]);
             match regex.captures(v) {
                 Some(caps) => {
+                    // As HAProxy, a replaced value takes the blanks before it along.
+                    let sep_end = bytes[pos..start]
+                        .iter()
+                        .position(|&c| c == b',')
+                        .map_or(pos, |i| pos + i + 1);
+                    out.extend_from_slice(&bytes[pos..sep_end]);
                     out.extend_from_slice(&expand(replace.as_bytes(), &caps)?);
                     changed = true;
                 }
-                None => out.extend_from_slice(v),
+                None => {
+                    out.extend_from_slice(&bytes[pos..start]);
+                    out.extend_from_slice(v);
+                }
             }
             pos = start + v.len();
         }

@@ -119,7 +119,7 @@ fn header_actions() {
     );
     assert_eq!(r.verdict, HttpVerdict::Continue);
     assert_eq!(hdr(&r.txn, "x-path"), ["/a/b"]);
-    assert_eq!(hdr(&r.txn, "x-a"), ["1, two", "3", "4"]);
+    assert_eq!(hdr(&r.txn, "x-a"), ["1,two", "3", "4"]);
     assert_eq!(hdr(&r.txn, "x-host"), ["example.com / abc"]);
     assert!(hdr(&r.txn, "cookie").is_empty());
     assert_eq!(hdr(&r.txn, "host"), ["example.org"]);
