@@ -51,10 +51,6 @@ fn start(fe: &str, be: &str, servers: &[&HttpBackend]) -> (Lb, u16) {
     (lb, port)
 }
 
-fn send(port: u16, raw: &str) -> Response {
-    request(port, raw.as_bytes()).expect("HTTP exchange")
-}
-
 /// The status line of the answer to `raw` (to check reason phrases).
 fn status_line(port: u16, raw: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
