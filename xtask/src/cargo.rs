@@ -67,6 +67,7 @@ const REFERENCE_TESTS: &[&str] = &[
     "balance",
     "forwarding",
     "health",
+    "http_balance",
     "http_rules",
     "lifecycle",
     "logging",

@@ -255,3 +255,53 @@ mod tests {
         assert_eq!(main_domain(b"localhost"), b"localhost");
     }
 }
+
+/// The balancer's choices for HTTP keys, compared with HAProxy 2.6's (recorded from
+/// `tests/tests/http_balance.rs` run against haproxy: four servers of weight 1).
+#[cfg(test)]
+mod haproxy_choices {
+    use super::*;
+    use crate::backend::balance::testutil::{backend, balancer, ctx, name, server};
+    use crate::http_rules::tests_support::txn;
+
+    const KEYS: &[&str] = &[
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+    ];
+
+    fn picks(balance: Balance, raw: impl Fn(&str) -> String) -> Vec<String> {
+        let servers = (1..=4).map(|i| server(&format!("s{i}"), 1)).collect();
+        let (_state, mut b) = balancer(backend(balance, servers));
+        KEYS.iter()
+            .map(|k| {
+                let t = txn(&raw(k));
+                let mut c = ctx("10.0.0.1:1000");
+                c.http = Some(&t);
+                name(&b.pick_at(0, &c, None))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_servers_as_haproxy() {
+        let uri = picks(Balance::Uri(UriHash::default()), |k| {
+            format!("GET /{k}/x?q=1 HTTP/1.1\r\n\r\n")
+        });
+        assert_eq!(uri, ["s1", "s1", "s1", "s3", "s2", "s1", "s3", "s3"]);
+        let param = picks(
+            Balance::UrlParam {
+                name: "user".into(),
+                check_post: true,
+            },
+            |k| format!("GET /login?x=1&user={k} HTTP/1.1\r\n\r\n"),
+        );
+        assert_eq!(param, ["s3", "s3", "s3", "s1", "s2", "s3", "s3", "s1"]);
+        let hdr = picks(
+            Balance::Hdr {
+                name: "x-tenant".into(),
+                use_domain_only: false,
+            },
+            |k| format!("GET / HTTP/1.1\r\nx-tenant: {k}\r\n\r\n"),
+        );
+        assert_eq!(hdr, param);
+    }
+}
