@@ -225,3 +225,85 @@ pub fn replace_uri_part(
 pub fn method(v: &str) -> Result<http::Method, EditError> {
     http::Method::from_bytes(v.as_bytes()).map_err(|_| EditError::Method(v.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps<'a>(re: &Regex, s: &'a str) -> Captures<'a> {
+        re.captures(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn expansion() {
+        let re = Regex::new("(a+)(b)").unwrap();
+        let c = caps(&re, "xaab");
+        assert_eq!(expand(br"<\1|\2|\0|\3>", &c).unwrap(), b"<aa|b|aab|>");
+        assert_eq!(expand(br"\x41\\\z", &c).unwrap(), b"A\\z");
+        assert_eq!(expand(br"bad\", &c), Err(EditError::Replacement));
+        assert_eq!(expand(br"\xZZ", &c), Err(EditError::Replacement));
+    }
+
+    #[test]
+    fn target_parts() {
+        let u: Uri = "http://h:81/a/b?q=1".parse().unwrap();
+        assert_eq!(
+            set_uri_part(&u, UriPart::Path, "/z").unwrap().to_string(),
+            "http://h:81/z?q=1"
+        );
+        assert_eq!(
+            set_uri_part(&u, UriPart::Query, "").unwrap().to_string(),
+            "http://h:81/a/b?"
+        );
+        assert_eq!(
+            set_uri_part(&u, UriPart::Pathq, "/p?r")
+                .unwrap()
+                .to_string(),
+            "http://h:81/p?r"
+        );
+        assert!(set_uri_part(&u, UriPart::Uri, "/a b").is_err());
+        let o: Uri = "/a".parse().unwrap();
+        assert_eq!(set_uri_part(&o, UriPart::Query, "").unwrap(), "/a");
+        assert_eq!(set_uri_part(&o, UriPart::Query, "?x").unwrap(), "/a?x");
+        let re = Regex::new("^/a/(.*)").unwrap();
+        assert_eq!(
+            replace_uri_part(&u, UriPart::Path, &re, r"/n/\1")
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "http://h:81/n/b?q=1"
+        );
+        assert_eq!(
+            replace_uri_part(&o, UriPart::Path, &re, "/x").unwrap(),
+            None
+        );
+        assert!(method("GET").is_ok());
+        assert!(method("G T").is_err());
+    }
+
+    #[test]
+    fn header_edits() {
+        let mut h = HeaderMap::new();
+        let name = HeaderName::from_static("x");
+        add_header(&mut h, &name, "1").unwrap();
+        add_header(&mut h, &name, "2").unwrap();
+        set_header(&mut h, &name, "3").unwrap();
+        assert_eq!(h.get_all("x").iter().count(), 1);
+        assert_eq!(
+            set_header(&mut h, &name, "a\r\nb"),
+            Err(EditError::HeaderValue)
+        );
+        add_header(&mut h, &name, "k=1, k=2,  other").unwrap();
+        let re = Regex::new("^k=(.*)").unwrap();
+        replace_header(&mut h, &name, &re, r"K\1", true).unwrap();
+        let all: Vec<&str> = h.get_all("x").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(all, ["3", "K1,K2,  other"]);
+        replace_header(&mut h, &name, &re, "z", false).unwrap();
+        let all: Vec<&str> = h.get_all("x").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(
+            all,
+            ["3", "K1,K2,  other"],
+            "no line starts with k= any more"
+        );
+    }
+}

@@ -85,6 +85,10 @@ impl Reply {
                     HeaderValue::from_static("text/html"),
                 ),
             ];
+            if matches!(self.status.as_u16(), 400 | 408) {
+                // HAProxy closes after these two (HTTP/1 only: drop it for HTTP/2).
+                headers.push((http::header::CONNECTION, HeaderValue::from_static("close")));
+            }
             headers.append(&mut self.headers);
             self.headers = headers;
             self.reason = self.reason.or_else(|| Some(reason.to_owned()));
@@ -323,7 +327,7 @@ pub fn builtin_error(status: u16) -> Option<(&'static str, &'static str)> {
         ),
         501 => (
             "Not Implemented",
-            "<html><body><h1>501 Not Implemented</h1>\nThe server does not support the functionality required to fulfill the request.\n</body></html>\n",
+            "<html><body><h1>501 Not Implemented</h1>\n.The server does not support the functionality required to fulfill the request.\n</body></html>\n",
         ),
         502 => (
             "Bad Gateway",
@@ -346,3 +350,59 @@ pub fn builtin_error(status: u16) -> Option<(&'static str, &'static str)> {
 pub const ERROR_CODES: &[u16] = &[
     200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_responses() {
+        let r = parse_raw_response(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nbye",
+        )
+        .unwrap();
+        assert_eq!((r.status, r.reason.as_str()), (503, "Service Unavailable"));
+        assert_eq!(r.headers.len(), 2, "content-length is recomputed");
+        assert_eq!(r.body, "bye");
+        assert!(parse_raw_response(b"HTTP/1.0 200 OK\n\n").is_ok());
+        assert_eq!(
+            parse_raw_response(b"HTTP/1.1 200 OK\r\n"),
+            Err(RawResponseError::Unterminated)
+        );
+        assert_eq!(
+            parse_raw_response(b"FTP 200\r\n\r\n"),
+            Err(RawResponseError::StatusLine)
+        );
+        assert_eq!(
+            parse_raw_response(b"HTTP/1.1 2000 x\r\n\r\n"),
+            Err(RawResponseError::StatusLine)
+        );
+        assert!(matches!(
+            parse_raw_response(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"),
+            Err(RawResponseError::Header(_))
+        ));
+    }
+
+    #[test]
+    fn builtin_pages() {
+        for code in ERROR_CODES {
+            let (reason, body) = builtin_error(*code).unwrap();
+            assert!(
+                body.contains(&format!("<h1>{code} {reason}</h1>")),
+                "{code}"
+            );
+        }
+        assert!(builtin_error(418).is_none());
+        // Content lengths of haproxy 2.6's pages, in ERROR_CODES order.
+        let lengths = [
+            58, 90, 112, 93, 83, 146, 112, 110, 114, 106, 80, 117, 97, 136, 107, 107, 92,
+        ];
+        for (code, len) in ERROR_CODES.iter().zip(lengths) {
+            assert_eq!(builtin_error(*code).unwrap().1.len(), len, "{code}");
+        }
+        let r = Reply::error(503, ReplyCause::Deny).with_builtin_page();
+        assert_eq!(r.error_page, ErrorPage::None);
+        assert_eq!(r.reason.as_deref(), Some("Service Unavailable"));
+        assert_eq!(r.headers[1].1, "text/html");
+    }
+}
