@@ -39,11 +39,99 @@ impl List {
         }
     }
 
-    fn condition(self) -> &'static str {
+    /// HAProxy's name of a rule's condition in messages (`an 'http-request deny'
+    /// condition`).
+    fn condition(self, family: &str) -> &'static str {
+        macro_rules! names {
+            ($list:literal, $($a:literal),* $(,)?) => {
+                match family {
+                    $($a => concat!("an '", $list, " ", $a, "' condition"),)*
+                    _ => concat!("an '", $list, "' condition"),
+                }
+            };
+        }
         match self {
-            Self::Request => "'http-request' condition",
-            Self::Response => "'http-response' condition",
-            Self::AfterResponse => "'http-after-response' condition",
+            Self::Request => names!(
+                "http-request",
+                "add-header",
+                "allow",
+                "auth",
+                "capture",
+                "del-header",
+                "deny",
+                "normalize-uri",
+                "redirect",
+                "reject",
+                "replace-header",
+                "replace-path",
+                "replace-pathq",
+                "replace-uri",
+                "replace-value",
+                "return",
+                "sc-inc-gpc0",
+                "sc-inc-gpc1",
+                "sc-set-gpt0",
+                "set-dst",
+                "set-dst-port",
+                "set-header",
+                "set-log-level",
+                "set-method",
+                "set-path",
+                "set-pathq",
+                "set-query",
+                "set-src",
+                "set-src-port",
+                "set-uri",
+                "set-var",
+                "set-var-fmt",
+                "silent-drop",
+                "tarpit",
+                "track-sc0",
+                "unset-var",
+                "wait-for-body",
+            ),
+            Self::Response => names!(
+                "http-response",
+                "add-header",
+                "allow",
+                "capture",
+                "del-header",
+                "deny",
+                "redirect",
+                "replace-header",
+                "replace-value",
+                "return",
+                "sc-inc-gpc0",
+                "sc-inc-gpc1",
+                "sc-set-gpt0",
+                "set-header",
+                "set-log-level",
+                "set-status",
+                "set-var",
+                "set-var-fmt",
+                "silent-drop",
+                "track-sc0",
+                "unset-var",
+                "wait-for-body",
+            ),
+            Self::AfterResponse => names!(
+                "http-after-response",
+                "add-header",
+                "allow",
+                "capture",
+                "del-header",
+                "replace-header",
+                "replace-value",
+                "sc-inc-gpc0",
+                "sc-inc-gpc1",
+                "sc-set-gpt0",
+                "set-header",
+                "set-log-level",
+                "set-status",
+                "set-var",
+                "set-var-fmt",
+                "unset-var",
+            ),
         }
     }
 
@@ -504,7 +592,7 @@ pub(crate) fn parse_rule(
         }
         _ => return Err(misplaced_or_unknown(list, line, word, name, family)),
     };
-    let cond = condition(list.condition(), px, line, &kw, next)?;
+    let cond = condition(list.condition(name), px, line, &kw, next)?;
     Ok(HttpRule {
         action,
         cond,
@@ -597,7 +685,13 @@ fn parse_redirect(
 pub(crate) fn parse_redirect_line(px: &ProxyDraft, line: &Line) -> Result<HttpRule, ConfigError> {
     let mut next = 1;
     let r = parse_redirect(line, "redirect", 1, &mut next)?;
-    let cond = condition("'redirect' rule", px, line, "redirect", next)?;
+    let cond = condition(
+        "an 'http-request redirect' condition",
+        px,
+        line,
+        "redirect",
+        next,
+    )?;
     Ok(HttpRule {
         action: HttpAction::Redirect(Box::new(r)),
         cond,

@@ -80,7 +80,10 @@ pub fn occurrence<T>(mut iter: impl Iterator<Item = T>, occ: i64) -> Option<T> {
         let n = usize::try_from(occ - 1).ok()?;
         return iter.nth(n);
     }
-    let back = usize::try_from(occ.unsigned_abs()).ok()?.max(1);
+    if occ >= -1 {
+        return iter.last();
+    }
+    let back = usize::try_from(occ.unsigned_abs()).ok()?;
     // Header lists are short: collecting the tail is cheaper than two passes.
     let mut ring: std::collections::VecDeque<T> = std::collections::VecDeque::with_capacity(back);
     for item in iter {
