@@ -68,6 +68,7 @@ const REFERENCE_TESTS: &[&str] = &[
     "forwarding",
     "health",
     "http_balance",
+    "http_fetches",
     "http_rules",
     "lifecycle",
     "logging",

@@ -138,12 +138,18 @@ impl HttpConv {
             (Self::UrlEnc, Sample::Str(s)) => Some(Sample::Str(Cow::Owned(url_enc(s.as_bytes())))),
             (Self::HttpDate { offset, unit }, Sample::Int(t)) => {
                 let t = t.saturating_add(*offset);
-                let secs = match unit {
-                    TimeUnit::S => t,
-                    TimeUnit::Ms => t.div_euclid(1000),
-                    TimeUnit::Us => t.div_euclid(1_000_000),
+                let (secs, frac) = match unit {
+                    TimeUnit::S => (t, None),
+                    TimeUnit::Ms => (t.div_euclid(1000), Some(t.rem_euclid(1000))),
+                    TimeUnit::Us => (t.div_euclid(1_000_000), Some(t.rem_euclid(1_000_000))),
                 };
-                Some(Sample::Str(Cow::Owned(http_date(secs))))
+                let mut date = http_date(secs);
+                if let Some(f) = frac {
+                    // HAProxy appends the fraction as a plain integer (5 ms gives ".5").
+                    date.truncate(date.len() - " GMT".len());
+                    date.push_str(&format!(".{f} GMT"));
+                }
+                Some(Sample::Str(Cow::Owned(date)))
             }
             (
                 Self::Time {
@@ -280,7 +286,20 @@ mod tests {
         );
         assert_eq!(
             eval("int(784111777000),http_date(1000,ms)").as_deref(),
-            Some("Sun, 06 Nov 1994 08:49:38 GMT")
+            Some("Sun, 06 Nov 1994 08:49:38.0 GMT")
+        );
+        // haproxy 2.6's output for these: the fraction is not zero-padded.
+        assert_eq!(
+            eval("int(784111777005),http_date(0,ms)").as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:37.5 GMT")
+        );
+        assert_eq!(
+            eval("int(784111777123456),http_date(0,us)").as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:37.123456 GMT")
+        );
+        assert_eq!(
+            eval("int(784111777),http_date(-10)").as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:27 GMT")
         );
         assert_eq!(
             eval("int(0),http_date").as_deref(),
