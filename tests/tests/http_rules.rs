@@ -464,3 +464,23 @@ fn tarpit_holds_then_answers_500() {
     );
     assert!(s1.requests().is_empty());
 }
+
+#[test]
+fn auth_realm_defaults_to_the_proxy_name() {
+    let s1 = HttpBackend::echo("s1");
+    let (_lb, port) = start(
+        "    http-request auth if { path /a }\n",
+        "    http-request auth if { path /b }\n",
+        &[&s1],
+    );
+    let r = get(port, "/a", "").unwrap();
+    assert_eq!(
+        (r.status, r.get("www-authenticate")),
+        (401, Some("Basic realm=\"fe\""))
+    );
+    let r = get(port, "/b", "").unwrap();
+    assert_eq!(
+        (r.status, r.get("www-authenticate")),
+        (401, Some("Basic realm=\"be\""))
+    );
+}

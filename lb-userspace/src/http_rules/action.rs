@@ -83,8 +83,9 @@ pub enum HttpAction {
     Redirect(Box<Redirect>),
     /// `auth [realm R]`: answer 401 with `WWW-Authenticate: Basic realm="R"`.
     Auth {
-        /// The realm (the proxy's name when not given, resolved at parse time).
-        realm: String,
+        /// The realm; without one, the backend's name once a backend is chosen
+        /// (`StreamCtx::be_name`), else the frontend's, as HAProxy does.
+        realm: Option<String>,
     },
     /// `reject`: close without answering.
     Reject,

@@ -275,6 +275,9 @@ fn prepare(
         },
         A::Auth { realm } => {
             let mut r = Reply::error(401, ReplyCause::Auth);
+            let realm = realm
+                .as_deref()
+                .unwrap_or_else(|| ctx.be_name.unwrap_or(ctx.fe_name));
             let value = format!("Basic realm=\"{realm}\"");
             if let Ok(v) = HeaderValue::from_str(&value) {
                 r.headers.push((http::header::WWW_AUTHENTICATE, v));

@@ -30,10 +30,11 @@
 //!      complete, `at_least` bytes arrived, or `time` elapsed, bounded by the buffer
 //!      size), store it in `txn.req_body`, and call [`eval_request`] again with the
 //!      same cursor: rules already executed are not executed again.
-//! 3. Backend request rules (when the backend is another proxy than the frontend, or in
-//!    a `listen` section: the backend half's lists are the same lists, so a `listen`
-//!    runs them once, as step 2): same call with `&backend.http_rules` and a fresh
-//!    cursor. The balance algorithm runs after, with `ctx.http = Some(&txn)`.
+//! 3. Backend request rules, only when the backend is another proxy than the frontend
+//!    (a `listen` section's backend half holds the same lists as its frontend half:
+//!    they ran in step 2): same call with `&backend.http_rules`, a fresh cursor and
+//!    `ctx.be_name` set (`auth` without a realm names the backend, as HAProxy). The
+//!    balance algorithm runs after, with `ctx.http = Some(&txn)`.
 //! 4. Response head received: [`capture_response_headers`]`(&frontend.http_captures,
 //!    &mut txn)` once `txn.res` is set, then [`eval_response`] with the backend's
 //!    rules, then with the frontend's (HAProxy's order). `Reply(r)` replaces the

@@ -330,10 +330,12 @@ pub(crate) fn parse_rule(
             let realm = match line.arg(2) {
                 Some("realm") => {
                     next = 4;
-                    line.required(3, &format!("{kw} realm"), "a realm")?
-                        .to_owned()
+                    Some(
+                        line.required(3, &format!("{kw} realm"), "a realm")?
+                            .to_owned(),
+                    )
                 }
-                _ => px.name.clone(),
+                _ => None,
             };
             A::Auth { realm }
         }
