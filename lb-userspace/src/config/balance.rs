@@ -388,19 +388,19 @@ mod tests {
             balance("balance hash nope").unwrap_err(),
             "'balance hash' : unknown fetch method 'nope'"
         );
+        assert!(balance("balance uri").is_ok());
         assert_eq!(
-            balance("balance uri").unwrap_err(),
-            "keyword 'balance uri' is not supported yet (comes with HTTP mode); this algorithm requires 'mode http'"
+            balance("balance url_param").unwrap_err(),
+            "'balance' : 'balance url_param' requires an URL parameter name."
+        );
+        assert_eq!(
+            balance("balance hdr()").unwrap_err(),
+            "'balance' : 'balance hdr(name)' requires an http header field name."
         );
         assert!(
-            balance("balance hdr(host)")
+            balance("balance uri depth")
                 .unwrap_err()
-                .contains("requires 'mode http'")
-        );
-        assert!(
-            balance("balance url_param id")
-                .unwrap_err()
-                .contains("requires 'mode http'")
+                .contains("'balance uri depth' expects a positive integer")
         );
         let rdp = |name: &str| {
             Ok(Balance::RdpCookie {
