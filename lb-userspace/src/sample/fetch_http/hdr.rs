@@ -55,13 +55,30 @@ pub fn split_commas(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// The full lines of header `name` (any header when `name` is `None`), in order.
-pub fn lines<'a>(
-    headers: &'a HeaderMap,
-    name: Option<&str>,
-) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+pub fn lines<'a>(headers: &'a HeaderMap, name: Option<&str>) -> Lines<'a> {
     match name {
-        Some(n) => Box::new(headers.get_all(n).iter().map(|v| trim(v.as_bytes()))),
-        None => Box::new(headers.values().map(|v| trim(v.as_bytes()))),
+        Some(n) => Lines::Named(headers.get_all(n).iter()),
+        None => Lines::All(headers.values()),
+    }
+}
+
+/// The iterator of [`lines`] (no allocation, unlike a boxed iterator).
+pub enum Lines<'a> {
+    /// The lines of one header.
+    Named(http::header::ValueIter<'a, http::HeaderValue>),
+    /// Every header's lines.
+    All(http::header::Values<'a, http::HeaderValue>),
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let v = match self {
+            Self::Named(it) => it.next(),
+            Self::All(it) => it.next(),
+        }?;
+        Some(trim(v.as_bytes()))
     }
 }
 
