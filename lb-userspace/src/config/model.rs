@@ -579,6 +579,15 @@ pub const DEFAULT_RETRIES: u32 = 3;
 ///     interface eth0 [mode native|generic|auto]
 ///     pin-path /sys/fs/bpf/lb
 ///     required
+///     protected-ports 80 443 8000-8010
+///     syn-rate 100 burst 200
+///     syn-global-rate 50000
+///     deny 192.0.2.0/24 | deny -f /etc/lb/deny.lst
+///     allow 10.0.0.0/8 | allow -f /etc/lb/allow.lst
+///     malformed drop|pass
+///     fragments drop|pass
+///     tcp-sanity on|off
+///     syn-cookies check|set|off
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XdpSection {
@@ -590,6 +599,55 @@ pub struct XdpSection {
     pub required: bool,
     /// Where the section starts.
     pub location: Location,
+    /// `protected-ports`: TCP destination ports guarded by the SYN budgets and the TCP
+    /// sanity checks, as inclusive ranges; `None`: the ports of every TCP `bind`.
+    pub protected_ports: Option<Vec<(u16, u16)>>,
+    /// `syn-rate`: SYNs per second (and burst) per source, IPv4 /32 or IPv6 /64.
+    pub syn_rate: Option<XdpRate>,
+    /// `syn-global-rate`: SYNs per second (and burst) for the whole host.
+    pub syn_global_rate: Option<XdpRate>,
+    /// `deny`: sources dropped in XDP (never expiring), in config order.
+    pub deny: Vec<XdpCidr>,
+    /// `allow`: sources passed without further checks (never expiring).
+    pub allow: Vec<XdpCidr>,
+    /// `malformed drop`: drop malformed frames in XDP (default `pass`).
+    pub malformed_drop: bool,
+    /// `fragments drop`: drop TCP fragments aimed at protected ports (default `pass`).
+    pub fragments_drop: bool,
+    /// `tcp-sanity on|off`: drop invalid TCP flags and offsets to protected ports (default on).
+    pub tcp_sanity: bool,
+    /// `syn-cookies check|set|off`: what `lb` does with `net.ipv4.tcp_syncookies`.
+    pub syn_cookies: SynCookiesPolicy,
+}
+
+/// A SYN budget of the `xdp` section: `rate` per second, bursts of `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XdpRate {
+    /// SYNs per second.
+    pub rate: u64,
+    /// Bucket size (`burst N`; default: one second of `rate`).
+    pub burst: u64,
+}
+
+/// One `deny`/`allow` entry of the `xdp` section, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XdpCidr {
+    /// The prefix.
+    pub cidr: crate::ebpf::Cidr,
+    /// The config line, or the line of the `-f` file.
+    pub location: Location,
+}
+
+/// `syn-cookies`: how `lb` treats the kernel's SYN-cookie sysctl at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SynCookiesPolicy {
+    /// Warn when `net.ipv4.tcp_syncookies` is 0 (the default).
+    #[default]
+    Check,
+    /// Write 1 to `net.ipv4.tcp_syncookies` when it is 0 (2 is left alone).
+    Set,
+    /// Neither read nor write it.
+    Off,
 }
 
 /// One `interface NAME [mode ...]` line of the `xdp` section.
