@@ -9,6 +9,7 @@ mod cidr;
 mod command;
 mod error;
 mod guard;
+pub mod list_command;
 mod loader;
 mod probe;
 pub mod pushdown;

@@ -37,6 +37,11 @@ pub fn enabled() -> bool {
     PIN_DIR.get().is_some()
 }
 
+/// The pin directory of the running guard, if it runs.
+pub fn pin_dir() -> Option<&'static Path> {
+    PIN_DIR.get().map(PathBuf::as_path)
+}
+
 struct Worker {
     lists: Option<CidrLists>,
     /// Prefix -> when our entry for it expires.
@@ -64,6 +69,11 @@ pub fn deny(cidr: Cidr, ttl: Duration) {
         }
         return;
     };
+    deny_in(pin_dir, cidr, ttl);
+}
+
+/// [`deny`] on the lists pinned under `pin_dir` (this thread opens them on first use).
+pub(super) fn deny_in(pin_dir: &Path, cidr: Cidr, ttl: Duration) {
     WORKER.with_borrow_mut(|w| w.deny(pin_dir, cidr, ttl));
 }
 
