@@ -1,7 +1,8 @@
 //! `xdp deny|allow add|del|list`: the XDP guard's lists from the stats socket.
 //!
 //! Same words as `lb xdp deny|allow` on the command line, on the running guard's pins.
-//! Listing needs the `user` level, changes the `operator` level.
+//! Listing needs the `user` level, changes the `operator` level; a change that worked
+//! answers nothing, as HAProxy's `add acl`.
 
 use super::Level;
 use super::command::{Ctx, Keyword, Reply};
@@ -41,6 +42,8 @@ fn request(ctx: &mut Ctx<'_>, args: &[String]) -> Reply {
         return Reply::text("The XDP guard is not running.\n");
     };
     match execute(pin_dir, &request) {
+        // As HAProxy's `add acl`: a change answers nothing when it worked.
+        Ok(_) if !matches!(request.op, ListOp::List { .. }) => Reply::text(""),
         Ok(text) => Reply::text(text),
         Err(message) => Reply::text(format!("{message}\n")),
     }
