@@ -266,4 +266,47 @@ mod tests {
             e.iter().next().unwrap()
         );
     }
+
+    /// Records `xdp_deny` calls; everything else does nothing.
+    #[derive(Default)]
+    struct Host(Vec<(IpAddr, XdpDenyAction)>);
+
+    impl crate::rules::RuleHost for Host {
+        fn track(&mut self, _: u8, _: &str, _: crate::sample::Sample<'_>) {}
+        fn inc_gpc(&mut self, _: u8, _: crate::rules::Gpc) {}
+        fn set_gpt0(&mut self, _: u8, _: i64) {}
+        fn set_src(&mut self, _: std::net::SocketAddr) {}
+        fn set_dst(&mut self, _: std::net::SocketAddr) {}
+        fn expect_proxy(&mut self) {}
+        fn xdp_deny(&mut self, src: IpAddr, action: &XdpDenyAction) {
+            self.0.push((src, *action));
+        }
+    }
+
+    #[test]
+    fn the_engine_pushes_the_source_as_rules_see_it_and_goes_on() {
+        let text = "frontend fe\n bind 127.0.0.1:1\n\
+                    tcp-request connection set-src ipv4(192.0.2.9)\n\
+                    tcp-request connection xdp-deny for 5s if { src 192.0.2.9 }\n\
+                    tcp-request connection reject\n\
+                    default_backend be\nbackend be\n server s 127.0.0.1:2\n";
+        let config = crate::config::parse_str(text, std::path::Path::new("t.cfg")).unwrap();
+        let rules = &config.frontends[0].rules;
+        let src = std::net::SocketAddr::from(([198, 51, 100, 1], 40000));
+        let dst = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+        let mut ctx = crate::sample::StreamCtx::new(src, dst, "fe");
+        let mut host = Host::default();
+        let verdict = rules.eval_connection(&mut ctx, &mut host);
+        // Not final: the `reject` after it still runs.
+        assert_eq!(verdict, crate::rules::Verdict::Reject);
+        let pushed: Vec<(String, Duration)> = host
+            .0
+            .iter()
+            .map(|(ip, a)| (a.cidr_for(*ip).unwrap().to_string(), a.duration))
+            .collect();
+        assert_eq!(
+            pushed,
+            [("192.0.2.9/32".to_owned(), Duration::from_secs(5))]
+        );
+    }
 }
