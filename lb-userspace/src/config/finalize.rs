@@ -50,6 +50,8 @@ pub(crate) fn finalize(
         let w = tcp_rules::inspect_delay_warning(px.kind.name(), &px.name, &px.location, &rules);
         config.warnings.extend(w);
     }
+    let push_down = super::xdp::push_down_warnings(&config);
+    config.warnings.extend(push_down);
     config
 }
 

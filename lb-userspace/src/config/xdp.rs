@@ -365,6 +365,28 @@ fn interface(xdp: &mut XdpSection, line: &Line) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A warning for each `xdp-deny` rule of a configuration without `xdp` section: the
+/// action can only log that it does nothing.
+pub(crate) fn push_down_warnings(config: &super::model::Config) -> Vec<ConfigError> {
+    if config.xdp.is_some() {
+        return Vec::new();
+    }
+    let rule_sets = config
+        .frontends
+        .iter()
+        .map(|f| &f.rules)
+        .chain(config.backends.iter().map(|b| &b.rules));
+    rule_sets
+        .flat_map(|r| r.connection.iter().chain(&r.content))
+        .filter(|rule| matches!(rule.action, crate::rules::Action::XdpDeny(_)))
+        .map(|rule| {
+            let reason =
+                "'xdp-deny' has no effect: no 'xdp' section loads the XDP guard".to_owned();
+            ConfigError::new(rule.location.clone(), ErrorKind::Consistency(reason))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,5 +623,21 @@ mod tests {
             Some("file loaded by 'allow -f' at lb.cfg:7")
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn push_down_without_a_guard_is_a_warning() {
+        let text = "frontend fe\n bind 127.0.0.1:1\n tcp-request connection xdp-deny\n default_backend be\nbackend be\n server s 127.0.0.1:2\n";
+        let config = crate::config::parse_str(text, Path::new("t.cfg")).unwrap();
+        assert_eq!(config.warnings.len(), 1);
+        assert_eq!(config.warnings[0].location.line, 3);
+        assert!(
+            config.warnings[0]
+                .to_string()
+                .contains("'xdp-deny' has no effect")
+        );
+        let with_guard = format!("{text}xdp\n interface lo\n");
+        let config = crate::config::parse_str(&with_guard, Path::new("t.cfg")).unwrap();
+        assert!(config.warnings.is_empty());
     }
 }
