@@ -86,10 +86,10 @@ pub fn start_service(config: &Config) -> Result<Option<XdpService>, EbpfError> {
             sync.removed
         );
     }
-    let port_list: Vec<String> = ports.iter().map(|(p, _)| p.to_string()).collect();
+    let port_list = port_ranges(ports.iter().map(|(p, _)| *p));
     tracing::info!(
         "XDP guard active: protected ports [{}], syn-rate {}, syn-global-rate {}, malformed {}, fragments {}, tcp-sanity {}",
-        port_list.join(" "),
+        port_list,
         rate_text(xdp.syn_rate),
         rate_text(xdp.syn_global_rate),
         if xdp.malformed_drop { "drop" } else { "pass" },
@@ -111,6 +111,28 @@ pub fn log_disabled(xdp: &XdpSection, error: &EbpfError) {
         "XDP guard disabled on {} (no deny/allow lists, SYN budgets, TCP sanity or packet counters; 'xdp-deny' rules do nothing), serving L7 only: {error}",
         names.join(", ")
     );
+}
+
+/// Sorted ports as `80 443 8000-8010`.
+fn port_ranges(ports: impl IntoIterator<Item = u16>) -> String {
+    let mut ranges: Vec<(u16, u16)> = Vec::new();
+    for p in ports {
+        match ranges.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(p) => *hi = p,
+            _ => ranges.push((p, p)),
+        }
+    }
+    let texts: Vec<String> = ranges
+        .iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect();
+    texts.join(" ")
 }
 
 fn rate_text(rate: Option<XdpRate>) -> String {
@@ -337,5 +359,15 @@ mod tests {
                 (91, PORT_SYN_GUARD | PORT_TCP_SANITY)
             ]
         );
+    }
+
+    #[test]
+    fn port_ranges_are_compact() {
+        assert_eq!(
+            port_ranges([80, 443, 8000, 8001, 8002, 9000]),
+            "80 443 8000-8002 9000"
+        );
+        assert_eq!(port_ranges([]), "");
+        assert_eq!(port_ranges([65534, 65535]), "65534-65535");
     }
 }
