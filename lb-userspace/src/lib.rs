@@ -15,6 +15,7 @@ pub mod config;
 pub mod ebpf;
 pub mod fuzzing;
 pub mod http;
+pub mod http_rules;
 pub mod log;
 pub mod logformat;
 pub mod map;

@@ -40,12 +40,23 @@ impl AclExpr {
         let Some(criterion) = words.first() else {
             return Err(AclError::MissingCriterion);
         };
-        let sample = SampleExpr::parse(criterion).map_err(|source| AclError::Sample {
+        // `path_beg`, `hdr_sub(host)`...: HAProxy's ACL-only keywords, a fetch with a
+        // match method.
+        let parsed = match SampleExpr::parse(criterion) {
+            Ok(s) => Ok((s, None)),
+            Err(e) => match super::predef::derivative(criterion) {
+                Some((base, m)) => SampleExpr::parse(&base)
+                    .map(|s| (s, Some(m)))
+                    .map_err(|_| e),
+                None => Err(e),
+            },
+        };
+        let (sample, derived) = parsed.map_err(|source| AclError::Sample {
             criterion: criterion.clone(),
             source,
         })?;
         let ty = sample.out_type();
-        let mut method = MatchMethod::default_for(ty);
+        let mut method = derived.or_else(|| MatchMethod::default_for(ty));
         let mut method_is_default = true;
         let mut icase = false;
         let mut as_map = false;
@@ -190,6 +201,14 @@ impl AclExpr {
     /// no sample) yet but the fetch says more data could change that, and the payload is
     /// not final (HAProxy's `SMP_F_MAY_CHANGE`, giving `ACL_TEST_MISS`).
     pub fn eval_partial(&self, ctx: &StreamCtx<'_>) -> Tristate {
+        // Multi-valued HTTP fetches (`hdr(x)`, `cook(x)`) match when any value does.
+        if let Fetch::Http(f) = &self.sample.fetch
+            && f.iterates()
+        {
+            let mut any =
+                |s: Sample<'_>| self.sample.convert(s, ctx).is_some_and(|v| self.matches(v));
+            return Tristate::from_bool(f.for_each(ctx, &mut any));
+        }
         let fetched = self.sample.eval_partial(ctx);
         let may_change = fetched.may_change && !ctx.payload_final;
         if fetched.sample.is_some_and(|s| self.matches(s)) {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::acl::expr::AclExpr;
+use crate::acl::pattern::MatchMethod;
 use crate::acl::{Acl, AclError};
 use crate::sample::SampleError;
 
@@ -35,6 +36,41 @@ const PREDEFINED: &[(&str, &[&str])] = &[
     ("REQ_CONTENT", &["req.len", "gt", "0"]),
     ("WAIT_END", &["wait_end"]),
 ];
+
+/// HAProxy's ACL-only keywords derived from a fetch (`path_beg` is `path -m beg`), by
+/// fetch: the suffixes each one has.
+const DERIVED: &[(&str, &[&str])] = &[
+    ("base", &["beg", "dir", "dom", "end", "len", "reg", "sub"]),
+    ("cook", &["beg", "dir", "dom", "end", "len", "reg", "sub"]),
+    ("hdr", &["beg", "dir", "dom", "end", "len", "reg", "sub"]),
+    ("path", &["beg", "dir", "dom", "end", "len", "reg", "sub"]),
+    ("scook", &["beg", "dir", "dom", "end", "len", "reg", "sub"]),
+    ("shdr", &["beg", "dir", "dom", "end", "len", "reg", "sub"]),
+    ("url", &["beg", "dir", "dom", "end", "len", "reg", "sub"]),
+    ("urlp", &["beg", "dir", "dom", "end", "len", "reg", "sub"]),
+    (
+        "req.ssl_sni",
+        &["beg", "dir", "dom", "end", "len", "reg", "sub"],
+    ),
+    (
+        "req_ssl_sni",
+        &["beg", "dir", "dom", "end", "len", "reg", "sub"],
+    ),
+];
+
+/// Resolves an ACL-only derived keyword: `path_beg` gives `("path", beg)`,
+/// `hdr_sub(host)` gives `("hdr(host)", sub)`, `path_end,lower` keeps the converters.
+pub fn derivative(criterion: &str) -> Option<(String, MatchMethod)> {
+    let end = criterion.find(['(', ',']).unwrap_or(criterion.len());
+    let (name, rest) = criterion.split_at(end);
+    let (base, suffix) = name.rsplit_once('_')?;
+    let (_, suffixes) = DERIVED.iter().find(|(b, _)| *b == base)?;
+    if !suffixes.contains(&suffix) {
+        return None;
+    }
+    let method = MatchMethod::from_name(suffix)?;
+    Some((format!("{base}{rest}"), method))
+}
 
 /// The predefined ACL called `name`: `Ok(None)` if there is none by that name, an error
 /// if it exists but needs something not supported yet.
@@ -125,16 +161,72 @@ mod tests {
         assert!(acl.eval(&with_payload(b"", false)));
     }
 
+    fn http_eval(name: &str, req: &str) -> bool {
+        let txn = crate::http_rules::tests_support::txn(req);
+        let mut c = ctx("10.0.0.1:1000");
+        c.http = Some(&txn);
+        lookup(name).unwrap().unwrap().eval(&c)
+    }
+
     #[test]
-    fn http_layer_ones_are_rejected_clearly() {
-        for name in ["METH_GET", "HTTP_1.1", "HTTP_URL_ABS", "HTTP_CONTENT"] {
-            let err = lookup(name).unwrap_err();
+    fn derived_keywords() {
+        assert_eq!(
+            derivative("path_beg"),
+            Some(("path".into(), MatchMethod::Beg))
+        );
+        assert_eq!(
+            derivative("hdr_sub(host),lower"),
+            Some(("hdr(host),lower".into(), MatchMethod::Sub))
+        );
+        assert_eq!(
+            derivative("url_reg"),
+            Some(("url".into(), MatchMethod::Reg))
+        );
+        assert_eq!(derivative("path_nope"), None);
+        assert_eq!(derivative("src_beg"), None);
+        assert_eq!(derivative("path"), None);
+    }
+
+    #[test]
+    fn http_layer_ones() {
+        let get = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+        let post = "POST http://h/a HTTP/1.0\r\nContent-Length: 3\r\n\r\n";
+        assert!(http_eval("METH_GET", get));
+        assert!(http_eval("METH_GET", "HEAD / HTTP/1.1\r\n\r\n"));
+        assert!(!http_eval("METH_GET", post));
+        assert!(http_eval("METH_POST", post));
+        assert!(http_eval("HTTP_1.1", get));
+        assert!(!http_eval("HTTP_1.0", get));
+        assert!(http_eval("HTTP_1.0", post));
+        assert!(http_eval("HTTP_URL_ABS", post));
+        assert!(!http_eval("HTTP_URL_ABS", get));
+        assert!(http_eval("HTTP_URL_SLASH", get));
+        assert!(http_eval("HTTP_URL_STAR", "OPTIONS * HTTP/1.1\r\n\r\n"));
+        assert!(http_eval("HTTP_CONTENT", post));
+        assert!(!http_eval("HTTP_CONTENT", get));
+        for name in [
+            "METH_CONNECT",
+            "METH_DELETE",
+            "METH_HEAD",
+            "METH_OPTIONS",
+            "METH_PUT",
+            "METH_TRACE",
+        ] {
+            let method = name.trim_start_matches("METH_");
+            let target = if method == "CONNECT" { "h:443" } else { "/" };
             assert!(
-                matches!(&err, AclError::PredefinedUnsupported { name: n, .. } if n == name),
-                "{name}: {err}"
+                http_eval(name, &format!("{method} {target} HTTP/1.1\r\n\r\n")),
+                "{name}"
             );
-            assert!(err.to_string().contains(name));
+            assert!(!http_eval(name, get), "{name}");
         }
+        // Outside HTTP mode they never match.
+        assert!(
+            !lookup("METH_GET")
+                .unwrap()
+                .unwrap()
+                .eval(&ctx("10.0.0.1:1"))
+        );
         assert!(lookup("NOPE").unwrap().is_none());
     }
 }

@@ -161,6 +161,7 @@ pub(super) fn backend(name: &str, servers: Vec<Server>, check: CheckKind) -> Bac
         rules: crate::rules::ProxyRules::default(),
         stick_table: None,
         stick_rules: Vec::new(),
+        http_rules: crate::http_rules::HttpRules::new(),
     }
 }
 

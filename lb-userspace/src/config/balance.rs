@@ -31,10 +31,9 @@ pub(crate) fn parse_balance(line: &Line) -> Result<Balance, ConfigError> {
         "source" => simple(Balance::Source),
         "hash" => parse_hash(line),
         _ if algo == "random" || algo.starts_with("random(") => simple(parse_random(line, algo)?),
-        _ if algo == "uri" || algo == "url_param" || algo.starts_with("hdr(") || algo == "hdr" => {
-            let e = line.unsupported(format!("balance {algo}"), "HTTP mode");
-            Err(e.with_hint("this algorithm requires 'mode http'"))
-        }
+        "uri" => parse_uri(line),
+        "url_param" => parse_url_param(line),
+        _ if algo.starts_with("hdr(") || algo == "hdr" => parse_hdr(line, algo),
         _ if algo.starts_with("rdp-cookie") => simple(parse_rdp_cookie(line, algo)?),
         _ => {
             let reason = "only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', \
@@ -46,6 +45,113 @@ pub(crate) fn parse_balance(line: &Line) -> Result<Balance, ConfigError> {
             Err(e.with_suggestion(did_you_mean(algo, ALGORITHMS.iter().copied())))
         }
     }
+}
+
+/// `uri [len N] [depth N] [whole] [path-only]`.
+fn parse_uri(line: &Line) -> Result<Balance, ConfigError> {
+    let mut u = crate::backend::balance::http::UriHash::default();
+    let mut i = 2;
+    while let Some(w) = line.arg(i) {
+        match w {
+            "whole" => u.whole = true,
+            "path-only" => u.path_only = true,
+            "len" | "depth" => {
+                let kw = format!("balance uri {w}");
+                let v = line.required(i + 1, &kw, "a positive integer")?;
+                let n = line.u32_in(&kw, v, 1, i32::MAX.unsigned_abs())?;
+                if w == "len" {
+                    u.len = Some(n);
+                } else {
+                    u.depth = Some(n);
+                }
+                i += 1;
+            }
+            other => {
+                let reason = format!(
+                    "'balance uri' only accepts parameters 'len', 'depth', 'path-only' and 'whole' (got '{other}')"
+                );
+                return Err(line.invalid("balance", reason));
+            }
+        }
+        i += 1;
+    }
+    Ok(Balance::Uri(u))
+}
+
+/// `url_param NAME [check_post]`.
+fn parse_url_param(line: &Line) -> Result<Balance, ConfigError> {
+    let Some(name) = line.arg(2).filter(|n| !n.is_empty()) else {
+        return Err(line.invalid(
+            "balance",
+            "'balance url_param' requires an URL parameter name.",
+        ));
+    };
+    let check_post = match line.arg(3) {
+        None => false,
+        Some("check_post") => {
+            // HAProxy 1.x took a byte count after it; it is now ignored.
+            line.max_args(4, "balance url_param")?;
+            true
+        }
+        Some(other) => {
+            let reason = format!(
+                "'balance url_param' only accepts 'check_post' after the name (got '{other}')"
+            );
+            return Err(line.invalid("balance", reason));
+        }
+    };
+    Ok(Balance::UrlParam {
+        name: name.to_owned(),
+        check_post,
+    })
+}
+
+/// `hdr(NAME) [use_domain_only]`.
+fn parse_hdr(line: &Line, algo: &str) -> Result<Balance, ConfigError> {
+    let name = algo
+        .strip_prefix("hdr(")
+        .and_then(|r| r.strip_suffix(')'))
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            line.invalid(
+                "balance",
+                "'balance hdr(name)' requires an http header field name.",
+            )
+        })?;
+    let use_domain_only = match line.arg(2) {
+        None => false,
+        Some("use_domain_only") => {
+            line.max_args(2, "balance hdr")?;
+            true
+        }
+        Some(other) => {
+            let reason =
+                format!("'balance hdr(name)' only accepts 'use_domain_only' (got '{other}')");
+            return Err(line.invalid("balance", reason));
+        }
+    };
+    Ok(Balance::Hdr {
+        name: name.to_ascii_lowercase(),
+        use_domain_only,
+    })
+}
+
+/// HAProxy's fallback for HTTP algorithms in a backend that is not in `mode http`:
+/// a warning, and round robin.
+pub(crate) fn http_algo_fallback(config: &mut Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for be in &mut config.backends {
+        if be.balance.needs_http() && be.mode != super::model::Mode::Http {
+            let reason = format!(
+                "Layer 7 hash not possible for backend '{}' (needs 'mode http'). Falling back to round robin.",
+                be.name
+            );
+            let loc = be.balance_location.as_ref().unwrap_or(&be.location).clone();
+            out.push(ConfigError::new(loc, ErrorKind::Consistency(reason)));
+            be.balance = Balance::RoundRobin;
+        }
+    }
+    out
 }
 
 /// `random` or `random(N)`.

@@ -81,6 +81,8 @@ pub(crate) struct ProxyDraft {
     pub stick_rules: Vec<StickRule>,
     /// `tcp-request` / `tcp-response` rules and inspect delays.
     pub tcp: TcpDraft,
+    /// `http-request` / `http-response` / `redirect` rules and captures.
+    pub http: super::http_rules::HttpDraft,
 }
 
 impl ProxyDraft {
@@ -113,6 +115,7 @@ impl ProxyDraft {
             stick_table: None,
             stick_rules: Vec::new(),
             tcp: TcpDraft::default(),
+            http: super::http_rules::HttpDraft::default(),
         }
     }
 
@@ -131,6 +134,7 @@ impl ProxyDraft {
             servers: Vec::new(),
             check: from.check.inherited(),
             tcp: from.tcp.inherited(),
+            http: from.http.inherited(),
             ..from.clone()
         }
     }

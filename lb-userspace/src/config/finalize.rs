@@ -107,6 +107,8 @@ fn build_frontend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) -
         tcplog: px.tcplog,
         rules: px.tcp.frontend_rules(),
         stick_table: px.stick_table.clone(),
+        http_rules: px.http.rules(),
+        http_captures: px.http.captures(),
     }
 }
 
@@ -132,6 +134,7 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         logs: expand_logs(&px.logs, global),
         tcplog: px.tcplog,
         rules: px.tcp.backend_rules(),
+        http_rules: px.http.rules(),
         stick_table: px.stick_table.clone(),
         stick_rules: px.stick_rules.clone(),
     }

@@ -47,6 +47,8 @@ pub(crate) fn parse_keyword(g: &mut Global, line: &Line) -> Result<(), ConfigErr
             g.maxconn = Some(line.u32_in(kw, n, 1, i32::MAX.unsigned_abs())?);
         }
         "daemon" => flag(line, &mut g.daemon)?,
+        // HAProxy 2.6 hides a few directives we support (`normalize-uri`) behind it.
+        "expose-experimental-directives" => line.max_args(0, kw)?,
         "nosplice" => flag(line, &mut g.nosplice)?,
         "pidfile" => {
             let path = line.required(1, kw, "a file name")?;

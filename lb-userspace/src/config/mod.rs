@@ -12,6 +12,7 @@ mod draft;
 pub mod error;
 mod finalize;
 mod global;
+mod http_rules;
 mod keywords;
 pub mod lexer;
 mod line;
@@ -28,6 +29,7 @@ mod stick;
 mod tcp_action;
 mod tcp_rules;
 pub mod units;
+mod userlist;
 mod xdp;
 
 use std::path::{Path, PathBuf};

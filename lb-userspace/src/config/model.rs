@@ -230,6 +230,10 @@ pub struct Frontend {
     pub rules: crate::rules::ProxyRules,
     /// `stick-table` of this proxy, if any.
     pub stick_table: Option<crate::stick::TableCfg>,
+    /// `http-request`, `redirect`, `http-response`, `http-after-response` rules.
+    pub http_rules: crate::http_rules::HttpRules,
+    /// `capture request|response header` and `declare capture` slots.
+    pub http_captures: crate::http_rules::HttpCaptures,
 }
 
 /// One `use_backend NAME [if|unless COND]` rule.
@@ -303,6 +307,32 @@ pub enum Balance {
         /// `req.rdp_cookie(NAME)`: what is hashed.
         key: SampleExpr,
     },
+    /// `uri [len N] [depth N] [whole] [path-only]` (HTTP): hash of the request target.
+    Uri(crate::backend::balance::http::UriHash),
+    /// `url_param NAME [check_post]` (HTTP): hash of a query (or form) parameter.
+    UrlParam {
+        /// The parameter name.
+        name: String,
+        /// `check_post`: also look in a buffered `POST` body.
+        check_post: bool,
+    },
+    /// `hdr(NAME) [use_domain_only]` (HTTP): hash of a header's first value.
+    Hdr {
+        /// The header name (lowercase).
+        name: String,
+        /// `use_domain_only`: only the main domain name part (`1wt` of `www.1wt.eu`).
+        use_domain_only: bool,
+    },
+}
+
+impl Balance {
+    /// Whether the algorithm reads HTTP data (it needs `mode http`).
+    pub fn needs_http(&self) -> bool {
+        matches!(
+            self,
+            Self::Uri(_) | Self::UrlParam { .. } | Self::Hdr { .. }
+        )
+    }
 }
 
 /// `hash-type` settings.
@@ -563,6 +593,9 @@ pub struct Backend {
     pub tcplog: bool,
     /// `tcp-request content` / `tcp-response content` rules of the backend.
     pub rules: crate::rules::ProxyRules,
+    /// `http-request`, `redirect`, `http-response`, `http-after-response` rules (the
+    /// same lists as the frontend half's in a `listen` section: run them once).
+    pub http_rules: crate::http_rules::HttpRules,
     /// `stick-table` of this proxy, if any.
     pub stick_table: Option<crate::stick::TableCfg>,
     /// `stick on|match|store-request` rules (at most 8... as HAProxy allows).

@@ -14,7 +14,6 @@ use super::{global, names, proxy, tcp_rules, xdp};
 
 /// Sections HAProxy has and we do not, with the feature that will bring them.
 const UNSUPPORTED_SECTIONS: &[(&str, &str)] = &[
-    ("userlist", "userlists (HTTP authentication)"),
     ("resolvers", "DNS resolvers"),
     ("mailers", "email alerts"),
     ("program", "master-worker mode"),
@@ -35,6 +34,8 @@ enum Current {
     Xdp,
     /// A `peers` section.
     Peers(usize),
+    /// A `userlist` section.
+    Userlist(usize),
     /// An unsupported section (already reported): its lines are skipped.
     Skipped,
 }
@@ -49,6 +50,7 @@ pub(crate) struct Parser<'e> {
     proxies: Vec<ProxyDraft>,
     xdp: Option<XdpSection>,
     peers: Vec<PeersDraft>,
+    userlists: Vec<super::userlist::UserlistDraft>,
     current: Current,
     /// Value of the `.SECTION` pseudo-variable.
     section_name: String,
@@ -71,6 +73,12 @@ impl<'e> Parser<'e> {
             proxies: Vec::new(),
             xdp: None,
             peers: Vec::new(),
+            userlists: {
+                // Userlist references made while parsing this configuration resolve
+                // to its own sections only.
+                crate::http_rules::userlist::begin();
+                Vec::new()
+            },
             current: Current::None,
             section_name: String::new(),
             files: Vec::new(),
@@ -150,6 +158,7 @@ impl<'e> Parser<'e> {
                 None => Ok(()),
             },
             Current::Peers(i) => stick::peers_keyword(&mut self.peers[i], line),
+            Current::Userlist(i) => super::userlist::parse_keyword(&mut self.userlists[i], line),
             Current::Skipped => Ok(()),
         }
     }
@@ -166,6 +175,19 @@ impl<'e> Parser<'e> {
             "peers" => {
                 line.no_modifier()?;
                 return self.start_peers(line).map(|()| true);
+            }
+            "userlist" => {
+                line.no_modifier()?;
+                let started = super::userlist::start(line, &self.userlists);
+                let draft = started.as_ref().ok().cloned().unwrap_or_else(|| {
+                    super::userlist::UserlistDraft {
+                        list: crate::http_rules::userlist::Userlist::default(),
+                        location: line.loc.clone(),
+                    }
+                });
+                self.userlists.push(draft);
+                self.enter(Current::Userlist(self.userlists.len() - 1), line);
+                return started.map(|_| true);
             }
             kw => {
                 let Some((_, feature)) = UNSUPPORTED_SECTIONS.iter().find(|(s, _)| *s == kw) else {
@@ -291,6 +313,21 @@ impl<'e> Parser<'e> {
     /// misleading errors (a rejected `server` line reported again as a missing `track`
     /// target).
     pub fn finish(mut self) -> Result<Config, ConfigErrors> {
+        let mut list_errors = Vec::new();
+        for u in std::mem::take(&mut self.userlists) {
+            super::userlist::finish(u, &mut list_errors);
+        }
+        for name in crate::http_rules::userlist::finish() {
+            let reason = format!("unable to find userlist '{name}'");
+            let loc = Location {
+                file: self.files.first().cloned().unwrap_or_default(),
+                line: 0,
+            };
+            list_errors.push(ConfigError::new(loc, ErrorKind::Consistency(reason)));
+        }
+        for e in list_errors {
+            self.errors.push(e);
+        }
         if !self.errors.is_empty() {
             return Err(dedup(self.errors));
         }
@@ -304,7 +341,7 @@ impl<'e> Parser<'e> {
             .defaults
             .iter()
             .chain(&self.proxies)
-            .flat_map(|p| p.tcp.warnings.iter().cloned())
+            .flat_map(|p| p.tcp.warnings.iter().chain(&p.http.warnings).cloned())
             .collect();
         // Taken before `finalize` consumes the sections: checked once tables are known.
         let acl_lines: Vec<names::AclLines> = self
@@ -323,6 +360,8 @@ impl<'e> Parser<'e> {
         tcp_rules::check_tables(&config, &mut self.errors);
         names::check(&config, &acl_lines, &mut self.errors);
         warnings.extend(super::balance::rdp_cookie_warnings(&config));
+        warnings.extend(super::http_rules::mode_warnings(&config));
+        warnings.extend(super::balance::http_algo_fallback(&mut config));
         let files = &self.files;
         let file_rank = |f: &Path| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
         if self.errors.is_empty() {

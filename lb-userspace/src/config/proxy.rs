@@ -4,6 +4,7 @@ use super::balance::{parse_balance, parse_hash_type};
 use super::bind::parse_bind;
 use super::draft::{ProxyDraft, ProxyKind};
 use super::error::{ConfigError, ErrorKind, did_you_mean};
+use super::http_rules;
 use super::keywords;
 use super::line::{Line, Modifier};
 use super::log::parse_log;
@@ -19,6 +20,12 @@ const SUPPORTED: &[&str] = &[
     "acl",
     "balance",
     "bind",
+    "capture",
+    "declare",
+    "http-after-response",
+    "http-request",
+    "http-response",
+    "redirect",
     "default-server",
     "default_backend",
     "hash-type",
@@ -147,6 +154,14 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
         "stick" => super::stick::stick_rule(px, line),
         "tcp-request" => tcp_rules::parse_tcp_request(px, line),
         "tcp-response" => tcp_rules::parse_tcp_response(px, line),
+        "http-request" => http_rules::parse_http_rule(px, line, http_rules::List::Request),
+        "http-response" => http_rules::parse_http_rule(px, line, http_rules::List::Response),
+        "http-after-response" => {
+            http_rules::parse_http_rule(px, line, http_rules::List::AfterResponse)
+        }
+        "redirect" => http_rules::parse_redirect(px, line),
+        "capture" => http_rules::parse_capture(px, line),
+        "declare" => http_rules::parse_declare(px, line),
         _ => Err(unknown_or_obsolete(px, line)),
     }
 }
@@ -167,7 +182,7 @@ fn mode(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
     line.max_args(1, "mode")?;
     match m {
         "tcp" => px.mode = Mode::Tcp,
-        "http" => return Err(line.unsupported("mode http", "HTTP mode")),
+        "http" => px.mode = Mode::Http,
         "health" => {
             return Err(line.err(ErrorKind::Obsolete {
                 keyword: "mode health".into(),

@@ -318,7 +318,7 @@ fn misplaced_or_unknown(
 }
 
 /// `'a', 'b' or 'c'`.
-fn quoted_list(items: &[&str]) -> String {
+pub(crate) fn quoted_list(items: &[&str]) -> String {
     let quoted: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
     match quoted.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
@@ -360,7 +360,12 @@ fn track_sc(
 }
 
 /// The `(<sc>)` of `sc-inc-gpc0(<sc>)` and the like; 0 when absent, as in HAProxy.
-fn counter_id(line: &Line, kw: &str, word: &str, family: &str) -> Result<u8, ConfigError> {
+pub(crate) fn counter_id(
+    line: &Line,
+    kw: &str,
+    word: &str,
+    family: &str,
+) -> Result<u8, ConfigError> {
     let rest = &word[family.len()..];
     let sc = if rest.is_empty() {
         0
@@ -391,7 +396,7 @@ fn set_var(line: &Line, kw: &str, word: &str, next: &mut usize) -> Result<Action
 }
 
 /// The variable (and `set-var` conditions) between the parentheses of `word`.
-fn var_name(
+pub(crate) fn var_name(
     line: &Line,
     kw: &str,
     word: &str,
@@ -423,7 +428,7 @@ fn var_name(
 
 /// The sample expression at word `i`, whose value must convert to `ty`; `what` names
 /// that use in the message otherwise.
-fn expression(
+pub(crate) fn expression(
     line: &Line,
     kw: &str,
     i: usize,

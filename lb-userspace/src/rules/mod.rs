@@ -8,7 +8,7 @@
 
 pub mod action;
 pub mod engine;
-mod vars;
+pub(crate) mod vars;
 pub mod xdp_deny;
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::sample::vars::{Scope, VarName, Vars};
 
 /// The rule set an action runs in: it decides which variable scopes exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
+pub(crate) enum Phase {
     /// `tcp-request connection` / `tcp-request session`: no stream exists yet.
     Session,
     /// `tcp-request content`.
@@ -20,7 +20,7 @@ pub(super) enum Phase {
 /// not exist before the stream does, `req` and `res` share one store that only accepts
 /// the current direction, and `check` belongs to health checks: writing elsewhere is a
 /// silent no-op.
-pub(super) fn available(scope: Scope, phase: Phase) -> bool {
+pub(crate) fn available(scope: Scope, phase: Phase) -> bool {
     match scope {
         Scope::Proc | Scope::Sess => true,
         Scope::Txn => phase != Phase::Session,
@@ -31,7 +31,7 @@ pub(super) fn available(scope: Scope, phase: Phase) -> bool {
 }
 
 /// `set-var`: stores `value` unless a condition fails; returns whether it stored.
-pub(super) fn set(
+pub(crate) fn set(
     vars: &Vars,
     phase: Phase,
     var: &VarName,
@@ -76,7 +76,7 @@ pub(super) fn set(
 }
 
 /// `unset-var`.
-pub(super) fn unset(vars: &Vars, phase: Phase, var: &VarName) {
+pub(crate) fn unset(vars: &Vars, phase: Phase, var: &VarName) {
     if available(var.scope, phase) {
         vars.unset(var);
     }

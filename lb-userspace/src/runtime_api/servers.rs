@@ -234,9 +234,12 @@ fn get_weight(ctx: &mut Ctx<'_>, args: &[String], _: Option<&str>) -> Reply {
 fn static_weights(be: &BackendState) -> bool {
     match be.cfg.balance {
         Balance::StaticRr => true,
-        Balance::Source | Balance::Hash(_) | Balance::RdpCookie { .. } => {
-            be.cfg.hash_type.method == HashMethod::MapBased
-        }
+        Balance::Source
+        | Balance::Hash(_)
+        | Balance::RdpCookie { .. }
+        | Balance::Uri(_)
+        | Balance::UrlParam { .. }
+        | Balance::Hdr { .. } => be.cfg.hash_type.method == HashMethod::MapBased,
         _ => false,
     }
 }

@@ -75,6 +75,8 @@ pub enum Converter {
     Hash(HashConv),
     /// `word`, `field`, `regsub`, `bytes`, `concat`.
     Text(TextConv),
+    /// `url_dec`, `url_enc`, `http_date`, `ltime`, `utime`.
+    Http(crate::sample::conv_http::HttpConv),
 }
 
 impl Converter {
@@ -139,6 +141,8 @@ impl Converter {
                     Self::Text(c)
                 } else if let Some(c) = crate::stick::conv::TableConv::parse(call)? {
                     Self::Table(c)
+                } else if let Some(c) = crate::sample::conv_http::HttpConv::parse(call)? {
+                    Self::Http(c)
                 } else {
                     return Err(SampleError::UnknownConverter(other.to_owned()));
                 }
@@ -161,6 +165,7 @@ impl Converter {
             Self::Hash(c) => c.in_type(),
             Self::Text(c) => c.in_type(),
             Self::Table(table) => table.in_type(),
+            Self::Http(c) => c.in_type(),
         }
     }
 
@@ -175,6 +180,7 @@ impl Converter {
             Self::Hash(c) => c.out_type(),
             Self::Text(c) => c.out_type(),
             Self::Table(table) => table.out_type(),
+            Self::Http(c) => c.out_type(),
         }
     }
 
@@ -211,6 +217,7 @@ impl Converter {
                 IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & u128::from((*v6)?))),
             })),
             (Self::Table(table), input) => table.apply(input),
+            (Self::Http(c), input) => c.apply(input),
             _ => None,
         }
     }

@@ -134,7 +134,7 @@ fn b64_value(c: u8) -> Option<u32> {
 
 /// Strict decoding: length a multiple of 4, padding only at the very end (`XX==` or
 /// `XXX=`).
-fn b64dec(text: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn b64dec(text: &[u8]) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(4) {
         return None;
     }

@@ -45,6 +45,9 @@ pub enum Fetch {
     Payload(PayloadFetch),
     /// Fetches from the stream's surroundings (`be_name`, `nbsrv`, `env`, `var`, ...).
     State(StateFetch),
+    /// HTTP fetches (`method`, `path`, `req.hdr`, `req.cook`, `status`, ...): no sample
+    /// outside HTTP mode.
+    Http(crate::sample::fetch_http::HttpFetch),
 }
 
 impl Fetch {
@@ -100,6 +103,8 @@ impl Fetch {
                     Self::State(f)
                 } else if let Some(f) = crate::stick::fetch::StickFetch::parse(call)? {
                     Self::Stick(f)
+                } else if let Some(f) = crate::sample::fetch_http::HttpFetch::parse(call)? {
+                    Self::Http(f)
                 } else {
                     return Err(SampleError::UnknownFetch(other.to_owned()));
                 }
@@ -130,6 +135,7 @@ impl Fetch {
             Self::Stick(f) => &f.keyword,
             Self::Payload(f) => f.name(),
             Self::State(f) => f.name(),
+            Self::Http(f) => f.keyword,
         }
     }
 
@@ -160,6 +166,7 @@ impl Fetch {
             Self::Stick(stick) => stick.out_type(),
             Self::Payload(f) => f.out_type(),
             Self::State(f) => f.out_type(),
+            Self::Http(f) => f.out_type(),
         }
     }
 
@@ -182,6 +189,7 @@ impl Fetch {
             Self::Stick(stick) => return stick.eval(ctx),
             Self::Payload(f) => return f.eval(ctx).sample,
             Self::State(f) => return f.eval(ctx),
+            Self::Http(f) => return f.eval(ctx),
         })
     }
 

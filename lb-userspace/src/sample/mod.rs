@@ -16,9 +16,11 @@
 pub mod conv;
 pub mod conv_codec;
 pub mod conv_hash;
+pub mod conv_http;
 pub mod conv_map;
 pub mod conv_text;
 pub mod fetch;
+pub mod fetch_http;
 pub mod fetch_payload;
 pub mod fetch_state;
 pub mod http_detect;
@@ -237,7 +239,13 @@ impl SampleExpr {
         }
     }
 
-    fn convert<'a>(&'a self, mut sample: Sample<'a>, ctx: &'a StreamCtx<'_>) -> Option<Sample<'a>> {
+    /// Applies the converters to a value the fetch produced (ACLs use it on each value
+    /// of multi-valued fetches).
+    pub fn convert<'a>(
+        &'a self,
+        mut sample: Sample<'a>,
+        ctx: &'a StreamCtx<'_>,
+    ) -> Option<Sample<'a>> {
         for conv in &self.convs {
             sample = conv.apply_ctx(sample.cast(conv.in_type())?, ctx)?;
         }
@@ -311,8 +319,8 @@ mod tests {
     fn errors_name_the_culprit() {
         let err = SampleExpr::parse("src,nope(1)").unwrap_err();
         assert_eq!(err.to_string(), "unknown converter 'nope'");
-        let err = SampleExpr::parse("req.hdr(host)").unwrap_err();
-        assert_eq!(err.to_string(), "unknown fetch method 'req.hdr'");
+        let err = SampleExpr::parse("req.nope(host)").unwrap_err();
+        assert_eq!(err.to_string(), "unknown fetch method 'req.nope'");
         let err = SampleExpr::parse("int(x)").unwrap_err();
         assert!(err.to_string().contains("'int'"), "{err}");
     }

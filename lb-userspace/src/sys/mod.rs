@@ -5,9 +5,11 @@
     reason = "the one place that calls libc directly; each call is wrapped safely"
 )]
 
+pub mod crypt;
 pub mod daemon;
 pub mod localtime;
 pub mod peek;
 pub mod pipe;
 pub mod rlimit;
 pub mod sock;
+pub mod strftime;

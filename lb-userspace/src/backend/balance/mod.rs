@@ -10,12 +10,13 @@
 //! all of them with `option allbackups`.
 //!
 //! Algorithm families live in their own files. Hashing algorithms are a key source
-//! ([`KeySource`]: the client address for `source`, a sample for `hash`; the HTTP ones
-//! plug in here later) feeding a lookup ([`map_based::MapTable`] or [`chash::Ring`]).
+//! ([`KeySource`]: the client address for `source`, a sample for `hash`, a part of the
+//! request for `uri`, `url_param` and `hdr`, read from `StreamCtx::http`) feeding a lookup ([`map_based::MapTable`] or [`chash::Ring`]).
 
 pub mod chash;
 pub mod first;
 pub mod hash;
+pub mod http;
 pub mod leastconn;
 pub mod map_based;
 pub mod random;
@@ -72,6 +73,8 @@ pub enum KeySource {
     Source,
     /// `balance hash <expr>`: the sample's bytes.
     Sample(SampleExpr),
+    /// `balance uri|url_param|hdr`: a part of the HTTP request.
+    Http(http::HttpKey),
 }
 
 /// How a hash is mapped to a server.
@@ -109,6 +112,10 @@ impl Algo {
             },
             Balance::Hash(expr) | Balance::RdpCookie { key: expr, .. } => Self::Hash {
                 key: KeySource::Sample(expr.clone()),
+                lookup: lookup(),
+            },
+            Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. } => Self::Hash {
+                key: KeySource::Http(http::HttpKey::from_balance(balance)),
                 lookup: lookup(),
             },
         }
@@ -264,6 +271,7 @@ impl Balancer {
                     KeySource::Sample(expr) => {
                         expr.eval(ctx).map(|sample| hash::sample_hash(ht, &sample))
                     }
+                    KeySource::Http(k) => ctx.http.and_then(|txn| k.hash(ht, txn)),
                 };
                 match (hash, lookup) {
                     // Deterministic: the key's server, full or not.

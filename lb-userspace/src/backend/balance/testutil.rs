@@ -61,6 +61,7 @@ pub fn backend(balance: Balance, mut servers: Vec<Server>) -> Backend {
         rules: crate::rules::ProxyRules::default(),
         stick_table: None,
         stick_rules: Vec::new(),
+        http_rules: crate::http_rules::HttpRules::new(),
     }
 }
 

@@ -85,12 +85,18 @@ fn unsupported_real_keywords_say_so() {
 #[test]
 fn unsupported_sections_are_reported_once() {
     let e = one(&[
-        "userlist admins",
-        "    user a password x",
-        "    group g",
+        "mailers alerts",
+        "    mailer m1 127.0.0.1:25",
+        "    timeout mail 5s",
         "backend be",
     ]);
-    assert_eq!(e, (1, "keyword 'userlist (section)' is not supported yet (comes with userlists (HTTP authentication))".into()));
+    assert_eq!(
+        e,
+        (
+            1,
+            "keyword 'mailers (section)' is not supported yet (comes with email alerts)".into()
+        )
+    );
 }
 
 #[test]
