@@ -81,6 +81,12 @@ pub(crate) struct ProxyDraft {
     pub stick_rules: Vec<StickRule>,
     /// `tcp-request` / `tcp-response` rules and inspect delays.
     pub tcp: TcpDraft,
+    /// Cookie persistence (`cookie`, `option persist`, `force-persist`...).
+    pub persist: super::cookie::PersistCfg,
+    /// `compression ...`.
+    pub compression: Option<super::compression::CompressionCfg>,
+    /// HTTP log settings (`option httplog`, `log-format`, `unique-id-format`...).
+    pub http_log: super::httplog::HttpLogDraft,
 }
 
 impl ProxyDraft {
@@ -113,6 +119,9 @@ impl ProxyDraft {
             stick_table: None,
             stick_rules: Vec::new(),
             tcp: TcpDraft::default(),
+            persist: super::cookie::PersistCfg::default(),
+            compression: None,
+            http_log: super::httplog::HttpLogDraft::default(),
         }
     }
 
@@ -131,6 +140,12 @@ impl ProxyDraft {
             servers: Vec::new(),
             check: from.check.inherited(),
             tcp: from.tcp.inherited(),
+            // Rules are not allowed in defaults; `compression offload` is ignored there.
+            persist: super::cookie::PersistCfg {
+                rules: Vec::new(),
+                ..from.persist.clone()
+            },
+            http_log: from.http_log.inherited(),
             ..from.clone()
         }
     }

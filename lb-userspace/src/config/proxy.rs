@@ -19,8 +19,14 @@ const SUPPORTED: &[&str] = &[
     "acl",
     "balance",
     "bind",
+    "compression",
+    "cookie",
     "default-server",
     "default_backend",
+    "dynamic-cookie-key",
+    "force-persist",
+    "ignore-persist",
+    "log-format",
     "hash-type",
     "http-check",
     "log",
@@ -35,6 +41,8 @@ const SUPPORTED: &[&str] = &[
     "tcp-request",
     "tcp-response",
     "timeout",
+    "unique-id-format",
+    "unique-id-header",
     "use_backend",
 ];
 
@@ -147,6 +155,13 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
         "stick" => super::stick::stick_rule(px, line),
         "tcp-request" => tcp_rules::parse_tcp_request(px, line),
         "tcp-response" => tcp_rules::parse_tcp_response(px, line),
+        "cookie" => super::cookie::parse_cookie(px, line),
+        "dynamic-cookie-key" => super::cookie::parse_dynamic_cookie_key(px, line),
+        "force-persist" | "ignore-persist" => super::cookie::parse_persist_rule(px, line),
+        "compression" => super::compression::parse_compression(px, line),
+        "log-format" => super::httplog::log_format(px, line),
+        "unique-id-format" | "unique-id-header" => super::httplog::unique_id(px, line),
+        "capture" if line.arg(1) == Some("cookie") => super::httplog::capture_cookie(px, line),
         _ => Err(unknown_or_obsolete(px, line)),
     }
 }
@@ -167,7 +182,7 @@ fn mode(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
     line.max_args(1, "mode")?;
     match m {
         "tcp" => px.mode = Mode::Tcp,
-        "http" => return Err(line.unsupported("mode http", "HTTP mode")),
+        "http" => px.mode = Mode::Http,
         "health" => {
             return Err(line.err(ErrorKind::Obsolete {
                 keyword: "mode health".into(),

@@ -5,6 +5,9 @@
 //! evaluations, and the log line reads what it kept. Sub-modules hold the proxying,
 //! rules glue, persistence and compression.
 
+pub mod cookie;
+mod cookie_parse;
+
 /// One HTTP request/response exchange as the rules and fetches see it.
 ///
 /// Header names are lowercase (as hyper and HAProxy's HTX keep them); an HTTP/2 request

@@ -32,6 +32,8 @@ pub fn server(name: &str, weight: u32) -> Server {
         check_port: None,
         track: None,
         send_proxy: None,
+        cookie: None,
+        non_stick: false,
         location: Location::default(),
     }
 }
@@ -61,6 +63,8 @@ pub fn backend(balance: Balance, mut servers: Vec<Server>) -> Backend {
         rules: crate::rules::ProxyRules::default(),
         stick_table: None,
         stick_rules: Vec::new(),
+        persist: Default::default(),
+        compression: None,
     }
 }
 
