@@ -5,6 +5,7 @@
 //! evaluations, and the log line reads what it kept. Sub-modules hold the proxying,
 //! rules glue, persistence and compression.
 
+pub mod compress;
 pub mod cookie;
 mod cookie_parse;
 
