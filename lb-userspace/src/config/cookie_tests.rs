@@ -237,3 +237,13 @@ fn log_settings() {
     ]);
     assert!(msg.contains("reserved for HTTP mode"), "{msg}");
 }
+
+#[test]
+fn dynamic_cookie_matches_haproxy() {
+    // haproxy 2.6.12: `cookie SRV insert dynamic`, `dynamic-cookie-key secret`,
+    // `server s1 127.0.0.1:18081` answered `Set-Cookie: SRV=2a094aea8f55acb2; path=/`.
+    assert_eq!(
+        crate::http::cookie::dynamic_cookie("secret", "127.0.0.1".parse().unwrap(), 18081),
+        "2a094aea8f55acb2"
+    );
+}

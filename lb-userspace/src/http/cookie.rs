@@ -572,7 +572,10 @@ fn cacheable_status(status: u16) -> bool {
     )
 }
 
-/// HAProxy's `http_check_response_for_cacheability`, as far as cookies care.
+/// HAProxy 2.6's `http_check_response_for_cacheability`, as far as cookies care: a
+/// response stays cacheable unless `Pragma: no-cache` or a `Cache-Control` directive
+/// forbids it, and only if it has freshness information (`max-age`, `s-maxage`,
+/// `Expires`) or a validator (`ETag`, `Last-Modified`).
 fn response_cacheable(headers: &http::HeaderMap) -> bool {
     if headers
         .get(http::header::PRAGMA)
@@ -581,10 +584,13 @@ fn response_cacheable(headers: &http::HeaderMap) -> bool {
         return false;
     }
     let mut cacheable = true;
+    let mut fresh = false;
     for v in headers.get_all(CACHE_CONTROL) {
         for item in v.as_bytes().split(|&c| c == b',') {
             let item = item.trim_ascii();
             let is = |s: &[u8]| item.eq_ignore_ascii_case(s);
+            let starts =
+                |s: &[u8]| item.len() >= s.len() && item[..s.len()].eq_ignore_ascii_case(s);
             if is(b"public") {
                 cacheable = true;
             } else if is(b"private")
@@ -592,14 +598,20 @@ fn response_cacheable(headers: &http::HeaderMap) -> bool {
                 || is(b"no-store")
                 || is(b"max-age=0")
                 || is(b"s-maxage=0")
-                // The `no-cache="set-cookie"` form.
-                || (item.len() >= 18 && item[..18].eq_ignore_ascii_case(b"no-cache=\"set-cookie"))
             {
                 cacheable = false;
+            } else if starts(b"no-cache=\"set-cookie") {
+                // Only the cookie is not cacheable; `private` is still added.
+            } else if starts(b"s-maxage") || starts(b"max-age") {
+                fresh = true;
             }
         }
     }
-    cacheable
+    let validator = || {
+        headers.contains_key(http::header::ETAG)
+            || headers.contains_key(http::header::LAST_MODIFIED)
+    };
+    cacheable && (fresh || headers.contains_key(http::header::EXPIRES) || validator())
 }
 
 /// The server's `Set-Cookie` headers: rewrite, prefix or delete our cookie.

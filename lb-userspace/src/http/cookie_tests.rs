@@ -92,7 +92,7 @@ fn insert_indirect_nocache_full_cycle() {
     let mut txn = on_request(&cfg, &mut req, &srv, flags());
     assert_eq!((txn.server, txn.status), (None, CookieStatus::None));
     assert_eq!(cookies(&req), ["a=1"]);
-    let mut res = response(200, &[]);
+    let mut res = response(200, &[("etag", "\"v1\"")]);
     on_response(&cfg, &mut txn, &mut res, resp_flags(Some(&srv[1].cfg)));
     assert_eq!(set_cookies(&res), ["SRV=s2; path=/"]);
     assert_eq!(res.headers["cache-control"], "private");
@@ -307,26 +307,55 @@ fn attributes_postonly_and_cacheability() {
     );
     // nocache: uncacheable statuses and Cache-Control values get no `private`.
     let cfg = persist(CookieMode::Insert, |c| c.nocache = true);
-    for (status, cc, private) in [
-        (200, None, true),
-        (302, None, false),
-        (404, None, true),
-        (200, Some("no-store"), false),
-        (200, Some("public, max-age=3600"), true),
-        (200, Some("max-age=0"), false),
+    // What haproxy 2.6.12 answered for the same responses.
+    for (status, cc, extra, private) in [
+        (200, None, None, false),
+        (200, None, Some(("etag", "\"x\"")), true),
+        (
+            200,
+            None,
+            Some(("last-modified", "Thu, 01 Dec 2020 16:00:00 GMT")),
+            true,
+        ),
+        (
+            200,
+            None,
+            Some(("expires", "Thu, 01 Dec 2030 16:00:00 GMT")),
+            true,
+        ),
+        (200, Some("max-age=60"), None, true),
+        (200, Some("public"), None, false),
+        (200, Some("no-cache"), Some(("etag", "\"x\"")), false),
+        (200, Some("max-age=60"), Some(("pragma", "no-cache")), false),
+        (
+            200,
+            Some("no-cache=\"set-cookie\""),
+            Some(("etag", "\"x\"")),
+            true,
+        ),
+        (200, Some("s-maxage=0"), Some(("etag", "\"x\"")), false),
+        (200, Some("no-store"), None, false),
+        (200, Some("public, max-age=3600"), None, true),
+        (200, Some("max-age=0"), None, false),
+        (302, Some("max-age=60"), None, false),
+        (404, Some("max-age=60"), None, true),
+        (204, Some("max-age=60"), None, true),
+        (414, Some("max-age=60"), None, true),
     ] {
         let mut t = CookieTxn::default();
-        let mut res = match cc {
-            Some(v) => response(status, &[("cache-control", v)]),
-            None => response(status, &[]),
-        };
+        let mut h = Vec::new();
+        if let Some(v) = cc {
+            h.push(("cache-control", v));
+        }
+        h.extend(extra);
+        let mut res = response(status, &h);
         on_response(&cfg, &mut t, &mut res, resp_flags(Some(&srv[0].cfg)));
         let got = res
             .headers
             .get_all("cache-control")
             .iter()
             .any(|v| v == "private");
-        assert_eq!(got, private, "{status} {cc:?}");
+        assert_eq!(got, private, "{status} {cc:?} {extra:?}");
     }
 }
 
