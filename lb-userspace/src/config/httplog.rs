@@ -171,9 +171,12 @@ pub(crate) fn option_flag(px: &mut ProxyDraft, line: &Line, name: &str) -> Resul
 
 /// `log-format STRING`.
 pub(crate) fn log_format(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
-    require(px, line, "log-format", Cap::Frontend)?;
     let text = line.required(1, "log-format", "an argument")?;
     line.max_args(1, "log-format")?;
+    // HAProxy ignores it in backends (with a warning): logs are the frontend's.
+    if !px.kind.frontend() {
+        return Ok(());
+    }
     px.tcplog = false;
     px.http_log.format = Some((FormatSource::Custom(text.to_owned()), line.loc.clone()));
     Ok(())
@@ -182,9 +185,12 @@ pub(crate) fn log_format(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigE
 /// `unique-id-format STRING` / `unique-id-header NAME`.
 pub(crate) fn unique_id(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
     let kw = line.kw().to_owned();
-    require(px, line, &kw, Cap::Frontend)?;
     let value = line.required(1, &kw, "an argument")?;
     line.max_args(1, &kw)?;
+    // Ignored in backends, as HAProxy does (with a warning).
+    if !px.kind.frontend() {
+        return Ok(());
+    }
     if kw == "unique-id-format" {
         px.http_log.unique_id_format = Some((value.to_owned(), line.loc.clone()));
     } else {
