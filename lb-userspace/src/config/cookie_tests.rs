@@ -1,6 +1,6 @@
 use crate::config::compression::CompAlgo;
 use crate::config::cookie::{CookieMode, PersistRuleKind};
-use crate::config::tests::{error, parse};
+use crate::config::tests::{error, errors, parse};
 
 #[test]
 fn cookie_line_and_servers() {
@@ -235,7 +235,30 @@ fn log_settings() {
         "backend be",
         "    server s 127.0.0.1:2",
     ]);
-    assert!(msg.contains("reserved for HTTP mode"), "{msg}");
+    assert!(msg.contains("not supported yet"), "{msg}");
+    let all = errors(&[
+        "defaults",
+        "    mode http",
+        "    log-format %HM",
+        "frontend fe",
+        "    mode tcp",
+        "    bind 127.0.0.1:1",
+        "    option httplog",
+        "    log-format %HM",
+        "    mode http",
+        "    default_backend be",
+        "backend be",
+        "    server s 127.0.0.1:2",
+        "frontend tcp",
+        "    bind 127.0.0.1:3",
+        "    mode tcp",
+        "    unique-id-format %HM",
+        "    default_backend be",
+    ]);
+    // The TCP frontend inherits the log-format; its unique id uses an HTTP variable.
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all[0].1.contains("log-format (in TCP mode)"), "{all:?}");
+    assert!(all[1].1.contains("reserved for HTTP mode"), "{all:?}");
 }
 
 #[test]

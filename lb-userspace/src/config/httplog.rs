@@ -8,7 +8,7 @@
 
 use super::cookie::CaptureCookie;
 use super::draft::ProxyDraft;
-use super::error::{ConfigError, ConfigErrors};
+use super::error::{ConfigError, ConfigErrors, ErrorKind};
 use super::line::{Line, Modifier};
 use super::model::{Location, Mode};
 use super::proxy::{Cap, require};
@@ -82,34 +82,36 @@ impl HttpLogDraft {
     /// frontend falls back to `option tcplog` as in HAProxy (see [`Self::tcplog_fallback`]).
     pub fn resolve(&self, mode: Mode, errors: &mut ConfigErrors) -> HttpLogCfg {
         let http = mode == Mode::Http;
-        let mut parse = |text: &str, loc: &Location, what: &str| {
-            LogFormat::parse(text, ParseOptions::log_format(http))
-                .map_err(|e| {
-                    let reason = format!("failed to parse {what} '{text}' : {e}");
-                    errors.push(ConfigError::new(
-                        loc.clone(),
-                        super::error::ErrorKind::Invalid {
-                            keyword: what.into(),
-                            reason,
-                        },
-                    ));
-                })
-                .ok()
-        };
         let (format, clf) = match &self.format {
-            Some((FormatSource::Http, loc)) if http => {
-                (parse(HTTPLOG_FORMAT, loc, "option httplog"), false)
+            Some((FormatSource::Http, loc)) if http => (
+                parse(HTTPLOG_FORMAT, loc, "option httplog", http, errors),
+                false,
+            ),
+            Some((FormatSource::Clf, loc)) if http => (
+                parse(CLF_HTTPLOG_FORMAT, loc, "option httplog", http, errors),
+                true,
+            ),
+            Some((FormatSource::Custom(text), loc)) if http => {
+                (parse(text, loc, "log-format", http, errors), false)
             }
-            Some((FormatSource::Clf, loc)) if http => {
-                (parse(CLF_HTTPLOG_FORMAT, loc, "option httplog"), true)
+            Some((FormatSource::Custom(_), loc)) => {
+                // TCP streams log with `option tcplog` only, for now: refuse rather than
+                // silently log nothing.
+                errors.push(ConfigError::new(
+                    loc.clone(),
+                    ErrorKind::NotSupportedYet {
+                        keyword: "log-format (in TCP mode)".into(),
+                        feature: "custom TCP log formats",
+                    },
+                ));
+                (None, false)
             }
-            Some((FormatSource::Custom(text), loc)) => (parse(text, loc, "log-format"), false),
             _ => (None, false),
         };
         let unique_id_format = self
             .unique_id_format
             .as_ref()
-            .and_then(|(text, loc)| parse(text, loc, "unique-id-format"));
+            .and_then(|(text, loc)| parse(text, loc, "unique-id-format", http, errors));
         HttpLogCfg {
             format,
             clf,
@@ -130,6 +132,25 @@ impl HttpLogDraft {
                 Some((FormatSource::Http | FormatSource::Clf, _))
             )
     }
+}
+
+/// Parses a log-format string of the configuration, reporting errors at `loc`.
+fn parse(
+    text: &str,
+    loc: &Location,
+    what: &str,
+    http: bool,
+    errors: &mut ConfigErrors,
+) -> Option<LogFormat> {
+    LogFormat::parse(text, ParseOptions::log_format(http))
+        .map_err(|e| {
+            let kind = ErrorKind::Invalid {
+                keyword: what.into(),
+                reason: format!("failed to parse {what} '{text}' : {e}"),
+            };
+            errors.push(ConfigError::new(loc.clone(), kind));
+        })
+        .ok()
 }
 
 /// `option httplog [clf]`.
