@@ -208,7 +208,15 @@ pub fn on_request(
     let Some(ck) = cfg.cookie.as_ref() else {
         return txn;
     };
-    if !req.headers.contains_key(COOKIE) {
+    // Most requests neither mention our cookie nor have spaces around a `=` (which
+    // HAProxy removes from every cookie): then there is nothing to copy or parse.
+    let name = ck.name.as_bytes();
+    let work = req.headers.get_all(COOKIE).iter().any(|v| {
+        let v = v.as_bytes();
+        let has = |pat: &[u8]| v.windows(pat.len().max(1)).any(|w| w == pat);
+        has(name) || has(b" =") || has(b"= ") || has(b"\t=") || has(b"=\t")
+    });
+    if !work {
         return txn;
     }
     let ctx = ReqCtx {

@@ -139,6 +139,11 @@ fn indirect_removal_keeps_the_header_well_formed() {
         let got = cookies(&req);
         assert_eq!(got.first().map(String::as_str), expected, "{input}");
     }
+    // Spaces around `=` go from every cookie, as in haproxy 2.6.12.
+    let mut req = request("GET", &["a = 1;  b= 2"]);
+    let txn = on_request(&cfg, &mut req, &srv, flags());
+    assert_eq!(txn.status, CookieStatus::None);
+    assert_eq!(cookies(&req), ["a=1;  b=2"]);
     // Other Cookie headers stay.
     let mut req = request("GET", &["SRV=s1", "x=y"]);
     on_request(&cfg, &mut req, &srv, flags());
