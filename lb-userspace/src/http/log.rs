@@ -108,6 +108,49 @@ pub struct HttpLogFacts<'a> {
 }
 
 impl HttpLogFacts<'_> {
+    /// Facts for a transaction accepted at `accept_date` that has not progressed yet:
+    /// every timer `-1`, no status, no byte, normal termination, nothing captured.
+    /// The runtime updates the fields as the transaction goes.
+    pub fn new(accept_date: SystemTime) -> Self {
+        Self {
+            accept_date,
+            request_date: accept_date,
+            utc_offset_secs: 0,
+            th_ms: 0,
+            ti_ms: 0,
+            treq_ms: -1,
+            tw_ms: -1,
+            tc_ms: -1,
+            tr_ms: -1,
+            ta_ms: -1,
+            tt_ms: -1,
+            status: None,
+            bytes_out: 0,
+            bytes_in: 0,
+            termination: Termination::NORMAL,
+            cookie_chars: ['-', '-'],
+            req_cookie: None,
+            res_cookie: None,
+            req_captures: &[],
+            res_captures: &[],
+            request_line: None,
+            unique_id: None,
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srv_conn: 0,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+            backend_src: None,
+            server_addr: None,
+            request_counter: 0,
+            log_counter: 0,
+            hostname: None,
+        }
+    }
+
     /// `option dontlognull`: the client sent nothing (no request at all).
     pub fn is_null(&self) -> bool {
         self.bytes_in == 0 && self.request_line.is_none()

@@ -8,6 +8,7 @@
 pub mod compress;
 pub mod cookie;
 mod cookie_parse;
+pub mod extras;
 pub mod log;
 
 /// One HTTP request/response exchange as the rules and fetches see it.
