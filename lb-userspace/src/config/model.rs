@@ -234,6 +234,10 @@ pub struct Frontend {
     pub http_rules: crate::http_rules::HttpRules,
     /// `capture request|response header` and `declare capture` slots.
     pub http_captures: crate::http_rules::HttpCaptures,
+    /// `compression ...` of the frontend (a backend's own settings win).
+    pub compression: Option<crate::config::compression::CompressionCfg>,
+    /// HTTP log settings: `option httplog`, `log-format`, `unique-id-*`, `capture cookie`.
+    pub http_log: crate::config::httplog::HttpLogCfg,
 }
 
 /// One `use_backend NAME [if|unless COND]` rule.
@@ -424,6 +428,11 @@ pub struct Server {
     pub track: Option<TrackRef>,
     /// `send-proxy` / `send-proxy-v2`: announce the client with a PROXY protocol header.
     pub send_proxy: Option<ProxyVersion>,
+    /// `cookie VALUE`: the persistence cookie value of this server (several servers may
+    /// share one); with `cookie ... dynamic`, a derived value when unset.
+    pub cookie: Option<String>,
+    /// `non-stick`: connections to this server are never stored in stick tables.
+    pub non_stick: bool,
     /// Where the line is.
     pub location: Location,
 }
@@ -600,6 +609,11 @@ pub struct Backend {
     pub stick_table: Option<crate::stick::TableCfg>,
     /// `stick on|match|store-request` rules (at most 8... as HAProxy allows).
     pub stick_rules: Vec<crate::stick::StickRule>,
+    /// Cookie persistence: `cookie`, `dynamic-cookie-key`, `option persist`,
+    /// `force-persist` / `ignore-persist`.
+    pub persist: crate::config::cookie::PersistCfg,
+    /// `compression ...` of the backend.
+    pub compression: Option<crate::config::compression::CompressionCfg>,
 }
 
 /// Default `retries`, as in HAProxy.
