@@ -56,6 +56,7 @@ pub enum CliError {
 pub const USAGE: &str = "\
 Usage: lb [-f <cfgfile|cfgdir>]* [-c] [-d] [-D] [-p <pidfile>] [-q] [-v|-vv] [-dS]
        lb xdp stats [--json] [--pin-path DIR]
+       lb xdp deny|allow add <CIDR> [<TTL>] | del <CIDR> | list [--json]  [-p DIR | -f CFG]
         -f  load configuration from a file, or all *.cfg of a directory (repeatable)
         -c  check the configuration and exit (0 valid, 1 invalid)
         -d  foreground, debug output

@@ -203,14 +203,16 @@ fn default_maxconn(nofile: u64) -> u32 {
         .max(64)
 }
 
-fn start_ebpf(config: &Config) -> anyhow::Result<Option<ebpf::XdpRuntime>> {
-    match ebpf::start(config.xdp.as_ref()) {
-        Ok(rt) => Ok(rt),
+fn start_ebpf(config: &Config) -> anyhow::Result<Option<ebpf::XdpService>> {
+    match ebpf::start_service(config) {
+        Ok(service) => Ok(service),
         Err(e) if config.xdp.as_ref().is_some_and(|x| x.required) => Err(anyhow::anyhow!(
             "xdp is 'required' but could not start: {e}"
         )),
         Err(e) => {
-            tracing::warn!("eBPF acceleration disabled, serving L7 only: {e}");
+            if let Some(xdp) = config.xdp.as_ref() {
+                ebpf::log_disabled(xdp, &e);
+            }
             Ok(None)
         }
     }

@@ -138,6 +138,8 @@ pub(super) fn server(name: &str, port: u16, inter_ms: u64) -> Server {
         check_port: None,
         track: None,
         send_proxy: None,
+        cookie: None,
+        non_stick: false,
         location: Location::default(),
     }
 }
@@ -162,6 +164,8 @@ pub(super) fn backend(name: &str, servers: Vec<Server>, check: CheckKind) -> Bac
         stick_table: None,
         stick_rules: Vec::new(),
         http_rules: crate::http_rules::HttpRules::new(),
+        persist: Default::default(),
+        compression: None,
     }
 }
 

@@ -225,6 +225,8 @@ mod tests {
             check_port: None,
             track: None,
             send_proxy: None,
+            cookie: None,
+            non_stick: false,
             location: crate::config::model::Location::default(),
         }
     }

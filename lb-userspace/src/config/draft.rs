@@ -83,6 +83,12 @@ pub(crate) struct ProxyDraft {
     pub tcp: TcpDraft,
     /// `http-request` / `http-response` / `redirect` rules and captures.
     pub http: super::http_rules::HttpDraft,
+    /// Cookie persistence (`cookie`, `option persist`, `force-persist`...).
+    pub persist: super::cookie::PersistCfg,
+    /// `compression ...`.
+    pub compression: Option<super::compression::CompressionCfg>,
+    /// HTTP log settings (`option httplog`, `log-format`, `unique-id-format`...).
+    pub http_log: super::httplog::HttpLogDraft,
 }
 
 impl ProxyDraft {
@@ -116,6 +122,9 @@ impl ProxyDraft {
             stick_rules: Vec::new(),
             tcp: TcpDraft::default(),
             http: super::http_rules::HttpDraft::default(),
+            persist: super::cookie::PersistCfg::default(),
+            compression: None,
+            http_log: super::httplog::HttpLogDraft::default(),
         }
     }
 
@@ -135,6 +144,12 @@ impl ProxyDraft {
             check: from.check.inherited(),
             tcp: from.tcp.inherited(),
             http: from.http.inherited(),
+            // Rules are not allowed in defaults; `compression offload` is ignored there.
+            persist: super::cookie::PersistCfg {
+                rules: Vec::new(),
+                ..from.persist.clone()
+            },
+            http_log: from.http_log.inherited(),
             ..from.clone()
         }
     }

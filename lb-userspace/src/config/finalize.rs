@@ -50,6 +50,8 @@ pub(crate) fn finalize(
         let w = tcp_rules::inspect_delay_warning(px.kind.name(), &px.name, &px.location, &rules);
         config.warnings.extend(w);
     }
+    let push_down = super::xdp::push_down_warnings(&config);
+    config.warnings.extend(push_down);
     config
 }
 
@@ -102,11 +104,13 @@ fn build_frontend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) -
         default_backend,
         use_backends: px.use_backends.clone(),
         logs: expand_logs(&px.logs, global),
-        tcplog: px.tcplog,
+        tcplog: px.tcplog || px.http_log.tcplog_fallback(px.mode),
         rules: px.tcp.frontend_rules(),
         stick_table: px.stick_table.clone(),
         http_rules: px.http.rules(),
         http_captures: px.http.captures(),
+        compression: px.compression.clone(),
+        http_log: px.http_log.resolve(px.mode, errors),
     }
 }
 
@@ -115,7 +119,8 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         errors.push(e);
         CheckKind::Tcp
     });
-    let servers = build_servers(&px.name, &px.servers, &check, errors);
+    let mut servers = build_servers(&px.name, &px.servers, &check, errors);
+    super::cookie::apply_dynamic(&mut servers, &px.persist);
     Backend {
         name: px.name.clone(),
         location: px.location.clone(),
@@ -135,6 +140,8 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         http_rules: px.http.rules(),
         stick_table: px.stick_table.clone(),
         stick_rules: px.stick_rules.clone(),
+        persist: px.persist.clone(),
+        compression: px.compression.clone(),
     }
 }
 

@@ -234,6 +234,10 @@ pub struct Frontend {
     pub http_rules: crate::http_rules::HttpRules,
     /// `capture request|response header` and `declare capture` slots.
     pub http_captures: crate::http_rules::HttpCaptures,
+    /// `compression ...` of the frontend (a backend's own settings win).
+    pub compression: Option<crate::config::compression::CompressionCfg>,
+    /// HTTP log settings: `option httplog`, `log-format`, `unique-id-*`, `capture cookie`.
+    pub http_log: crate::config::httplog::HttpLogCfg,
 }
 
 /// One `use_backend NAME [if|unless COND]` rule.
@@ -424,6 +428,11 @@ pub struct Server {
     pub track: Option<TrackRef>,
     /// `send-proxy` / `send-proxy-v2`: announce the client with a PROXY protocol header.
     pub send_proxy: Option<ProxyVersion>,
+    /// `cookie VALUE`: the persistence cookie value of this server (several servers may
+    /// share one); with `cookie ... dynamic`, a derived value when unset.
+    pub cookie: Option<String>,
+    /// `non-stick`: connections to this server are never stored in stick tables.
+    pub non_stick: bool,
     /// Where the line is.
     pub location: Location,
 }
@@ -600,6 +609,11 @@ pub struct Backend {
     pub stick_table: Option<crate::stick::TableCfg>,
     /// `stick on|match|store-request` rules (at most 8... as HAProxy allows).
     pub stick_rules: Vec<crate::stick::StickRule>,
+    /// Cookie persistence: `cookie`, `dynamic-cookie-key`, `option persist`,
+    /// `force-persist` / `ignore-persist`.
+    pub persist: crate::config::cookie::PersistCfg,
+    /// `compression ...` of the backend.
+    pub compression: Option<crate::config::compression::CompressionCfg>,
 }
 
 /// Default `retries`, as in HAProxy.
@@ -612,6 +626,15 @@ pub const DEFAULT_RETRIES: u32 = 3;
 ///     interface eth0 [mode native|generic|auto]
 ///     pin-path /sys/fs/bpf/lb
 ///     required
+///     protected-ports 80 443 8000-8010
+///     syn-rate 100 burst 200
+///     syn-global-rate 50000
+///     deny 192.0.2.0/24 | deny -f /etc/lb/deny.lst
+///     allow 10.0.0.0/8 | allow -f /etc/lb/allow.lst
+///     malformed drop|pass
+///     fragments drop|pass
+///     tcp-sanity on|off
+///     syn-cookies check|set|off
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XdpSection {
@@ -623,6 +646,55 @@ pub struct XdpSection {
     pub required: bool,
     /// Where the section starts.
     pub location: Location,
+    /// `protected-ports`: TCP destination ports guarded by the SYN budgets and the TCP
+    /// sanity checks, as inclusive ranges; `None`: the ports of every TCP `bind`.
+    pub protected_ports: Option<Vec<(u16, u16)>>,
+    /// `syn-rate`: SYNs per second (and burst) per source, IPv4 /32 or IPv6 /64.
+    pub syn_rate: Option<XdpRate>,
+    /// `syn-global-rate`: SYNs per second (and burst) for the whole host.
+    pub syn_global_rate: Option<XdpRate>,
+    /// `deny`: sources dropped in XDP (never expiring), in config order.
+    pub deny: Vec<XdpCidr>,
+    /// `allow`: sources passed without further checks (never expiring).
+    pub allow: Vec<XdpCidr>,
+    /// `malformed drop`: drop malformed frames in XDP (default `pass`).
+    pub malformed_drop: bool,
+    /// `fragments drop`: drop TCP fragments aimed at protected ports (default `pass`).
+    pub fragments_drop: bool,
+    /// `tcp-sanity on|off`: drop invalid TCP flags and offsets to protected ports (default on).
+    pub tcp_sanity: bool,
+    /// `syn-cookies check|set|off`: what `lb` does with `net.ipv4.tcp_syncookies`.
+    pub syn_cookies: SynCookiesPolicy,
+}
+
+/// A SYN budget of the `xdp` section: `rate` per second, bursts of `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XdpRate {
+    /// SYNs per second.
+    pub rate: u64,
+    /// Bucket size (`burst N`; default: one second of `rate`).
+    pub burst: u64,
+}
+
+/// One `deny`/`allow` entry of the `xdp` section, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XdpCidr {
+    /// The prefix.
+    pub cidr: crate::ebpf::Cidr,
+    /// The config line, or the line of the `-f` file.
+    pub location: Location,
+}
+
+/// `syn-cookies`: how `lb` treats the kernel's SYN-cookie sysctl at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SynCookiesPolicy {
+    /// Warn when `net.ipv4.tcp_syncookies` is 0 (the default).
+    #[default]
+    Check,
+    /// Write 1 to `net.ipv4.tcp_syncookies` when it is 0 (2 is left alone).
+    Set,
+    /// Neither read nor write it.
+    Off,
 }
 
 /// One `interface NAME [mode ...]` line of the `xdp` section.

@@ -7,7 +7,17 @@ use super::line::{Line, Modifier};
 use super::proxy::{Cap, require};
 
 /// The options we implement.
-const SUPPORTED: &[&str] = &["allbackups", "httpchk", "redispatch", "tcp-check", "tcplog"];
+const SUPPORTED: &[&str] = &[
+    "allbackups",
+    "dontlognull",
+    "httpchk",
+    "httplog",
+    "log-separate-errors",
+    "persist",
+    "redispatch",
+    "tcp-check",
+    "tcplog",
+];
 
 /// Parses an `option` line.
 pub(crate) fn parse_option(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
@@ -29,6 +39,15 @@ pub(crate) fn parse_option(px: &mut ProxyDraft, line: &Line) -> Result<(), Confi
             no_negation(line, name)?;
             line.max_args(1, &keyword)?;
             px.tcplog = true;
+            px.http_log.format = None;
+            Ok(())
+        }
+        "httplog" => super::httplog::option_httplog(px, line),
+        "dontlognull" | "log-separate-errors" => super::httplog::option_flag(px, line, name),
+        "persist" => {
+            require(px, line, &keyword, Cap::Backend)?;
+            line.max_args(1, &keyword)?;
+            px.persist.option_persist = line.modifier == Modifier::None;
             Ok(())
         }
         "httpchk" => {

@@ -26,8 +26,14 @@ const SUPPORTED: &[&str] = &[
     "http-request",
     "http-response",
     "redirect",
+    "compression",
+    "cookie",
     "default-server",
     "default_backend",
+    "dynamic-cookie-key",
+    "force-persist",
+    "ignore-persist",
+    "log-format",
     "hash-type",
     "http-check",
     "log",
@@ -42,6 +48,8 @@ const SUPPORTED: &[&str] = &[
     "tcp-request",
     "tcp-response",
     "timeout",
+    "unique-id-format",
+    "unique-id-header",
     "use_backend",
 ];
 
@@ -160,8 +168,15 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
             http_rules::parse_http_rule(px, line, http_rules::List::AfterResponse)
         }
         "redirect" => http_rules::parse_redirect(px, line),
+        "capture" if line.arg(1) == Some("cookie") => super::httplog::capture_cookie(px, line),
         "capture" => http_rules::parse_capture(px, line),
         "declare" => http_rules::parse_declare(px, line),
+        "cookie" => super::cookie::parse_cookie(px, line),
+        "dynamic-cookie-key" => super::cookie::parse_dynamic_cookie_key(px, line),
+        "force-persist" | "ignore-persist" => super::cookie::parse_persist_rule(px, line),
+        "compression" => super::compression::parse_compression(px, line),
+        "log-format" => super::httplog::log_format(px, line),
+        "unique-id-format" | "unique-id-header" => super::httplog::unique_id(px, line),
         _ => Err(unknown_or_obsolete(px, line)),
     }
 }

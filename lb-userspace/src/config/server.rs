@@ -34,6 +34,10 @@ pub(crate) struct ServerOpts {
     pub send_proxy_v1: Option<bool>,
     /// `send-proxy-v2` / `no-send-proxy-v2`.
     pub send_proxy_v2: Option<bool>,
+    /// `cookie VALUE`.
+    pub cookie: Option<String>,
+    /// `non-stick` / `stick`.
+    pub non_stick: Option<bool>,
 }
 
 /// A parsed `server` line, before ids, defaults and `track` are resolved.
@@ -55,6 +59,7 @@ const SUPPORTED: &[&str] = &[
     "addr",
     "backup",
     "check",
+    "cookie",
     "disabled",
     "downinter",
     "enabled",
@@ -67,11 +72,13 @@ const SUPPORTED: &[&str] = &[
     "no-check",
     "no-send-proxy",
     "no-send-proxy-v2",
+    "non-stick",
     "port",
     "rise",
     "send-proxy",
     "send-proxy-v2",
     "slowstart",
+    "stick",
     "track",
     "weight",
 ];
@@ -176,6 +183,13 @@ fn parse_option(
         "no-send-proxy-v2" => flag(&mut o.send_proxy_v2, false),
         "inter" | "fastinter" | "downinter" | "slowstart" => parse_delay(line, i, o),
         "rise" | "fall" | "weight" | "maxconn" | "port" => parse_count(line, i, o),
+        "non-stick" => flag(&mut o.non_stick, true),
+        "stick" => flag(&mut o.non_stick, false),
+        "cookie" => {
+            let value = line.required(i + 1, "cookie", "<value> as argument")?;
+            o.cookie = Some(value.to_owned());
+            Ok(2)
+        }
         "addr" => {
             let value = line.required(i + 1, "addr", "an address as argument")?;
             let ip = addr::resolve_host(value, addr::Family::Any)

@@ -58,6 +58,8 @@ fn build_server(backend: &str, d: &ServerDraft, id: u32) -> Server {
         check_port: o.check_port,
         track,
         send_proxy: send_proxy(o),
+        cookie: o.cookie.clone(),
+        non_stick: o.non_stick.unwrap_or(false),
         location: d.location.clone(),
     }
 }

@@ -209,9 +209,7 @@ pub(crate) fn stick_rule(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigE
         "on" => StickKind::On,
         "match" => StickKind::Match,
         "store-request" => StickKind::StoreRequest,
-        "store-response" => {
-            return Err(line.unsupported("stick store-response", "response-side sample fetches"));
-        }
+        "store-response" => StickKind::StoreResponse,
         other => {
             return Err(line.invalid(
                 "stick",

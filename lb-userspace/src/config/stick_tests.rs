@@ -256,10 +256,6 @@ fn stick_rule_errors() {
         one("stick with src"),
         "'stick' : unknown keyword 'with', expects 'on', 'match', 'store-request' or 'store-response'"
     );
-    assert_eq!(
-        one("stick store-response src"),
-        "keyword 'stick store-response' is not supported yet (comes with response-side sample fetches)"
-    );
     assert_eq!(one("stick on"), "'stick on' expects a sample expression");
     assert_eq!(
         one("stick match nope"),

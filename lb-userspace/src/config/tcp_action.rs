@@ -75,6 +75,7 @@ const CONNECTION: &[&str] = &[
     "set-dst",
     "set-dst-port",
     "silent-drop",
+    "xdp-deny",
 ];
 
 const SESSION: &[&str] = &[
@@ -113,6 +114,7 @@ const CONTENT: &[&str] = &[
     "silent-drop",
     "switch-mode",
     "use-service",
+    "xdp-deny",
 ];
 
 const RESPONSE: &[&str] = &[
@@ -224,6 +226,12 @@ pub(crate) fn parse_rule(
                 "set-src-port" => Action::SetSrcPort(expr),
                 _ => Action::SetDstPort(expr),
             }
+        }
+        "xdp-deny" => {
+            let (action, used) = crate::rules::parse_xdp_deny(&line.words[3..])
+                .map_err(|e| line.invalid(&kw, e.to_string()))?;
+            next = 3 + used;
+            Action::XdpDeny(action)
         }
         "switch-mode" => return Err(switch_mode(px, line, &kw)),
         "use-service" => {

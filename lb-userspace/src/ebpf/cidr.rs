@@ -119,6 +119,16 @@ pub enum ListKind {
     Allow,
 }
 
+impl ListKind {
+    /// `deny` or `allow`, as in the config and the commands.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Deny => "deny",
+            Self::Allow => "allow",
+        }
+    }
+}
+
 /// One entry of a list, as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CidrStatus {
@@ -212,6 +222,32 @@ impl CidrLists {
             }
         }
         .map_err(write)
+    }
+
+    /// The expiry of the entry `cidr` of `kind` if that exact prefix is listed: `Some(None)`
+    /// for a never-expiring entry, `Some(Some(ns))` for one expiring at `ns`
+    /// ([`monotonic_ns`] clock).
+    pub fn expiry(&self, kind: ListKind, cidr: Cidr) -> Result<Option<Option<u64>>, EbpfError> {
+        let len = u32::from(cidr.prefix_len);
+        // An LPM lookup returns the longest listed prefix covering the key, maybe a
+        // shorter one: the entry's own key in its value tells whether it is this one.
+        let found = match (kind, cidr.addr) {
+            (ListKind::Deny, IpAddr::V4(a)) => self.deny4.get(&key4(len, a), 0),
+            (ListKind::Allow, IpAddr::V4(a)) => self.allow4.get(&key4(len, a), 0),
+            (ListKind::Deny, IpAddr::V6(a)) => self.deny6.get(&Key::new(len, a.octets()), 0),
+            (ListKind::Allow, IpAddr::V6(a)) => self.allow6.get(&Key::new(len, a.octets()), 0),
+        };
+        match found {
+            Ok(entry) if entry.hit_key == cidr.hit_key(kind) => {
+                Ok(Some((entry.expires_ns != 0).then_some(entry.expires_ns)))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(source) => Err(EbpfError::Read {
+                map: cidr.list(kind).map(),
+                source,
+            }),
+        }
     }
 
     /// Removes `cidr` from `kind`; `false` if it was not there.

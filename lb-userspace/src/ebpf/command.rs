@@ -6,7 +6,7 @@ use crate::config::model::DEFAULT_PIN_PATH;
 
 use super::read_stats;
 
-const USAGE: &str = "usage: lb xdp stats [--json] [--pin-path DIR]";
+const USAGE: &str = "usage: lb xdp stats [--json] [--pin-path DIR]\n       lb xdp deny|allow add|del|list ... (lb xdp deny --help)";
 
 /// Options of `lb xdp stats`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,9 @@ struct StatsArgs {
 pub fn run_stats_command(args: &[String]) -> i32 {
     let parsed = match args.split_first() {
         Some((command, rest)) if command == "stats" => parse(rest),
+        Some((list, _)) if list == "deny" || list == "allow" => {
+            return super::list_command::run_cli(args);
+        }
         Some((help, _)) if help == "-h" || help == "--help" => Ok(None),
         Some((other, _)) => Err(format!("unknown xdp command `{other}`")),
         None => Err("missing xdp command".to_owned()),

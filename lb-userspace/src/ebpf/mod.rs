@@ -9,8 +9,11 @@ mod cidr;
 mod command;
 mod error;
 mod guard;
+pub mod list_command;
 mod loader;
 mod probe;
+pub mod pushdown;
+mod service;
 mod stats;
 mod testrun;
 #[cfg(test)]
@@ -27,6 +30,10 @@ pub use guard::{
 };
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
+pub use service::{
+    ListSync, XdpService, apply_syn_cookies, config_ports, log_disabled, settings, start_service,
+    sync_list,
+};
 pub use stats::{SlotStats, XdpStats, read_stats};
 pub use testrun::{TestRunOutcome, XDP_ABORTED, XDP_DROP, XDP_PASS};
 

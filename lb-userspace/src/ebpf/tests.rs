@@ -63,7 +63,7 @@ impl Lab {
             }],
             pin_path: self.pin_dir.clone(),
             required: true,
-            location: Location::default(),
+            ..XdpSection::new(Location::default())
         }
     }
 

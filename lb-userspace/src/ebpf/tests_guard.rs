@@ -5,6 +5,7 @@
 mod fixture;
 mod frames;
 mod lists;
+mod ops;
 mod parsing;
 mod syn;
 mod tcp;

@@ -5,6 +5,12 @@
 //! evaluations, and the log line reads what it kept. Sub-modules hold the proxying,
 //! rules glue, persistence and compression.
 
+pub mod compress;
+pub mod cookie;
+mod cookie_parse;
+pub mod extras;
+pub mod log;
+
 /// One HTTP request/response exchange as the rules and fetches see it.
 ///
 /// Header names are lowercase (as hyper and HAProxy's HTX keep them); an HTTP/2 request

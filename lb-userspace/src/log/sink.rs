@@ -261,6 +261,29 @@ impl Logger {
         }
     }
 
+    /// Logs a finished HTTP transaction with the frontend's format (`option httplog`,
+    /// `log-format`...), at level `info`, or `err` when `separate_errors` (`option
+    /// log-separate-errors`) is set and the transaction failed. The local time zone is
+    /// filled in `facts` here.
+    pub fn log_http(
+        &self,
+        format: &crate::logformat::LogFormat,
+        ctx: &crate::sample::StreamCtx<'_>,
+        facts: &mut crate::http::log::HttpLogFacts<'_>,
+        separate_errors: bool,
+    ) {
+        if self.targets.is_empty() {
+            return;
+        }
+        facts.utc_offset_secs = self.utc_offset(facts.accept_date);
+        let level = if separate_errors && facts.is_error() {
+            Level::Err
+        } else {
+            Level::Info
+        };
+        self.log(level, &format.render(ctx, &*facts));
+    }
+
     /// Logs an accepted connection with HAProxy's default short format (level `info`).
     pub fn log_connect(&self, client: LogAddr, frontend_addr: LogAddr, frontend: &str, mode: Mode) {
         if !self.targets.is_empty() {

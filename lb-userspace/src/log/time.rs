@@ -92,6 +92,26 @@ impl LocalTime {
         );
     }
 
+    /// HAProxy's CLF-style date with its zone (`%T`, `%Tl`, `%trg`, `%trl`):
+    /// `24/Nov/2026:03:02:37 +0100`.
+    pub fn write_clf_date(&self, out: &mut String) {
+        let sign = if self.utc_offset_secs < 0 { '-' } else { '+' };
+        let off = self.utc_offset_secs.unsigned_abs();
+        let _ = write!(
+            out,
+            "{:02}/{}/{:04}:{:02}:{:02}:{:02} {}{:02}{:02}",
+            self.day,
+            self.month_name(),
+            self.year,
+            self.hour,
+            self.minute,
+            self.second,
+            sign,
+            off / 3600,
+            off % 3600 / 60
+        );
+    }
+
     /// RFC 5424 timestamp with microseconds and numeric offset:
     /// `2026-11-24T03:02:37.123456+01:00`.
     pub fn write_rfc5424(&self, out: &mut String) {

@@ -11,10 +11,10 @@
 //! [`StreamCtx`]: crate::sample::StreamCtx
 
 mod alias;
-mod render;
+pub mod render;
 
 pub use alias::Alias;
-pub use render::{AliasSource, NoAliases};
+pub use render::{AliasSource, NoAliases, write_text};
 
 use crate::sample::{SampleError, SampleExpr, parse};
 

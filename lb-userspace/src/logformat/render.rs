@@ -105,10 +105,23 @@ impl LogFormat {
                     write_text(out, text, *flags);
                 }
                 Node::Alias { alias, flags } => {
+                    let before = out.len();
                     if !write_known(out, *alias, *flags, &ctx)
                         && !aliases.write_alias(*alias, *flags, out)
                     {
                         write_text(out, None, *flags);
+                    }
+                    // Header captures print nothing at all when none is configured, and
+                    // then do not end a run of spaces, as in HAProxy.
+                    let captures = matches!(
+                        alias,
+                        Alias::RequestHeaders
+                            | Alias::ResponseHeaders
+                            | Alias::RequestHeaderList
+                            | Alias::ResponseHeaderList
+                    );
+                    if captures && out.len() == before {
+                        continue;
                     }
                 }
             }
@@ -141,7 +154,12 @@ fn write_known(out: &mut String, alias: Alias, flags: Flags, ctx: &StreamCtx<'_>
             let _ = write!(out, "{}", be.cur_conns.load(Ordering::Relaxed));
         }
         Alias::Pid => {
-            let _ = write!(out, "{}", std::process::id());
+            let pid = std::process::id();
+            let _ = if flags.hexa {
+                write!(out, "{pid:04X}")
+            } else {
+                write!(out, "{pid}")
+            };
         }
         _ => return false,
     }

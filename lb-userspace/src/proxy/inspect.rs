@@ -61,6 +61,10 @@ impl RuleHost for Host<'_> {
     fn expect_proxy(&mut self) {
         self.expect_proxy = true;
     }
+
+    fn xdp_deny(&mut self, src: std::net::IpAddr, action: &crate::rules::XdpDenyAction) {
+        action.apply(src);
+    }
 }
 
 /// Bytes peeked from one socket, kept across rule sets (frontend then backend content

@@ -64,6 +64,9 @@ pub enum Action {
     SetDst(SampleExpr),
     /// `set-dst-port <expr>`: new destination port.
     SetDstPort(SampleExpr),
+    /// `xdp-deny [for <duration>] [prefix <v4len>[,<v6len>]]` (ours): deny the source's
+    /// prefix in the XDP guard for a while; not final.
+    XdpDeny(super::xdp_deny::XdpDenyAction),
 }
 
 impl Action {

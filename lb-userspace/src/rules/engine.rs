@@ -44,6 +44,14 @@ pub trait RuleHost {
 
     /// `expect-proxy layer4`: read a PROXY protocol header before anything else.
     fn expect_proxy(&mut self);
+
+    /// `xdp-deny`: deny the prefix of source `src` in the XDP guard for a while. The
+    /// default does nothing (test hosts); the runtime host calls [`XdpDenyAction::apply`].
+    ///
+    /// [`XdpDenyAction::apply`]: super::xdp_deny::XdpDenyAction::apply
+    fn xdp_deny(&mut self, src: std::net::IpAddr, action: &super::xdp_deny::XdpDenyAction) {
+        let _ = (src, action);
+    }
 }
 
 /// The outcome of `tcp-request connection` and `tcp-request session` rules.
@@ -390,6 +398,7 @@ fn execute(
                 host.set_dst(ctx.dst);
             }
         }
+        Action::XdpDeny(action) => host.xdp_deny(ctx.src.ip(), action),
     }
     Step::Next
 }

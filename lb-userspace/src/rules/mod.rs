@@ -9,6 +9,7 @@
 pub mod action;
 pub mod engine;
 pub(crate) mod vars;
+pub mod xdp_deny;
 
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use crate::config::model::Location;
 pub use crate::sample::vars::{Scope as VarScope, VarName};
 pub use action::{Action, Gpc, GptValue, STICK_COUNTERS, SetVarCond};
 pub use engine::{ContentVerdict, Cursor, ResponseVerdict, RuleHost, Verdict, reads_payload};
+pub use xdp_deny::{XdpDenyAction, parse_xdp_deny};
 
 /// The layer-4 rules of one proxy side (the frontend or the backend half of a proxy).
 ///

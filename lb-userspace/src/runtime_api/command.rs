@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{Level, RuntimeState, help, info, maps, servers, tables};
+use super::{Level, RuntimeState, help, info, maps, servers, tables, xdp};
 use crate::config::units::{TimeUnit, parse_time};
 
 /// HAProxy's answer when the connection's level is too low.
@@ -134,6 +134,7 @@ pub fn keywords() -> impl Iterator<Item = &'static Keyword> {
         .chain(servers::KEYWORDS)
         .chain(tables::KEYWORDS)
         .chain(maps::KEYWORDS)
+        .chain(xdp::KEYWORDS)
 }
 
 /// The command named by the leading words of `args`.

@@ -21,6 +21,7 @@ mod maps;
 mod servers;
 pub mod session;
 mod tables;
+mod xdp;
 
 use std::sync::Arc;
 

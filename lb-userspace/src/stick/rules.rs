@@ -6,6 +6,8 @@
 //! server is established, [`StickDecision::store`] records that server for the
 //! remembered keys. As in HAProxy, only the first storing rule of each table applies
 //! (later ones are skipped entirely), and at most [`MAX_STORES`] keys are stored.
+//! `stick store-response` rules are skipped by the request side and run by
+//! [`store_response`] on the response.
 
 use std::sync::Arc;
 
@@ -29,6 +31,9 @@ pub enum StickKind {
     Match,
     /// `stick store-request`: store only.
     StoreRequest,
+    /// `stick store-response`: store a key taken from the response (HTTP mode:
+    /// `res.cook(NAME)`, `res.hdr(NAME)`...), see [`store_response`].
+    StoreResponse,
 }
 
 impl StickKind {
@@ -48,6 +53,7 @@ impl StickKind {
             Self::On => "on",
             Self::Match => "match",
             Self::StoreRequest => "store-request",
+            Self::StoreResponse => "store-response",
         }
     }
 }
@@ -113,7 +119,7 @@ pub fn evaluate(
     usable: impl Fn(u32) -> bool,
 ) -> StickDecision {
     let mut decision = StickDecision::default();
-    for rule in rules {
+    for rule in rules.iter().filter(|r| r.kind != StickKind::StoreResponse) {
         let Some(table) = tables.get(&rule.table) else {
             continue;
         };
@@ -166,6 +172,36 @@ pub fn store(
     now: u64,
 ) -> usize {
     evaluate(rules, tables, ctx, now, |_| false).store(server_id, now)
+}
+
+/// Runs the `stick store-response` rules once the response head is known (`ctx` sees
+/// it): each rule whose condition holds and whose key exists stores `server_id` (the
+/// server that answered) under that key; as for requests, only the first storing rule
+/// of each table applies, and at most [`MAX_STORES`] keys are stored. The caller skips
+/// this for servers marked `non-stick`. Returns how many keys were stored.
+pub fn store_response(
+    rules: &[StickRule],
+    tables: &Tables,
+    ctx: &StreamCtx<'_>,
+    server_id: u32,
+    now: u64,
+) -> usize {
+    let mut decision = StickDecision::default();
+    for rule in rules.iter().filter(|r| r.kind == StickKind::StoreResponse) {
+        let Some(table) = tables.get(&rule.table) else {
+            continue;
+        };
+        if decision.stores.len() >= MAX_STORES
+            || decision.stores.iter().any(|(t, _)| Arc::ptr_eq(t, table))
+            || rule.cond.as_ref().is_some_and(|c| !c.eval(ctx))
+        {
+            continue;
+        }
+        if let Some(key) = rule.expr.eval(ctx).and_then(|s| table.key_of(s)) {
+            decision.stores.push((Arc::clone(table), key));
+        }
+    }
+    decision.store(server_id, now)
 }
 
 #[cfg(test)]

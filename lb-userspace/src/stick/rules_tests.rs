@@ -194,3 +194,34 @@ fn full_nopurge_tables_store_nothing_new() {
     assert_eq!(store(&rules, &tables, &ctx("10.0.0.1"), 2, 0), 1);
     assert_eq!(server_of(&tables, "be", "10.0.0.1", 0), Some(2));
 }
+
+#[test]
+fn store_response_rules_store_after_the_response_only() {
+    let tables = tables(&["be", "other"]);
+    let rules = [
+        rule(StickKind::StoreResponse, "src", "be", None),
+        // Only the first storing rule of a table applies.
+        rule(
+            StickKind::StoreResponse,
+            "str(10.9.9.9),ipmask(32)",
+            "be",
+            None,
+        ),
+        rule(StickKind::StoreResponse, "src", "other", Some("if FALSE")),
+        rule(StickKind::Match, "src", "be", None),
+    ];
+    let c = ctx("10.0.0.7");
+    // The request side neither stores nor matches a response rule.
+    let d = evaluate(&rules, &tables, &c, 0, |_| true);
+    assert!(!d.has_stores());
+    assert_eq!(d.server(), None);
+    assert_eq!(store_response(&rules, &tables, &c, 3, 10), 1);
+    assert_eq!(server_of(&tables, "be", "10.0.0.7", 10), Some(3));
+    assert_eq!(server_of(&tables, "be", "10.9.9.9", 10), None);
+    assert_eq!(server_of(&tables, "other", "10.0.0.7", 10), None);
+    // The stored server is now found by the match rule.
+    assert_eq!(
+        evaluate(&rules, &tables, &c, 20, |_| true).server(),
+        Some(3)
+    );
+}

@@ -32,6 +32,8 @@ pub fn server(name: &str, weight: u32) -> Server {
         check_port: None,
         track: None,
         send_proxy: None,
+        cookie: None,
+        non_stick: false,
         location: Location::default(),
     }
 }
@@ -62,6 +64,8 @@ pub fn backend(balance: Balance, mut servers: Vec<Server>) -> Backend {
         stick_table: None,
         stick_rules: Vec::new(),
         http_rules: crate::http_rules::HttpRules::new(),
+        persist: Default::default(),
+        compression: None,
     }
 }
 

@@ -120,7 +120,7 @@ fn action_errors() {
         ),
         (
             "tcp-request content",
-            "'tcp-request content' expects an action ('accept', 'reject', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-var', 'unset-var', 'set-src', 'set-src-port', 'set-dst', 'set-dst-port', 'silent-drop', 'switch-mode' or 'use-service')",
+            "'tcp-request content' expects an action ('accept', 'reject', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-var', 'unset-var', 'set-src', 'set-src-port', 'set-dst', 'set-dst-port', 'silent-drop', 'switch-mode', 'use-service' or 'xdp-deny')",
         ),
         (
             "tcp-request session rejct",
