@@ -129,7 +129,7 @@ pub(crate) fn finish(draft: UserlistDraft, errors: &mut Vec<ConfigError>) {
         for g in &u.groups {
             if !list.has_group(g) {
                 let reason = format!(
-                    "userlist '{}' : no such group '{g}' for user '{}'",
+                    "userlist '{}': no such group '{g}' specified in user '{}'",
                     list.name, u.name
                 );
                 errors.push(ConfigError::new(
@@ -143,7 +143,7 @@ pub(crate) fn finish(draft: UserlistDraft, errors: &mut Vec<ConfigError>) {
         for u in users {
             if !list.users.iter().any(|x| &x.name == u) {
                 let reason = format!(
-                    "userlist '{}' : no such user '{u}' for group '{g}'",
+                    "userlist '{}': no such user '{u}' specified in group '{g}'",
                     list.name
                 );
                 errors.push(ConfigError::new(

@@ -132,7 +132,7 @@ pub(super) fn parse_reply(
     if payload && content_type.is_none() {
         return Err(line.invalid(
             kw,
-            "a content-type must be defined when a non-empty payload is configured",
+            "a content type must be defined when non-empty payload is configured",
         ));
     }
     if payload && matches!(status, 204 | 304) {

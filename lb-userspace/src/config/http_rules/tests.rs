@@ -142,7 +142,7 @@ fn errors_name_line_and_reason() {
         ),
         (
             &["http-request return string hi"],
-            "a content-type must be defined",
+            "a content type must be defined",
         ),
         (
             &["http-request return status 204 content-type t string hi"],
