@@ -265,6 +265,44 @@ fn not_in_defaults(px: &ProxyDraft, line: &Line, keyword: &str) -> Result<(), Co
     Ok(())
 }
 
+/// `track-sc*` actions of HTTP rules naming a table that does not exist.
+pub(crate) fn check_tables(config: &Config, errors: &mut super::error::ConfigErrors) {
+    let tables: std::collections::HashSet<&str> =
+        config.stick_tables().map(|t| t.name.as_str()).collect();
+    let sides = config
+        .frontends
+        .iter()
+        .map(|f| (&f.name, &f.http_rules))
+        .chain(
+            config
+                .backends
+                .iter()
+                .filter(|b| !config.frontends.iter().any(|f| f.name == b.name))
+                .map(|b| (&b.name, &b.http_rules)),
+        );
+    for (proxy, rules) in sides {
+        let all = rules
+            .request
+            .iter()
+            .chain(&rules.response)
+            .chain(&rules.after_response);
+        for rule in all {
+            let crate::http_rules::HttpAction::TrackSc { sc, table, .. } = &rule.action else {
+                continue;
+            };
+            if !tables.contains(table.as_str()) {
+                let reason = format!(
+                    "proxy '{proxy}' : unable to find table '{table}' referenced by track-sc{sc}"
+                );
+                errors.push(ConfigError::new(
+                    rule.location.clone(),
+                    ErrorKind::Consistency(reason),
+                ));
+            }
+        }
+    }
+}
+
 /// HAProxy's warnings for HTTP rules in proxies that are not in `mode http`: they are
 /// ignored there.
 pub(crate) fn mode_warnings(config: &Config) -> Vec<ConfigError> {

@@ -63,6 +63,7 @@ pub(crate) fn check(config: &Config, acl_lines: &[AclLines], errors: &mut Config
     }
     for fe in &config.frontends {
         rules(&known, &fe.name, &fe.rules, &mut out);
+        http_rules(&known, &fe.name, &fe.http_rules, &mut out);
         for ub in &fe.use_backends {
             let here = |place, acl| Site {
                 proxy: &fe.name,
@@ -86,6 +87,10 @@ pub(crate) fn check(config: &Config, acl_lines: &[AclLines], errors: &mut Config
     }
     for be in &config.backends {
         rules(&known, &be.name, &be.rules, &mut out);
+        // A listen section's backend half holds its frontend half's HTTP rules.
+        if !config.frontends.iter().any(|f| f.name == be.name) {
+            http_rules(&known, &be.name, &be.http_rules, &mut out);
+        }
         for rule in &be.stick_rules {
             let here = |place, acl| Site {
                 proxy: &be.name,
@@ -139,6 +144,44 @@ fn rules(known: &Known<'_>, proxy: &str, rules: &ProxyRules, out: &mut Vec<(Loca
                     crate::rules::Action::TrackSc { .. } => "in tracking rule in",
                     _ => place,
                 };
+                expr(known, e, &here(place, false), out);
+            }
+            cond(known, rule.cond.as_ref(), &here("in", true), out);
+        }
+    }
+}
+
+/// The expressions of HTTP rules (actions, log-format values, conditions).
+fn http_rules(
+    known: &Known<'_>,
+    proxy: &str,
+    rules: &crate::http_rules::HttpRules,
+    out: &mut Vec<(Location, String)>,
+) {
+    use crate::http_rules::HttpAction;
+    let lists: [(&[crate::http_rules::HttpRule], &'static str); 4] = [
+        (&rules.request, "in http-request expression in"),
+        (&rules.redirects, "in redirect expression in"),
+        (&rules.response, "in http-response expression in"),
+        (
+            &rules.after_response,
+            "in http-after-response expression in",
+        ),
+    ];
+    for (list, place) in lists {
+        for rule in list {
+            let here = |place, acl| Site {
+                proxy,
+                location: &rule.location,
+                place,
+                acl,
+                defaults: false,
+            };
+            let place = match rule.action {
+                HttpAction::TrackSc { .. } => "in tracking rule in",
+                _ => place,
+            };
+            for e in rule.action.exprs() {
                 expr(known, e, &here(place, false), out);
             }
             cond(known, rule.cond.as_ref(), &here("in", true), out);
@@ -207,6 +250,18 @@ fn expr(known: &Known<'_>, e: &SampleExpr, site: &Site<'_>, out: &mut Vec<(Locat
         Fetch::State(f) => {
             if let Some(reason) = state_fetch(known, f, site.proxy, &what(None)) {
                 report(reason);
+            }
+        }
+        Fetch::Http(f) => {
+            use crate::sample::fetch_http::HttpKind;
+            if let HttpKind::Auth(list) | HttpKind::AuthGroup(list) = &f.kind
+                && list.get().is_none()
+            {
+                report(format!(
+                    "unable to find userlist '{}' referenced in arg 1 of {}",
+                    list.name,
+                    what(None)
+                ));
             }
         }
         _ => {}

@@ -317,14 +317,6 @@ impl<'e> Parser<'e> {
         for u in std::mem::take(&mut self.userlists) {
             super::userlist::finish(u, &mut list_errors);
         }
-        for name in crate::http_rules::userlist::finish() {
-            let reason = format!("unable to find userlist '{name}'");
-            let loc = Location {
-                file: self.files.first().cloned().unwrap_or_default(),
-                line: 0,
-            };
-            list_errors.push(ConfigError::new(loc, ErrorKind::Consistency(reason)));
-        }
         for e in list_errors {
             self.errors.push(e);
         }
@@ -359,6 +351,20 @@ impl<'e> Parser<'e> {
         );
         tcp_rules::check_tables(&config, &mut self.errors);
         names::check(&config, &acl_lines, &mut self.errors);
+        super::http_rules::check_tables(&config, &mut self.errors);
+        // Userlists referenced where `names` does not look (log formats...).
+        for name in crate::http_rules::userlist::finish() {
+            let reason = format!("unable to find userlist '{name}'");
+            if self.errors.iter().any(|e| e.message().contains(&reason)) {
+                continue;
+            }
+            let loc = Location {
+                file: self.files.first().cloned().unwrap_or_default(),
+                line: 0,
+            };
+            self.errors
+                .push(ConfigError::new(loc, ErrorKind::Consistency(reason)));
+        }
         warnings.extend(super::balance::rdp_cookie_warnings(&config));
         warnings.extend(super::http_rules::mode_warnings(&config));
         warnings.extend(super::balance::http_algo_fallback(&mut config));

@@ -327,6 +327,7 @@ fn redirects() {
 fn variables_tracking_and_host_effects() {
     let r = run_request(
         &[
+            "stick-table type ip size 1k store gpc0,gpt0",
             "http-request set-var(txn.p) path",
             "http-request set-var-fmt(txn.f) \"%[var(txn.p)]-%[method]\"",
             "http-request set-header X-V %[var(txn.f)]",
