@@ -99,6 +99,28 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// The response head and body to send for a reply that is not an error page (call
+    /// [`Reply::with_builtin_page`] first, or substitute the proxy's `errorfile`): the
+    /// headers in order, a custom reason phrase as [`hyper::ext::ReasonPhrase`] (HTTP/1),
+    /// no `content-length` (the body's length sets it).
+    pub fn into_response(self) -> http::Response<Bytes> {
+        let mut res = http::Response::new(self.body);
+        *res.status_mut() = self.status;
+        let canonical = self.status.canonical_reason();
+        if let Some(reason) = self.reason.filter(|r| Some(r.as_str()) != canonical)
+            && let Ok(p) = hyper::ext::ReasonPhrase::try_from(reason.into_bytes())
+        {
+            res.extensions_mut().insert(p);
+        }
+        let headers = res.headers_mut();
+        for (name, value) in self.headers {
+            headers.append(name, value);
+        }
+        res
+    }
+}
+
 /// What a rule says to answer (`deny`, `tarpit`, `return` arguments).
 #[derive(Debug, Clone)]
 pub struct ReplySpec {
@@ -381,6 +403,28 @@ mod tests {
             parse_raw_response(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"),
             Err(RawResponseError::Header(_))
         ));
+    }
+
+    #[test]
+    fn replies_become_responses() {
+        let r = Reply::error(403, ReplyCause::Deny)
+            .with_builtin_page()
+            .into_response();
+        assert_eq!(r.status(), 403);
+        assert_eq!(r.headers()["content-type"], "text/html");
+        assert!(r.extensions().get::<hyper::ext::ReasonPhrase>().is_none());
+        assert!(r.body().starts_with(b"<html><body><h1>403 Forbidden"));
+        let r = Reply::error(400, ReplyCause::BadRequest)
+            .with_builtin_page()
+            .into_response();
+        // HAProxy's 400 page says "Bad request", not the canonical "Bad Request".
+        assert_eq!(
+            r.extensions()
+                .get::<hyper::ext::ReasonPhrase>()
+                .map(|p| p.as_bytes().to_vec()),
+            Some(b"Bad request".to_vec())
+        );
+        assert_eq!(r.headers()["connection"], "close");
     }
 
     #[test]
