@@ -143,6 +143,12 @@ mod tests {
             i64::from(full_hash(0x3025_f862))
         );
         assert_eq!(hash(conv("crc32", &["0"]), "123456789"), 0xcbf4_3926);
+        // haproxy 2.6: str(abc),sdbm(1) and str(hello),djb2(1), str(x),wt6(1),
+        // str(x),crc32(1).
+        assert_eq!(hash(conv("sdbm", &["1"]), "abc"), 659_243_622);
+        assert_eq!(hash(conv("djb2", &["1"]), "hello"), 1_119_739_105);
+        assert_eq!(hash(conv("wt6", &["1"]), "x"), 3_136_124_494);
+        assert_eq!(hash(conv("crc32", &["1"]), "x"), 1_122_807_935);
     }
 
     #[test]

@@ -56,14 +56,17 @@ pub fn crc32(key: &[u8]) -> u32 {
 }
 
 /// Bob Jenkins' full-avalanche 32-bit integer hash (HAProxy's `full_hash`), used by the
-/// `avalanche` modifier and to place consistent-hash ring points.
+/// `avalanche` modifier, `base32`/`url32` and to place consistent-hash ring points.
 pub fn full_hash(a: u32) -> u32 {
     let a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
     let a = (a ^ 0xc761_c23c) ^ (a >> 19);
     let a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
     let a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
     let a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
-    (a ^ 0xb55a_4f09) ^ (a >> 16)
+    let a = (a ^ 0xb55a_4f09) ^ (a >> 16);
+    // HAProxy then multiplies by a prime close to 3/4 of the 32-bit space to spread
+    // values around its trees; without it every hash differs from HAProxy's.
+    a.wrapping_mul(3_221_225_473)
 }
 
 /// Hashes key bytes with the configured function and modifier (HAProxy's `gen_hash`).
@@ -161,11 +164,11 @@ mod tests {
     #[test]
     fn full_hash_matches_haproxy() {
         for (input, output) in [
-            (0, 0x6b4e_d927),
-            (1, 0xb486_81b6),
+            (0, 0xab4e_d927),
+            (1, 0x3486_81b6),
             (42, 0xc343_bb70),
-            (u32::MAX, 0xfe64_c182),
-            (4096, 0x09c2_008b),
+            (u32::MAX, 0x7e64_c182),
+            (4096, 0x49c2_008b),
         ] {
             assert_eq!(full_hash(input), output, "full_hash({input})");
         }

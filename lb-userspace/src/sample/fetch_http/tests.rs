@@ -284,3 +284,22 @@ fn captures() {
     assert_eq!(eval_on(&t, "capture.req.hdr(5)"), None);
     assert_eq!(eval_on(&t, "capture.res.hdr(0)"), s("r"));
 }
+
+#[test]
+fn hashes_and_odd_arguments_match_haproxy() {
+    // Values printed by haproxy 2.6 for the same requests.
+    let a = txn(
+        "GET /p;x=5?a=1&b=2 HTTP/1.1\r\nHost: h\r\nUser-Agent: curl\r\nAccept: */*\r\nX-A: 1\r\n\r\n",
+    );
+    assert_eq!(eval_on(&a, "base32"), i(1_935_934_760));
+    assert_eq!(eval_on(&a, "url32"), i(2_886_803_997));
+    assert_eq!(eval_on(&a, "urlp(x,;)"), s("5?a=1"));
+    assert_eq!(eval_on(&a, "req.hdr()"), s("1"));
+    assert_eq!(eval_on(&a, "hdr_cnt()"), i(4));
+    let b = txn(
+        "GET /a/b?x HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: curl\r\nAccept: */*\r\n\r\n",
+    );
+    assert_eq!(eval_on(&b, "base32"), i(1_979_360_161));
+    assert_eq!(eval_on(&b, "url32"), i(3_596_382_484));
+    assert_eq!(eval_on(&b, "req.hdr()"), s("*/*"));
+}
