@@ -50,6 +50,8 @@ pub(crate) struct HttpDraft {
     pub captures: HttpCaptures,
     /// Warnings found while parsing (reported, not fatal).
     pub warnings: Vec<ConfigError>,
+    /// For a `defaults` section with rules: the kind of the first proxy using it.
+    pub used_by: Option<ProxyKind>,
 }
 
 impl HttpDraft {
@@ -102,6 +104,34 @@ fn anonymous_defaults(px: &ProxyDraft, line: &Line, kw: &str) -> Result<(), Conf
             .with_hint("only a named defaults section may hold it"));
     }
     Ok(())
+}
+
+/// HAProxy's limits on inheriting HTTP rules from a named `defaults` section: neither a
+/// `listen` nor a `defaults` section may, and frontends and backends may not share one.
+pub(crate) fn check_inherit(
+    defaults: &mut ProxyDraft,
+    kind: ProxyKind,
+    line: &Line,
+) -> Result<(), ConfigError> {
+    let own = &defaults.http.own;
+    if own.request.is_empty() && own.response.is_empty() && own.after_response.is_empty() {
+        return Ok(());
+    }
+    let problem = match kind {
+        ProxyKind::Defaults | ProxyKind::Listen => format!(
+            "a {} section cannot inherit from a defaults section defining TCP/HTTP rules",
+            kind.name()
+        ),
+        _ if defaults.http.used_by.is_some_and(|k| k != kind) => {
+            "frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules".to_owned()
+        }
+        _ => {
+            defaults.http.used_by = Some(kind);
+            return Ok(());
+        }
+    };
+    let reason = format!("{problem} (defaults section at {})", defaults.location);
+    Err(line.err(ErrorKind::Consistency(reason)))
 }
 
 /// `http-request ...`, `http-response ...`, `http-after-response ...`.

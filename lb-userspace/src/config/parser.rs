@@ -257,7 +257,8 @@ impl<'e> Parser<'e> {
             _ => ProxyDraft::new(kind, name, line.loc.clone()),
         };
         let inherit = match parent {
-            Ok(Some(i)) => tcp_rules::check_inherit(&mut self.defaults[i], kind, line),
+            Ok(Some(i)) => tcp_rules::check_inherit(&mut self.defaults[i], kind, line)
+                .and_then(|()| super::http_rules::check_inherit(&mut self.defaults[i], kind, line)),
             _ => Ok(()),
         };
         draft.broken = header.is_err() || (kind != ProxyKind::Defaults && name.is_empty());

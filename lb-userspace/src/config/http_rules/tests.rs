@@ -66,7 +66,7 @@ fn rules_land_in_their_lists() {
 fn defaults_rules_come_first() {
     let text = "defaults web\n    mode http\n    http-request set-header X-D 1\n\
         frontend fe from web\n    bind 127.0.0.1:8080\n    http-request set-header X-F 1\n    default_backend be\n\
-        backend be from web\n    server s 127.0.0.1:1\n";
+        defaults\n    mode http\nbackend be\n    server s 127.0.0.1:1\n";
     let c = parse_str(text, Path::new("t.cfg")).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<String> = c.frontends[0]
         .http_rules
@@ -78,7 +78,31 @@ fn defaults_rules_come_first() {
         })
         .collect();
     assert_eq!(names, ["x-d", "x-f"]);
-    assert_eq!(c.backends[0].http_rules.request.len(), 1);
+    assert!(c.backends[0].http_rules.request.is_empty());
+}
+
+#[test]
+fn defaults_with_rules_serve_one_side_only() {
+    let msg = |tail: &str| {
+        let text =
+            format!("defaults web\n    mode http\n    http-request set-header X-D 1\n{tail}");
+        parse_str(&text, Path::new("t.cfg"))
+            .err()
+            .map(|e| e.iter().next().unwrap().message())
+            .unwrap_or_default()
+    };
+    assert!(
+        msg("frontend fe from web\n    bind 127.0.0.1:8080\n    default_backend be\nbackend be from web\n    server s 127.0.0.1:1\n")
+            .contains("frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules")
+    );
+    assert!(
+        msg("listen li from web\n    bind 127.0.0.1:8080\n    server s 127.0.0.1:1\n").contains(
+            "a listen section cannot inherit from a defaults section defining TCP/HTTP rules"
+        )
+    );
+    assert!(msg("defaults other from web\n    mode http\n").contains(
+        "a defaults section cannot inherit from a defaults section defining TCP/HTTP rules"
+    ));
 }
 
 #[test]
