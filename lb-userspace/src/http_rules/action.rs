@@ -195,7 +195,9 @@ pub enum HttpAction {
         /// Where.
         slot: CaptureSlot,
     },
-    /// `wait-for-body time T [at-least N]` (requests and responses).
+    /// `wait-for-body time T [at-least N]`: in `http-request` rules, buffer the body
+    /// before going on; accepted in `http-response` rules, where it does nothing yet
+    /// (responses are streamed).
     WaitForBody {
         /// Longest wait.
         time: Duration,

@@ -47,6 +47,12 @@
 //!    (`http-after-response`); only `Continue`/`Allow` and header edits are meaningful
 //!    there; a `Reply` means "send a 500 instead" (a failed rewrite in strict mode).
 //!
+//! The context given to every call must carry what fetches read: `vars` (the stream's
+//! variables, for `set-var` and `var()`), `stick` (tracked counters), `backends`,
+//! `be_name` once a backend is chosen, and the addresses. The balancer must be called
+//! with `ctx.http = Some(&txn)` too: `balance uri|url_param|hdr` and `hash` on HTTP
+//! fetches read the request from there (round robin without it).
+//!
 //! Side effects other than the transaction and variables go through the
 //! [`HttpRuleHost`] (stick counters, `set-src`, `set-log-level`). Headers are edited in
 //! `txn.req.headers` / `txn.res.headers`, the target in `txn.req.uri`, the method in
