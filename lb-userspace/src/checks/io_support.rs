@@ -138,6 +138,7 @@ pub(super) fn server(name: &str, port: u16, inter_ms: u64) -> Server {
         check_port: None,
         track: None,
         send_proxy: None,
+        proto_h2: false,
         location: Location::default(),
     }
 }
@@ -161,6 +162,7 @@ pub(super) fn backend(name: &str, servers: Vec<Server>, check: CheckKind) -> Bac
         rules: crate::rules::ProxyRules::default(),
         stick_table: None,
         stick_rules: Vec::new(),
+        http: Default::default(),
     }
 }
 

@@ -225,6 +225,7 @@ mod tests {
             check_port: None,
             track: None,
             send_proxy: None,
+            proto_h2: false,
             location: crate::config::model::Location::default(),
         }
     }

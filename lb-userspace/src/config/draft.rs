@@ -81,6 +81,8 @@ pub(crate) struct ProxyDraft {
     pub stick_rules: Vec<StickRule>,
     /// `tcp-request` / `tcp-response` rules and inspect delays.
     pub tcp: TcpDraft,
+    /// HTTP-mode settings.
+    pub http: super::http::HttpProxy,
 }
 
 impl ProxyDraft {
@@ -113,6 +115,7 @@ impl ProxyDraft {
             stick_table: None,
             stick_rules: Vec::new(),
             tcp: TcpDraft::default(),
+            http: super::http::HttpProxy::default(),
         }
     }
 

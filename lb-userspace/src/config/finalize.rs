@@ -105,6 +105,7 @@ fn build_frontend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) -
         tcplog: px.tcplog,
         rules: px.tcp.frontend_rules(),
         stick_table: px.stick_table.clone(),
+        http: px.http.clone(),
     }
 }
 
@@ -132,6 +133,7 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         rules: px.tcp.backend_rules(),
         stick_table: px.stick_table.clone(),
         stick_rules: px.stick_rules.clone(),
+        http: px.http.clone(),
     }
 }
 

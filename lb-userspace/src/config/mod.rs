@@ -12,6 +12,7 @@ mod draft;
 pub mod error;
 mod finalize;
 mod global;
+pub mod http;
 mod keywords;
 pub mod lexer;
 mod line;

@@ -18,7 +18,6 @@ const UNSUPPORTED_SECTIONS: &[(&str, &str)] = &[
     ("resolvers", "DNS resolvers"),
     ("mailers", "email alerts"),
     ("program", "master-worker mode"),
-    ("http-errors", "HTTP mode"),
     ("cache", "HTTP mode"),
     ("ring", "log rings"),
     ("log-forward", "log forwarding"),
@@ -35,6 +34,8 @@ enum Current {
     Xdp,
     /// A `peers` section.
     Peers(usize),
+    /// An `http-errors` section.
+    HttpErrors(usize),
     /// An unsupported section (already reported): its lines are skipped.
     Skipped,
 }
@@ -49,6 +50,7 @@ pub(crate) struct Parser<'e> {
     proxies: Vec<ProxyDraft>,
     xdp: Option<XdpSection>,
     peers: Vec<PeersDraft>,
+    http_errors: Vec<super::http::HttpErrors>,
     current: Current,
     /// Value of the `.SECTION` pseudo-variable.
     section_name: String,
@@ -71,6 +73,7 @@ impl<'e> Parser<'e> {
             proxies: Vec::new(),
             xdp: None,
             peers: Vec::new(),
+            http_errors: Vec::new(),
             current: Current::None,
             section_name: String::new(),
             files: Vec::new(),
@@ -150,6 +153,7 @@ impl<'e> Parser<'e> {
                 None => Ok(()),
             },
             Current::Peers(i) => stick::peers_keyword(&mut self.peers[i], line),
+            Current::HttpErrors(i) => super::http::http_errors_line(&mut self.http_errors[i], line),
             Current::Skipped => Ok(()),
         }
     }
@@ -166,6 +170,17 @@ impl<'e> Parser<'e> {
             "peers" => {
                 line.no_modifier()?;
                 return self.start_peers(line).map(|()| true);
+            }
+            "http-errors" => {
+                line.no_modifier()?;
+                let name = line.required(1, "http-errors", "<name> as argument")?;
+                line.max_args(1, "http-errors")?;
+                self.http_errors.push(super::http::HttpErrors {
+                    name: name.to_owned(),
+                    pages: Vec::new(),
+                });
+                self.enter(Current::HttpErrors(self.http_errors.len() - 1), line);
+                return Ok(true);
             }
             kw => {
                 let Some((_, feature)) = UNSUPPORTED_SECTIONS.iter().find(|(s, _)| *s == kw) else {
@@ -321,6 +336,7 @@ impl<'e> Parser<'e> {
             &mut self.errors,
         );
         tcp_rules::check_tables(&config, &mut self.errors);
+        super::http::finish(&mut config, &self.http_errors, &mut self.errors);
         names::check(&config, &acl_lines, &mut self.errors);
         warnings.extend(super::balance::rdp_cookie_warnings(&config));
         let files = &self.files;

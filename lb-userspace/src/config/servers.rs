@@ -58,6 +58,7 @@ fn build_server(backend: &str, d: &ServerDraft, id: u32) -> Server {
         check_port: o.check_port,
         track,
         send_proxy: send_proxy(o),
+        proto_h2: o.proto_h2.unwrap_or(false),
         location: d.location.clone(),
     }
 }

@@ -32,6 +32,7 @@ pub fn server(name: &str, weight: u32) -> Server {
         check_port: None,
         track: None,
         send_proxy: None,
+        proto_h2: false,
         location: Location::default(),
     }
 }
@@ -61,6 +62,7 @@ pub fn backend(balance: Balance, mut servers: Vec<Server>) -> Backend {
         rules: crate::rules::ProxyRules::default(),
         stick_table: None,
         stick_rules: Vec::new(),
+        http: Default::default(),
     }
 }
 
