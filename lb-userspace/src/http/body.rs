@@ -137,10 +137,10 @@ impl ResBody {
     }
 
     fn maybe_finish_empty(&mut self) {
-        if self.is_end_stream() {
-            if let Some(mut end) = self.end.take() {
-                end.finish(true, self.bytes);
-            }
+        if self.is_end_stream()
+            && let Some(mut end) = self.end.take()
+        {
+            end.finish(true, self.bytes);
         }
     }
 }
@@ -171,10 +171,10 @@ impl Body for ResBody {
                 if let Some(d) = frame.data_ref() {
                     this.bytes += d.len() as u64;
                 }
-                if this.is_end_stream() {
-                    if let Some(mut end) = this.end.take() {
-                        end.finish(true, this.bytes);
-                    }
+                if this.is_end_stream()
+                    && let Some(mut end) = this.end.take()
+                {
+                    end.finish(true, this.bytes);
                 }
             }
             Poll::Ready(None) => {

@@ -148,12 +148,13 @@ pub fn target_for_server(
     if *version != Version::HTTP_10 {
         *version = Version::HTTP_11;
     }
-    if from_h2 && *method != Method::CONNECT && uri.scheme().is_some() {
-        if let Some(pq) = uri.path_and_query() {
-            if let Ok(origin) = Uri::try_from(pq.as_str()) {
-                *uri = origin;
-            }
-        }
+    if from_h2
+        && *method != Method::CONNECT
+        && uri.scheme().is_some()
+        && let Some(pq) = uri.path_and_query()
+        && let Ok(origin) = Uri::try_from(pq.as_str())
+    {
+        *uri = origin;
     }
 }
 

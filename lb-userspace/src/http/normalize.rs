@@ -163,14 +163,13 @@ fn check_framing(headers: &mut HeaderMap, version: Version) -> Result<(), Reject
             }
         }
     }
-    if count > 1
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes().contains(&b','))
+    let listed = headers
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes().contains(&b','));
+    if (count > 1 || listed)
+        && let Some(n) = length
     {
-        if let Some(n) = length {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-        }
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
     }
     Ok(())
 }

@@ -39,14 +39,6 @@ fn keywords_out_of_section() {
 
 #[test]
 fn unsupported_real_keywords_say_so() {
-    let e = one(&["frontend fe", "    bind :10000", "    mode http"]);
-    assert_eq!(
-        e,
-        (
-            3,
-            "keyword 'mode http' is not supported yet (comes with HTTP mode)".into()
-        )
-    );
     let e = one(&["backend be", "    persist rdp-cookie"]);
     assert_eq!(
         e,
@@ -70,14 +62,6 @@ fn unsupported_real_keywords_say_so() {
         (
             2,
             "keyword 'chroot' is not supported yet (comes with privilege dropping)".into()
-        )
-    );
-    let e = one(&["defaults", "    timeout http-request 5s"]);
-    assert_eq!(
-        e,
-        (
-            2,
-            "keyword 'timeout http-request' is not supported yet (comes with HTTP mode)".into()
         )
     );
 }
@@ -573,7 +557,6 @@ fn a_distribution_default_config_lists_what_is_missing() {
         "    option httplog",
         "    option dontlognull",
         "    timeout connect 5000",
-        "    errorfile 400 /etc/haproxy/errors/400.http",
     ]);
     let want = [
         (
@@ -585,20 +568,12 @@ fn a_distribution_default_config_lists_what_is_missing() {
             "keyword 'user' is not supported yet (comes with privilege dropping)",
         ),
         (
-            9,
-            "keyword 'mode http' is not supported yet (comes with HTTP mode)",
-        ),
-        (
             10,
             "keyword 'option httplog' is not supported yet (comes with HTTP mode)",
         ),
         (
             11,
             "keyword 'option dontlognull' is not supported yet (comes with logging options)",
-        ),
-        (
-            13,
-            "keyword 'errorfile' is not supported yet (comes with HTTP mode)",
         ),
     ];
     let want: Vec<(usize, String)> = want.iter().map(|(l, m)| (*l, (*m).to_owned())).collect();
