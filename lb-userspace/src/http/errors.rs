@@ -25,6 +25,32 @@ pub struct ErrorMessage {
     pub body: Bytes,
 }
 
+impl ErrorMessage {
+    /// The message as HTTP/1.1 bytes (for answers written below hyper).
+    pub fn to_http1(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128 + self.body.len());
+        out.extend_from_slice(format!("HTTP/1.1 {} ", self.status).as_bytes());
+        out.extend_from_slice(&self.reason);
+        out.extend_from_slice(format!("\r\ncontent-length: {}\r\n", self.body.len()).as_bytes());
+        for (n, v) in &self.headers {
+            out.extend_from_slice(n.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if !self
+            .headers
+            .iter()
+            .any(|(n, _)| n == http::header::CONNECTION)
+        {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
 /// Why a message (an `errorfile`) is not a usable HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {

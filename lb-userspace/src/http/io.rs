@@ -108,10 +108,32 @@ impl PhaseCell {
     }
 }
 
-/// The raw 408 HAProxy sends when a request head is too slow.
-const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Time-out\r\n\
-content-length: 110\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-type: text/html\r\n\r\n\
-<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n";
+/// The raw answers written below hyper: the 408 for a slow head, and the 400 that
+/// replaces hyper's bare parse-error responses (HAProxy answers 400 with its page, or the
+/// `errorfile`, to every unparsable, oversized or over-long request).
+#[derive(Debug, Clone)]
+pub struct RawPages {
+    /// The 408 page.
+    pub timeout: Arc<[u8]>,
+    /// The 400 page.
+    pub bad_request: Arc<[u8]>,
+}
+
+/// hyper's own answers to requests it could not parse (always `content-length: 0`).
+fn is_hyper_error(buf: &[u8]) -> bool {
+    const STATUS: [&[u8]; 4] = [
+        b"HTTP/1.1 400 ",
+        b"HTTP/1.1 414 ",
+        b"HTTP/1.1 431 ",
+        b"HTTP/1.1 505 ",
+    ];
+    buf.len() < 256
+        && STATUS.iter().any(|s| buf.starts_with(s))
+        && buf.ends_with(b"\r\n\r\n")
+        && buf
+            .windows(17)
+            .any(|w| w.eq_ignore_ascii_case(b"content-length: 0"))
+}
 
 /// The client connection with its timers.
 pub struct ClientIo {
@@ -120,8 +142,10 @@ pub struct ClientIo {
     phase: Arc<PhaseCell>,
     sleep: Pin<Box<Sleep>>,
     armed: bool,
-    /// The 408 answer to a slow head, being written.
-    pending_408: Option<usize>,
+    pages: RawPages,
+    /// A raw answer being written (the 408, or the 400 replacing hyper's), and how much
+    /// of it went out.
+    raw: Option<(Arc<[u8]>, usize)>,
     /// Bytes received (for the logs).
     pub bytes_in: Arc<AtomicU64>,
 }
@@ -136,14 +160,15 @@ impl std::fmt::Debug for ClientIo {
 
 impl ClientIo {
     /// Wraps an accepted connection.
-    pub fn new(conn: Conn, timers: ClientTimers, phase: Arc<PhaseCell>) -> Self {
+    pub fn new(conn: Conn, timers: ClientTimers, phase: Arc<PhaseCell>, pages: RawPages) -> Self {
         Self {
             conn,
             timers,
             phase,
             sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
             armed: false,
-            pending_408: None,
+            pages,
+            raw: None,
             bytes_in: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -188,19 +213,30 @@ impl ClientIo {
         self.phase.set_timed_out(phase);
         if matches!(phase, Phase::New | Phase::Head) {
             // Answer like HAProxy before closing; a client that does not read gets cut.
-            let mut written = self.pending_408.unwrap_or(0);
-            while written < REQUEST_TIMEOUT.len() {
-                match Pin::new(&mut self.conn).poll_write(cx, &REQUEST_TIMEOUT[written..]) {
-                    Poll::Ready(Ok(n)) if n > 0 => written += n,
-                    Poll::Pending => {
-                        self.pending_408 = Some(written);
-                        return Poll::Pending;
-                    }
-                    _ => break,
-                }
+            if self.raw.is_none() {
+                self.raw = Some((Arc::clone(&self.pages.timeout), 0));
+            }
+            if self.write_raw(cx).is_pending() {
+                return Poll::Pending;
             }
         }
         Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    /// Writes the pending raw answer; `Ready` once it is out (or the socket failed).
+    fn write_raw(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while let Some((page, written)) = &mut self.raw {
+            if *written >= page.len() {
+                self.raw = None;
+                break;
+            }
+            match Pin::new(&mut self.conn).poll_write(cx, &page[*written..]) {
+                Poll::Ready(Ok(n)) if n > 0 => *written += n,
+                Poll::Pending => return Poll::Pending,
+                _ => self.raw = None,
+            }
+        }
+        Poll::Ready(())
     }
 }
 
@@ -211,7 +247,7 @@ impl AsyncRead for ClientIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.pending_408.is_some() {
+        if this.raw.is_some() && this.phase.timed_out().is_some() {
             return this.on_timeout(cx);
         }
         this.rearm(false);
@@ -244,6 +280,14 @@ impl AsyncWrite for ClientIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.raw.is_some()
+            || (matches!(this.phase.get(), Phase::New | Phase::Head) && is_hyper_error(buf))
+        {
+            if this.raw.is_none() {
+                this.raw = Some((Arc::clone(&this.pages.bad_request), 0));
+            }
+            return this.write_raw(cx).map(|()| Ok(buf.len()));
+        }
         match Pin::new(&mut this.conn).poll_write(cx, buf) {
             Poll::Ready(r) => {
                 this.rearm(true);
@@ -266,6 +310,16 @@ impl AsyncWrite for ClientIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && (this.raw.is_some()
+                || (matches!(this.phase.get(), Phase::New | Phase::Head) && is_hyper_error(first)))
+        {
+            if this.raw.is_none() {
+                this.raw = Some((Arc::clone(&this.pages.bad_request), 0));
+            }
+            let n = first.len();
+            return this.write_raw(cx).map(|()| Ok(n));
+        }
         match Pin::new(&mut this.conn).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
                 this.rearm(true);

@@ -20,6 +20,10 @@ pub enum Reject {
     /// `Transfer-Encoding` other than a single `chunked`.
     #[error("invalid Transfer-Encoding (only a single 'chunked' is accepted)")]
     TransferEncoding,
+    /// A valid transfer-coding list ending with `chunked` but with other codings: HAProxy
+    /// answers 422.
+    #[error("unsupported transfer-coding before 'chunked'")]
+    UnsupportedCoding,
     /// `Transfer-Encoding` in an HTTP/1.0 request.
     #[error("Transfer-Encoding in an HTTP/1.0 request")]
     TransferEncoding10,
@@ -32,9 +36,6 @@ pub enum Reject {
     /// A `Host` value that is not an authority.
     #[error("invalid Host header")]
     InvalidHost,
-    /// An HTTP/1.1 request without `Host`.
-    #[error("missing Host header in an HTTP/1.1 request")]
-    MissingHost,
     /// Absolute-form target whose authority differs from `Host`.
     #[error("absolute-form URI authority does not match the Host header")]
     HostMismatch,
@@ -116,17 +117,29 @@ fn check_target(parts: &Parts) -> Result<(), Reject> {
 fn check_framing(headers: &mut HeaderMap, version: Version) -> Result<(), Reject> {
     let mut chunked = 0usize;
     let mut te = false;
+    let mut other = false;
+    let mut last_chunked = false;
     for value in headers.get_all(header::TRANSFER_ENCODING) {
         te = true;
         let text = value.to_str().map_err(|_| Reject::TransferEncoding)?;
         for token in text.split(',') {
             let token = token.trim_matches([' ', '\t']);
-            if token.eq_ignore_ascii_case("chunked") {
+            last_chunked = token.eq_ignore_ascii_case("chunked");
+            if last_chunked {
                 chunked += 1;
-            } else {
+            } else if token.is_empty() || !token.bytes().all(is_tchar) {
                 return Err(Reject::TransferEncoding);
+            } else {
+                other = true;
             }
         }
+    }
+    if other {
+        return Err(if last_chunked && chunked == 1 {
+            Reject::UnsupportedCoding
+        } else {
+            Reject::TransferEncoding
+        });
     }
     if te {
         if version == Version::HTTP_10 {
@@ -205,9 +218,13 @@ fn check_host(parts: &mut Parts) -> Result<(), Reject> {
             parts.headers.insert(header::HOST, v);
             Ok(())
         }
-        (Version::HTTP_11, None, None) => Err(Reject::MissingHost),
         _ => Ok(()),
     }
+}
+
+/// A token character (RFC 9110 5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `host[:port]` with the characters an authority may hold (no userinfo, path or spaces).
@@ -257,8 +274,15 @@ mod tests {
         );
         assert_eq!(check(&mut ok), Ok(()));
         assert_eq!(ok.headers["transfer-encoding"], "chunked");
+        let mut gz = parts(
+            "POST",
+            "/",
+            H11,
+            &[("host", "a"), ("transfer-encoding", "gzip, chunked")],
+        );
+        assert_eq!(check(&mut gz), Err(Reject::UnsupportedCoding));
         for bad in [
-            "gzip, chunked",
+            "chunked, gzip",
             "chunked, chunked",
             "xchunked",
             "chunked;q=1",
@@ -346,8 +370,9 @@ mod tests {
     fn host_rules() {
         let mut two = parts("GET", "/", H11, &[("host", "a"), ("host", "b")]);
         assert_eq!(check(&mut two), Err(Reject::MultipleHost));
+        // HAProxy accepts an HTTP/1.1 request without Host: so do we.
         let mut none = parts("GET", "/", H11, &[]);
-        assert_eq!(check(&mut none), Err(Reject::MissingHost));
+        assert_eq!(check(&mut none), Ok(()));
         let mut ten = parts("GET", "/", Version::HTTP_10, &[]);
         assert_eq!(check(&mut ten), Ok(()));
         let mut mismatch = parts("GET", "http://a.example/x", H11, &[("host", "b.example")]);

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use crate::http::io::{ClientIo, ClientTimers, Phase, PhaseCell};
+use crate::http::io::{ClientIo, ClientTimers, Phase, PhaseCell, RawPages};
 use crate::http::upstream::LocalExec;
 use crate::log::format::LogAddr;
 use crate::proxy::conn::Conn;
@@ -22,6 +22,9 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Smallest read buffer limit hyper accepts.
 const HYPER_MIN_BUF: usize = 8192;
+
+/// HAProxy's `tune.maxrewrite`: buffer space kept free for header rewrites.
+const MAXREWRITE: usize = 1024;
 
 /// Default of `tune.http.maxhdr`, as in HAProxy.
 pub const DEFAULT_MAXHDR: usize = 101;
@@ -98,7 +101,17 @@ pub async fn serve(
     };
     let h2 = detect_h2(&conn, timers).await;
     let phase = PhaseCell::new(if h2 { Phase::Multiplexed } else { Phase::New });
-    let io = ClientIo::new(conn, timers, std::sync::Arc::clone(&phase));
+    let fe_http = &ctx.shared.frontends[accepted.frontend].cfg.http;
+    let raw = |status| -> std::sync::Arc<[u8]> {
+        crate::http::reply::page(fe_http, None, status)
+            .to_http1()
+            .into()
+    };
+    let pages = RawPages {
+        timeout: raw(408),
+        bad_request: raw(400),
+    };
+    let io = ClientIo::new(conn, timers, std::sync::Arc::clone(&phase), pages);
     let bytes_in = std::sync::Arc::clone(&io.bytes_in);
     let state = Rc::new(ConnState {
         ctx: Rc::clone(&ctx),
@@ -118,7 +131,12 @@ pub async fn serve(
     let svc_state = Rc::clone(&state);
     let service =
         hyper::service::service_fn(move |req| crate::http::txn::handle(Rc::clone(&svc_state), req));
-    let bufsize = ctx.shared.bufsize.max(HYPER_MIN_BUF);
+    // As HAProxy, a request head must fit in the buffer minus its rewrite reserve.
+    let bufsize = ctx
+        .shared
+        .bufsize
+        .saturating_sub(MAXREWRITE)
+        .max(HYPER_MIN_BUF);
     let maxhdr = ctx.shared.http_maxhdr;
     let io = TokioIo::new(io);
     let stop = ctx.hard_stop();

@@ -64,12 +64,17 @@ async fn process(state: Rc<ConnState>, req: http::Request<Incoming>) -> Response
     let (mut parts, body) = req.into_parts();
     if let Err(reason) = normalize::check_request(&mut parts, shared.http_maxhdr) {
         tracing::info!(
-            "{}: {}: request rejected (400): {reason}",
+            "{}: {}: request rejected: {reason}",
             fe.cfg.name,
             state.client
         );
         rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Request);
-        return finish_local(&state, rec, None, 400, true);
+        let status = if reason == normalize::Reject::UnsupportedCoding {
+            422
+        } else {
+            400
+        };
+        return finish_local(&state, rec, None, status, true);
     }
     // `monitor-uri`: answered here and never logged, as in HAProxy.
     if let Some(uri) = &fe.cfg.http.monitor_uri
