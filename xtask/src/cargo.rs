@@ -67,6 +67,7 @@ const REFERENCE_TESTS: &[&str] = &[
     "balance",
     "forwarding",
     "health",
+    "http_proxy",
     "lifecycle",
     "logging",
     "queue",

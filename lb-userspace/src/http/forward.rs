@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::backend::state::{BackendState, ServerSlot, ServerState};
-use crate::config::http::{ConnMode, RetryOn};
+use crate::config::http::{ConnMode, HttpReuse, RetryOn};
 use crate::config::model::Mode;
 use crate::http::HttpTxn;
 use crate::http::body::{ReqBody, ResBody};
@@ -101,7 +101,7 @@ pub async fn forward(
         None
     };
     let client_close = headers::asks_close(&txn.req.headers);
-    headers::strip_hop_by_hop(&mut txn.req.headers, upgrade);
+    headers::connection_h1(&mut txn.req.headers);
     headers::forwardfor(
         &mut txn.req.headers,
         fe.http.forwardfor.as_ref(),
@@ -123,6 +123,26 @@ pub async fn forward(
             Err(()) => {
                 rec.log.termination = Termination::new(TermCause::ClientAbort, TermPhase::Request);
                 return finish_local(state, rec, Some(be_idx), 400, true);
+            }
+        }
+    }
+    // Retries beyond connection failures replay the request: like HAProxy's L7 retries,
+    // keep a copy of a body that fits in a buffer.
+    if needs_copy(plan.retry_on, be.cfg.retries) && !matches!(req_body, ReqBody::Full(_)) {
+        let fits = match &req_body {
+            ReqBody::Stream(s) => http_body::Body::size_hint(s)
+                .upper()
+                .is_some_and(|n| n <= shared.bufsize as u64),
+            _ => false,
+        };
+        if fits {
+            match crate::http::buffer::read_body(req_body, shared.bufsize).await {
+                Ok((b, _)) => req_body = b,
+                Err(()) => {
+                    rec.log.termination =
+                        Termination::new(TermCause::ClientAbort, TermPhase::Request);
+                    return finish_local(state, rec, Some(be_idx), 400, true);
+                }
             }
         }
     }
@@ -166,8 +186,7 @@ pub async fn forward(
             att.server.cfg.proto_h2,
         );
         if att.server.cfg.proto_h2 {
-            // HTTP/2 has no Connection header; closing is the pool's business.
-            parts.headers.remove(header::CONNECTION);
+            headers::connection_h2(&mut parts.headers);
         }
         let sent_at = Instant::now();
         let outcome = upstream::send(
@@ -268,16 +287,21 @@ fn failed(
     finish_local(state, rec, Some(be_idx), status, false)
 }
 
+/// Whether a failure after the request was sent may be retried (connection failures never
+/// need a copy: the request is still in hand).
+fn needs_copy(retry_on: RetryOn, retries: u32) -> bool {
+    retries > 0
+        && (retry_on.has(RetryOn::EMPTY_RESPONSE)
+            || retry_on.has(RetryOn::JUNK_RESPONSE)
+            || retry_on.has(RetryOn::RESPONSE_TIMEOUT)
+            || [404, 408, 425, 500, 501, 502, 503, 504]
+                .iter()
+                .any(|&s| retry_on.has_status(s)))
+}
+
 /// Whether the request can be sent again, and its copy if so.
 fn replayable(txn: &HttpTxn, body: &ReqBody, retry_on: RetryOn, retries: u32) -> Option<Replay> {
-    // Connection failures never need a copy: the request is still in hand.
-    let beyond_connect = retry_on.has(RetryOn::EMPTY_RESPONSE)
-        || retry_on.has(RetryOn::JUNK_RESPONSE)
-        || retry_on.has(RetryOn::RESPONSE_TIMEOUT)
-        || [404, 408, 425, 500, 501, 502, 503, 504]
-            .iter()
-            .any(|&s| retry_on.has_status(s));
-    if retries == 0 || !beyond_connect || !txn.req.method.is_idempotent() {
+    if !needs_copy(retry_on, retries) {
         return None;
     }
     let data = match body {
@@ -338,9 +362,12 @@ async fn connection(
         let addr = connect::server_addr(&server, state.dst);
         let key = upstream::key(&server, addr);
         loop {
-            if plan.conn_mode == ConnMode::KeepAlive
-                && let Some(idle) = upstream::reuse(key, be.cfg.http.reuse, plan.first)
-            {
+            let idle = match (plan.conn_mode, be.cfg.http.reuse) {
+                (ConnMode::KeepAlive, HttpReuse::Never) => state.take_private(key),
+                (ConnMode::KeepAlive, reuse) => upstream::reuse(key, reuse, plan.first),
+                _ => None,
+            };
+            if let Some(idle) = idle {
                 return Ok(Attempt {
                     slot,
                     server,
@@ -423,7 +450,11 @@ fn respond(
         tunnel_conn = Some(server_upgrade);
     }
     let (mut parts, body) = res.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers, switching && status.as_u16() == 101);
+    if state.h2.get() {
+        headers::connection_h2(&mut parts.headers);
+    } else {
+        headers::connection_h1(&mut parts.headers);
+    }
     if plan.conn_mode == ConnMode::Close || (client_close && !state.h2.get()) {
         parts
             .headers
@@ -457,6 +488,7 @@ fn respond(
         slot: Some(att.slot),
         conn: pooled,
         be_counted: true,
+        private: be.cfg.http.reuse == HttpReuse::Never,
     };
     Response::from_parts(parts, ResBody::stream(body).on_end(Box::new(end)))
 }

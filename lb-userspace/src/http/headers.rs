@@ -8,46 +8,63 @@ use http::{Method, Uri, Version};
 
 use crate::config::http::ForwardFor;
 
-/// Headers that only concern one hop (RFC 9110 7.6.1), never forwarded as-is.
-const HOP_BY_HOP: [HeaderName; 5] = [
+/// Headers HTTP/2 forbids (RFC 9113 8.2.2), removed toward an HTTP/2 peer.
+const H2_FORBIDDEN: [HeaderName; 5] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
-/// Removes the connection-specific headers (and those `Connection` names), keeping
-/// `Upgrade` (and `Connection: upgrade`) when `upgrade` is set. `Transfer-Encoding` is
-/// dropped too: each side frames its own body.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    if let Some(conn) = headers.get(header::CONNECTION) {
-        // Rare: a Connection header naming other headers. Collect names only then.
-        let named: Vec<HeaderName> = conn
-            .to_str()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|n| {
-                !n.is_empty()
-                    && !n.eq_ignore_ascii_case("close")
-                    && !n.eq_ignore_ascii_case("keep-alive")
-                    && !n.eq_ignore_ascii_case("upgrade")
-            })
-            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-            .collect();
-        for n in named {
-            headers.remove(n);
-        }
+/// Edits the `Connection` header between two HTTP/1 hops as HAProxy does: the
+/// `keep-alive` and `close` tokens are this hop's business and go (each side states its own
+/// persistence), other tokens and every other header are forwarded. `Transfer-Encoding`
+/// is dropped: the next hop's framing is chosen when the message is written.
+pub fn connection_h1(headers: &mut HeaderMap) {
+    headers.remove(header::TRANSFER_ENCODING);
+    let Some(conn) = headers.get(header::CONNECTION) else {
+        return;
+    };
+    let text = conn.to_str().unwrap_or("");
+    let persistence =
+        |t: &str| t.eq_ignore_ascii_case("keep-alive") || t.eq_ignore_ascii_case("close");
+    let mut tokens = text.split(',').map(str::trim).filter(|t| !t.is_empty());
+    if !text.split(',').map(str::trim).any(persistence)
+        && headers.get_all(header::CONNECTION).iter().count() == 1
+    {
+        return;
     }
-    for h in &HOP_BY_HOP {
+    let kept: Vec<&str> = tokens.by_ref().filter(|t| !persistence(t)).collect();
+    let joined = kept.join(", ");
+    let others: Vec<HeaderValue> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .skip(1)
+        .cloned()
+        .collect();
+    headers.remove(header::CONNECTION);
+    if !joined.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&joined)
+    {
+        headers.append(header::CONNECTION, v);
+    }
+    for v in others {
+        headers.append(header::CONNECTION, v);
+    }
+}
+
+/// Removes what HTTP/2 forbids before a message goes to an HTTP/2 peer (`te` survives only
+/// as `trailers`).
+pub fn connection_h2(headers: &mut HeaderMap) {
+    for h in &H2_FORBIDDEN {
         headers.remove(h);
     }
-    headers.remove(header::TRANSFER_ENCODING);
-    if upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        headers.remove(header::UPGRADE);
+    if headers
+        .get(header::TE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.remove(header::TE);
     }
 }
 
@@ -203,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn hop_by_hop() {
+    fn connection_headers() {
         let mut h = HeaderMap::new();
         h.insert(
             "connection",
@@ -211,14 +228,20 @@ mod tests {
         );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert("upgrade", HeaderValue::from_static("websocket"));
-        h.insert("x-ok", HeaderValue::from_static("1"));
-        let mut up = h.clone();
-        strip_hop_by_hop(&mut h, false);
-        assert_eq!(h.len(), 1);
-        strip_hop_by_hop(&mut up, true);
-        assert_eq!(up["upgrade"], "websocket");
-        assert_eq!(up["connection"], "upgrade");
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        let mut h2 = h.clone();
+        connection_h1(&mut h);
+        assert_eq!(h["connection"], "x-secret");
+        assert_eq!(h["keep-alive"], "timeout=5");
+        assert!(h.get("transfer-encoding").is_none());
+        let mut close = HeaderMap::new();
+        close.insert("connection", HeaderValue::from_static("close"));
+        connection_h1(&mut close);
+        assert!(close.is_empty());
+        h2.insert("te", HeaderValue::from_static("trailers"));
+        connection_h2(&mut h2);
+        assert_eq!(h2.len(), 2, "{h2:?}");
+        assert!(h2.contains_key("x-secret") && h2.contains_key("te"));
     }
 
     #[test]

@@ -57,6 +57,19 @@ pub struct ConnState {
     pub vars: Option<Vars>,
     /// Bytes received from the client.
     pub bytes_in: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The server connection kept for this client alone (`http-reuse never`).
+    pub private: std::cell::RefCell<Option<(crate::http::pool::Key, crate::http::pool::Idle)>>,
+}
+
+impl ConnState {
+    /// Takes the private server connection if it goes to `key`.
+    pub fn take_private(&self, key: crate::http::pool::Key) -> Option<crate::http::pool::Idle> {
+        let mut p = self.private.borrow_mut();
+        match p.take() {
+            Some((k, idle)) if k == key && !idle.sender.is_closed() => Some(idle),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for ConnState {
@@ -127,6 +140,7 @@ pub async fn serve(
         tracking,
         vars,
         bytes_in,
+        private: std::cell::RefCell::new(None),
     });
     let svc_state = Rc::clone(&state);
     let service =

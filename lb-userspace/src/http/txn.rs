@@ -152,6 +152,7 @@ pub fn finish_local(
         slot: None,
         conn: None,
         be_counted: be_idx.is_some(),
+        private: false,
     };
     let (parts, body) = res.into_parts();
     Response::from_parts(parts, body.on_end(Box::new(end)))
@@ -170,13 +171,20 @@ pub struct Done {
     pub conn: Option<(Key, Idle)>,
     /// The backend's `cur_conns` was incremented for this request.
     pub be_counted: bool,
+    /// The server connection is private to the client connection (`http-reuse never`).
+    pub private: bool,
 }
 
 impl TxnEnd for Done {
     fn finish(&mut self, complete: bool, bytes: u64) {
         if complete && let Some((key, mut idle)) = self.conn.take() {
             idle.since = Instant::now();
-            pool::put(key, idle);
+            if self.private {
+                // `http-reuse never`: the connection stays with its client connection.
+                *self.state.private.borrow_mut() = Some((key, idle));
+            } else {
+                pool::put(key, idle);
+            }
         }
         self.conn = None;
         let state = &self.state;
