@@ -453,3 +453,36 @@ fn a_tcp_frontend_can_hand_its_stream_to_an_http_backend() {
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].header("x-forwarded-for"), Some("127.0.0.1"));
 }
+
+#[test]
+fn a_server_stalling_mid_body_is_cut_by_timeout_server() {
+    let b = lb_tests::Backend::custom("stall", |s: TcpStream, _| {
+        let mut r = BufReader::new(s);
+        loop {
+            let mut line = String::new();
+            if std::io::BufRead::read_line(&mut r, &mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+        }
+        let mut s = r.into_inner();
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let port = free_port();
+    let cfg = http_header("").replace("timeout server 30s", "timeout server 600ms")
+        + &listen(port, &format!("    server s1 {}\n", b.addr()));
+    let _lb = Lb::start(&cfg);
+    let mut c = open(port);
+    let started = Instant::now();
+    c.get_mut().write_all(GET).unwrap();
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+    assert!(text.ends_with("abc"), "{text:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}

@@ -379,7 +379,14 @@ async fn connection(
             let started = Instant::now();
             let opened = {
                 let sctx = base_ctx(state);
-                upstream::open(&server, addr, be.cfg.timeouts.connect, &sctx).await
+                upstream::open(
+                    &server,
+                    addr,
+                    be.cfg.timeouts.connect,
+                    be.cfg.timeouts.server,
+                    &sctx,
+                )
+                .await
             };
             rec.log.tc_ms = Some(ms(started.elapsed()));
             let e = match opened {

@@ -68,6 +68,7 @@ pub async fn open(
     server: &ServerState,
     addr: SocketAddr,
     t_connect: Option<Duration>,
+    t_server: Option<Duration>,
     sctx: &StreamCtx<'_>,
 ) -> Result<Sender, OpenError> {
     let stream = connect::connect(addr, t_connect).await.map_err(|e| {
@@ -84,7 +85,7 @@ pub async fn open(
             .await
             .map_err(OpenError::Proxy)?;
     }
-    let io = TokioIo::new(conn);
+    let io = TokioIo::new(ServerIo::new(conn, t_server));
     if server.cfg.proto_h2 {
         let (sender, connection) = hyper::client::conn::http2::Builder::new(LocalExec)
             .timer(TokioTimer::new())
@@ -189,5 +190,121 @@ fn classify(
             tracing::debug!("server request failed: {err}");
             Sent::Failed(failure)
         }
+    }
+}
+
+/// A server socket with `timeout server` as an inactivity limit: a read or write that
+/// waits longer fails, so a stalled server cannot hold a response (or an idle pooled
+/// connection) forever.
+pub struct ServerIo {
+    conn: Conn,
+    limit: Option<Duration>,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl ServerIo {
+    /// Wraps a connected server socket.
+    pub fn new(conn: Conn, limit: Option<Duration>) -> Self {
+        Self {
+            conn,
+            limit,
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed: false,
+        }
+    }
+
+    fn progress(&mut self) {
+        self.armed = false;
+    }
+
+    /// On a pending operation: arms the timer if needed; `true` when it struck.
+    fn stalled(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
+        };
+        if !self.armed {
+            self.sleep
+                .as_mut()
+                .reset(tokio::time::Instant::now() + limit);
+            self.armed = true;
+        }
+        self.sleep.as_mut().poll(cx).is_ready()
+    }
+}
+
+impl tokio::io::AsyncRead for ServerIo {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.conn).poll_read(cx, buf) {
+            std::task::Poll::Pending if this.stalled(cx) => {
+                std::task::Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            ready => {
+                this.progress();
+                ready
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for ServerIo {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.conn).poll_write(cx, buf) {
+            std::task::Poll::Pending if this.stalled(cx) => {
+                std::task::Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            ready => {
+                this.progress();
+                ready
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.conn).poll_write_vectored(cx, bufs) {
+            std::task::Poll::Pending if this.stalled(cx) => {
+                std::task::Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            ready => {
+                this.progress();
+                ready
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().conn).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().conn).poll_shutdown(cx)
     }
 }
