@@ -146,6 +146,10 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
         bufsize: config.global.bufsize.max(1024),
         splice: !(opts.no_splice || config.global.nosplice),
         pipesize: config.global.pipesize,
+        http_maxhdr: config
+            .global
+            .http_maxhdr
+            .unwrap_or(crate::http::session::DEFAULT_MAXHDR),
     });
     let (stop_tx, stop_rx) = watch::channel(StopMode::Running);
     let threads = worker::spawn(&shared, listeners, &stop_rx)?;

@@ -107,10 +107,11 @@ fn build_frontend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) -
         tcplog: px.tcplog || px.http_log.tcplog_fallback(px.mode),
         rules: px.tcp.frontend_rules(),
         stick_table: px.stick_table.clone(),
-        http_rules: px.http.rules(),
-        http_captures: px.http.captures(),
+        http_rules: px.http_rules.rules(),
+        http_captures: px.http_rules.captures(),
         compression: px.compression.clone(),
         http_log: px.http_log.resolve(px.mode, errors),
+        http: px.http.clone(),
     }
 }
 
@@ -137,11 +138,12 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         logs: expand_logs(&px.logs, global),
         tcplog: px.tcplog,
         rules: px.tcp.backend_rules(),
-        http_rules: px.http.rules(),
+        http_rules: px.http_rules.rules(),
         stick_table: px.stick_table.clone(),
         stick_rules: px.stick_rules.clone(),
         persist: px.persist.clone(),
         compression: px.compression.clone(),
+        http: px.http.clone(),
     }
 }
 

@@ -16,6 +16,7 @@ mod finalize;
 mod global;
 mod http_rules;
 pub mod httplog;
+pub mod http;
 mod keywords;
 pub mod lexer;
 mod line;

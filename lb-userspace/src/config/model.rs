@@ -100,6 +100,8 @@ pub struct Global {
     pub stats_timeout: Option<Duration>,
     /// `stats maxconn N`: concurrent runtime API connections (default 10).
     pub stats_maxconn: Option<u32>,
+    /// `tune.http.maxhdr N`: most header fields in a request or response (default 101).
+    pub http_maxhdr: Option<usize>,
 }
 
 /// Privilege level of a runtime API connection (`level user|operator|admin`), ordered.
@@ -136,7 +138,7 @@ pub enum Mode {
     /// Layer 4: bytes in both directions.
     #[default]
     Tcp,
-    /// Layer 7 HTTP (comes with the HTTP-mode issue; rejected by the parser until then).
+    /// Layer 7 HTTP.
     Http,
 }
 
@@ -160,6 +162,12 @@ pub struct Timeouts {
     pub queue: Option<Duration>,
     /// `timeout check`: extra read timeout of a health check once connected.
     pub check: Option<Duration>,
+    /// `timeout http-request`: time to receive a complete request head (HTTP mode).
+    pub http_request: Option<Duration>,
+    /// `timeout http-keep-alive`: time to wait for the next request (HTTP mode).
+    pub http_keep_alive: Option<Duration>,
+    /// `timeout tarpit`: how long a tarpitted request is held (HTTP mode).
+    pub tarpit: Option<Duration>,
 }
 
 /// One `log` line: where to send logs.
@@ -238,6 +246,8 @@ pub struct Frontend {
     pub compression: Option<crate::config::compression::CompressionCfg>,
     /// HTTP log settings: `option httplog`, `log-format`, `unique-id-*`, `capture cookie`.
     pub http_log: crate::config::httplog::HttpLogCfg,
+    /// HTTP-mode settings (`option forwardfor`, `monitor-uri`, `errorfile`...).
+    pub http: crate::config::http::HttpProxy,
 }
 
 /// One `use_backend NAME [if|unless COND]` rule.
@@ -433,6 +443,8 @@ pub struct Server {
     pub cookie: Option<String>,
     /// `non-stick`: connections to this server are never stored in stick tables.
     pub non_stick: bool,
+    /// `proto h2`: HTTP/2 to this server (HTTP mode; `proto h1` or nothing is HTTP/1.1).
+    pub proto_h2: bool,
     /// Where the line is.
     pub location: Location,
 }
@@ -614,6 +626,8 @@ pub struct Backend {
     pub persist: crate::config::cookie::PersistCfg,
     /// `compression ...` of the backend.
     pub compression: Option<crate::config::compression::CompressionCfg>,
+    /// HTTP-mode settings (`http-reuse`, `retry-on`, `option forwardfor`, `errorfile`...).
+    pub http: crate::config::http::HttpProxy,
 }
 
 /// Default `retries`, as in HAProxy.

@@ -65,7 +65,7 @@ pub(crate) fn parse_option(px: &mut ProxyDraft, line: &Line) -> Result<(), Confi
                 keyword: keyword.clone(),
             })
             .with_hint("removed from HAProxy 2.x")),
-        _ => Err(unknown(line, name)),
+        _ => super::http::parse_option(px, line, name).unwrap_or_else(|| Err(unknown(line, name))),
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Shared {
     pub tables: Arc<crate::stick::Tables>,
     /// Some proxy has `tcp-request`/`tcp-response` rules (streams then get variables).
     pub rules_active: bool,
+    /// `tune.http.maxhdr`: most header fields in an HTTP message.
+    pub http_maxhdr: usize,
 }
 
 /// One worker's own state, shared by its tasks (never crosses threads).
