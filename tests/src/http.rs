@@ -155,19 +155,22 @@ impl std::fmt::Debug for HttpBackend {
 impl HttpBackend {
     /// An echo server named `name` on a free port.
     pub fn echo(name: &str) -> Self {
+        Self::with(name, Arc::new(Self::echo_handler(name)))
+    }
+
+    /// The handler of [`HttpBackend::echo`], to build on: `200`, `x-server: NAME`, and the
+    /// request line and headers as the body.
+    pub fn echo_handler(name: &str) -> impl Fn(&Request) -> Response + Send + Sync + 'static {
         let n = name.to_owned();
-        Self::with(
-            name,
-            Arc::new(move |req: &Request| {
-                let mut body = format!("{n} {} {}\n", req.method, req.target);
-                for (k, v) in &req.headers {
-                    body.push_str(&format!("{k}: {v}\n"));
-                }
-                Response::new(200, &body)
-                    .header("x-server", &n)
-                    .header("content-type", "text/plain")
-            }),
-        )
+        move |req: &Request| {
+            let mut body = format!("{n} {} {}\n", req.method, req.target);
+            for (k, v) in &req.headers {
+                body.push_str(&format!("{k}: {v}\n"));
+            }
+            Response::new(200, &body)
+                .header("x-server", &n)
+                .header("content-type", "text/plain")
+        }
     }
 
     /// A server named `name` answering with `handler`.
