@@ -6,7 +6,9 @@
 //! * the status code;
 //! * the response headers, except those HAProxy and hyper legitimately frame differently
 //!   ([`IGNORED_RESPONSE`]: `date`, `connection`, `keep-alive`, `content-length`,
-//!   `transfer-encoding`), names lowercased, in order;
+//!   `transfer-encoding`), names lowercased, sorted by name (stable: the values of a
+//!   repeated field keep their order, which is meaningful; the order of different fields
+//!   is not, and hyper's header map groups fields by name);
 //! * the response body when the step asks for it (proxy-generated answers: `return`);
 //! * which server got the request (`None` if none did), and the request as that server
 //!   parsed it: method, target, body, and headers with names lowercased, sorted by name
@@ -217,7 +219,8 @@ pub struct Scenario {
 pub struct Observed {
     /// Status code (0: no response).
     pub status: u16,
-    /// Response headers, names lowercased, [`IGNORED_RESPONSE`] left out.
+    /// Response headers, names lowercased, sorted by name (stable), [`IGNORED_RESPONSE`]
+    /// left out.
     pub headers: Vec<(String, String)>,
     /// Response body, if compared.
     pub body: Option<String>,
@@ -333,11 +336,14 @@ fn observe(
 }
 
 fn response_headers(r: &Response) -> Vec<(String, String)> {
-    r.headers
+    let mut h: Vec<(String, String)> = r
+        .headers
         .iter()
         .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
         .filter(|(n, _)| !IGNORED_RESPONSE.contains(&n.as_str()))
-        .collect()
+        .collect();
+    h.sort_by(|a, b| a.0.cmp(&b.0));
+    h
 }
 
 /// Whether the harness runs HAProxy on both sides (`LB_DIFF_SELF=1`).

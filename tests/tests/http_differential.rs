@@ -68,6 +68,35 @@ fn header_rule_chains() {
 }
 
 #[test]
+fn path_and_method_rewrites_with_variables() {
+    let rules = "    http-request set-var(txn.orig) path\n\
+                 \x20   http-request set-path /v2%[path] if { path_beg /api }\n\
+                 \x20   http-request set-query a=1&%[query] if { path_beg /v2/api/q }\n\
+                 \x20   http-request set-method PUT if { path_end /put }\n\
+                 \x20   http-request set-uri /fixed?x=%[url_param(x)] if { path /uri }\n\
+                 \x20   http-request set-header X-Orig %[var(txn.orig)]\n\
+                 \x20   http-request set-header X-Dec %[url_param(d),url_dec]\n\
+                 \x20   http-after-response set-header X-After done\n";
+    check(&scenario(
+        "path and method rewrites",
+        &["s1"],
+        &fe_be(rules, "    server s1 {s1}\n"),
+        vec![
+            Step::get("/api/users"),
+            Step::get("/api/q?b=2"),
+            Step::get("/a/put"),
+            Step::get("/uri?x=7&y=8"),
+            Step::get("//a//b/../c?d=a%20b"),
+            Step {
+                method: "POST".into(),
+                body: "hello=world".into(),
+                ..Step::get("/form")
+            },
+        ],
+    ));
+}
+
+#[test]
 fn redirects() {
     let rules = "    http-request redirect location /new code 301 if { path /old }\n\
                  \x20   http-request redirect prefix https://example.com if { path_beg /p/ }\n\
