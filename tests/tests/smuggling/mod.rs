@@ -53,6 +53,9 @@ pub const BAD_OR_CLOSED: &[u16] = &[400, 0];
 pub const BAD_OR_NOT_IMPL: &[u16] = &[400, 422, 501, 0];
 pub const TOO_LONG: &[u16] = &[400, 414, 431];
 
+/// One proxy in front of one server. `http-reuse always`: the probe after a case goes over
+/// the server connection the case left idle, if any, so a desynchronized (poisoned) server
+/// connection shows up as a damaged probe.
 pub fn config(port: u16, be: &HttpBackend) -> String {
     format!(
         "global\n\
@@ -73,6 +76,7 @@ pub fn config(port: u16, be: &HttpBackend) -> String {
          \x20   default_backend be\n\
          \n\
          backend be\n\
+         \x20   http-reuse always\n\
          \x20   server s1 {}\n",
         be.addr()
     )
@@ -228,6 +232,13 @@ pub fn rig<T>(send: impl FnOnce(u16) -> T) -> Result<(T, Seen), String> {
         ));
     }
     let probes: Vec<&Request> = all.iter().filter(|q| q.target == "/probe").collect();
+    if report() {
+        eprintln!(
+            "  probe on server connection {:?}, case on {:?}",
+            probes.first().map(|q| q.conn),
+            seen.attack.iter().map(|q| q.conn).collect::<Vec<_>>()
+        );
+    }
     if probes.len() != 1 || probes[0].method != "GET" || !probes[0].body.is_empty() {
         return Err(format!("probe arrived damaged: {probes:?}"));
     }
