@@ -155,6 +155,9 @@ impl Results {
     /// The median run of `s`, if it ran.
     pub fn median(&self, s: Scenario) -> Option<Measure> {
         let runs = self.runs.iter().find(|(k, _)| *k == s)?.1.as_ref().ok()?;
+        if runs.is_empty() {
+            return None;
+        }
         Some(Measure {
             load: Load {
                 requests: median_of(runs, |m| m.load.requests as f64) as u64,

@@ -68,7 +68,8 @@ fn target_row(
             ratio(l, h),
             if pass(l, h) { "**MET**" } else { "**NOT MET**" }.to_owned(),
         ),
-        _ => ("-".into(), format!("**NOT MET** (lb {lb_why})")),
+        (None, _) => ("-".into(), format!("**NOT MET** (lb {lb_why})")),
+        (Some(_), None) => ("-".into(), "not measured (no HAProxy figure)".into()),
     };
     let _ = writeln!(
         out,
@@ -110,7 +111,11 @@ pub fn section(results: &[Results], elapsed: u64, root: &Path) -> Result<Section
             "--always",
             "--dirty"
         ])),
-        first_line(Command::new("wrk").arg("-v")),
+        first_line(Command::new("wrk").arg("-v"))
+            .split(" Copyright")
+            .next()
+            .unwrap_or("")
+            .to_owned(),
         first_line(Command::new("h2load").arg("--version")),
     );
     if let Some(why) = lb.and_then(|r| r.unavailable.as_ref()) {

@@ -218,7 +218,7 @@ pub fn haproxy_config(kind: Kind, ports: Ports, backend: u16) -> String {
         ""
     };
     format!(
-        "global\n    nbthread 1\n{cpu_map}    maxconn 20000\n\n\
+        "global\n    nbthread 1\n{cpu_map}    maxconn 5000\n\n\
          defaults\n    mode http\n    timeout connect 5s\n    timeout client 120s\n\
          \x20   timeout server 120s\n    timeout http-keep-alive 120s\n\n\
          frontend proxy\n    bind 127.0.0.1:{}\n    default_backend nginx\n\n\
