@@ -18,7 +18,8 @@
 //!
 //! A step may send the cookies collected from earlier `Set-Cookie` answers of the same side
 //! (stickiness). `LB_DIFF_SHOW=1` prints the reference's views. Setting `LB_DIFF_SELF=1` runs HAProxy on both sides: the harness checking
-//! itself (every scenario must pass).
+//! itself (every scenario must pass); so does `LB_BIN=tests/reference/haproxy-as-lb`, as in
+//! `cargo xtask reference`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -67,6 +67,8 @@ const REFERENCE_TESTS: &[&str] = &[
     "balance",
     "forwarding",
     "health",
+    "http_differential",
+    "http_smuggling",
     "lifecycle",
     "logging",
     "queue",

@@ -283,8 +283,13 @@ fn measure(dir: &Path, lb: &Path, oha: &Path) -> Result<Vec<Results>> {
         p.idle_conns
     );
     for (r, sys) in &mut running {
-        let Some(s) = sys else { continue };
-        r.idle_kib = systems::idle_conn_kib(&s.proc, s.ports.proxy, FILE, p.idle_conns)
+        if sys.is_none() {
+            continue;
+        }
+        // A fresh process: memory freed by the load runs would otherwise hide the cost.
+        *sys = None;
+        r.idle_kib = systems::start(r.kind, dir, lb, backend_port)
+            .and_then(|s| systems::idle_conn_kib(&s.proc, s.ports.proxy, FILE, p.idle_conns))
             .map_err(|e| format!("{e:#}"));
     }
     Ok(running.into_iter().map(|(r, _)| r).collect())

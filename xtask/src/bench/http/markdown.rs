@@ -202,8 +202,9 @@ pub fn section(results: &[Results], elapsed: u64, root: &Path) -> Result<Section
         out,
         "### Memory per idle keep-alive connection\n\n{idle_conns} client connections each \
          made one `GET {FILE}` through the proxy and stayed open; the figure is the growth of \
-         the proxy's `VmRSS` (all its processes) divided by {idle_conns}, after a warm-up of 50 \
-         connections.\n\n| system | KiB per idle connection |\n| --- | --- |"
+         the `VmRSS` of a freshly started proxy (all its processes) divided by {idle_conns}, \
+         after a warm-up of 50 connections. Kernel socket buffers are not in `VmRSS`: they \
+         cost the same whatever the proxy.\n\n| system | KiB per idle connection |\n| --- | --- |"
     );
     for r in results {
         let v = match (&r.unavailable, &r.idle_kib) {
