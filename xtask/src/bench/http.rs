@@ -192,7 +192,9 @@ fn median_of(runs: &[Measure], f: impl Fn(&Measure) -> f64) -> f64 {
 pub fn run() -> Result<Section> {
     let oha = crate::setup::bench_tools()?;
     let root = workspace_root();
-    let lb = root.join("target/release/lb");
+    // `LB_BENCH_LB=PATH` measures another build of lb (the release build is the default).
+    let lb = std::env::var_os("LB_BENCH_LB")
+        .map_or_else(|| root.join("target/release/lb"), PathBuf::from);
     let dir = std::env::temp_dir().join(format!("lb-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let started = std::time::Instant::now();
@@ -223,7 +225,7 @@ fn measure(dir: &Path, lb: &Path, oha: &Path) -> Result<Vec<Results>> {
                 eprintln!("xtask: bench http: {}: {why}", kind.name());
                 (
                     Some(why),
-                    systems::haproxy_config(kind, placeholder_ports(), backend_port),
+                    systems::haproxy_config(kind, placeholder_ports(), backend_port, true),
                     None,
                 )
             }
@@ -309,12 +311,7 @@ fn unavailable_reason(kind: Kind, err: &str) -> String {
     if kind == Kind::Lb && err.contains("mode http") {
         return "not available (mode http refused)".into();
     }
-    let first = err
-        .lines()
-        .find(|l| l.contains("rror") || l.contains("ALERT"))
-        .or_else(|| err.lines().next())
-        .unwrap_or("failed");
-    format!("not available ({})", first.trim())
+    format!("not available ({})", systems::first_alert(err))
 }
 
 fn url(port: u16, path: &str) -> String {
@@ -330,7 +327,12 @@ fn run_once(scenario: Scenario, sys: &System, oha: &Path, dir: &Path) -> Result<
     let load = match scenario {
         Scenario::KeepAlive => load::wrk(&url(sys.ports.proxy, FILE), conns, secs, &[])?,
         Scenario::Fixed => load::oha(oha, &url(sys.ports.proxy, FILE), p.fixed_rate, conns, secs)?,
-        Scenario::Direct => load::wrk(&url(sys.ports.direct, "/"), conns, secs, &[])?,
+        Scenario::Direct => {
+            if let Some(why) = &sys.direct_error {
+                anyhow::bail!("{why}");
+            }
+            load::wrk(&url(sys.ports.direct, "/"), conns, secs, &[])?
+        }
         Scenario::NewConn => load::wrk(
             &url(sys.ports.proxy, FILE),
             conns,

@@ -211,21 +211,29 @@ pub struct Ports {
 }
 
 /// The HAProxy-language configuration lb and HAProxy both run (HAProxy also gets `cpu-map`).
-pub fn haproxy_config(kind: Kind, ports: Ports, backend: u16) -> String {
+/// Without `direct`, the self-answering frontend is left out.
+pub fn haproxy_config(kind: Kind, ports: Ports, backend: u16, direct: bool) -> String {
     let cpu_map = if kind == Kind::Haproxy {
         "    cpu-map 1/1 1\n"
     } else {
         ""
+    };
+    let direct = if direct {
+        format!(
+            "frontend direct\n    bind 127.0.0.1:{}\n\
+             \x20   http-request return status 200 content-type text/plain string ok\n\n",
+            ports.direct
+        )
+    } else {
+        String::new()
     };
     format!(
         "global\n    nbthread 1\n{cpu_map}    maxconn 5000\n\n\
          defaults\n    mode http\n    timeout connect 5s\n    timeout client 120s\n\
          \x20   timeout server 120s\n    timeout http-keep-alive 120s\n\n\
          frontend proxy\n    bind 127.0.0.1:{}\n    default_backend nginx\n\n\
-         frontend direct\n    bind 127.0.0.1:{}\n\
-         \x20   http-request return status 200 content-type text/plain string ok\n\n\
-         backend nginx\n    server n1 127.0.0.1:{backend}\n",
-        ports.proxy, ports.direct
+         {direct}backend nginx\n    server n1 127.0.0.1:{backend}\n",
+        ports.proxy
     )
 }
 
@@ -259,12 +267,28 @@ pub struct System {
     pub config: String,
     /// The process.
     pub proc: Proc,
+    /// Why the self-answering frontend is missing, if it is.
+    pub direct_error: Option<String>,
+}
+
+/// The first `[ALERT]` line of a proxy's output (else its first line).
+pub fn first_alert(err: &str) -> String {
+    let line = err
+        .lines()
+        .find(|l| l.contains("ALERT") || l.contains("rror"))
+        .or_else(|| err.lines().next())
+        .unwrap_or("failed");
+    // `[ALERT] (pid) : config : parsing [file:line] : message`: the message says it all.
+    let msg = line.split_once("[ALERT]").map_or(line, |(_, m)| m);
+    msg.rsplit(" : ").next().unwrap_or(msg).trim().to_owned()
 }
 
 /// Starts `kind` on CPU 1 in front of the backend on `backend`.
 pub fn start(kind: Kind, dir: &Path, lb: &Path, backend: u16) -> Result<System> {
     let proxy = free_port()?;
     let direct = free_port()?;
+    let direct_port = direct;
+    let mut direct_error = None;
     let ports = Ports {
         proxy,
         direct,
@@ -290,9 +314,7 @@ pub fn start(kind: Kind, dir: &Path, lb: &Path, backend: u16) -> Result<System> 
             (config, proc)
         }
         Kind::Lb | Kind::Haproxy => {
-            let config = haproxy_config(kind, ports, backend);
             let path = dir.join(format!("{name}.cfg"));
-            std::fs::write(&path, &config)?;
             let (program, foreground) = if kind == Kind::Lb {
                 (lb, "-d")
             } else {
@@ -300,14 +322,29 @@ pub fn start(kind: Kind, dir: &Path, lb: &Path, backend: u16) -> Result<System> 
             };
             let cfg = path.to_string_lossy().into_owned();
             let log = dir.join(format!("{name}.log"));
-            let proc = Proc::start(
-                1,
-                program,
-                &[foreground, "-f", &cfg],
-                &log,
-                &[proxy, direct],
-            )?;
-            (config, proc)
+            let run = |direct: bool| -> Result<(String, Proc)> {
+                let config = haproxy_config(kind, ports, backend, direct);
+                std::fs::write(&path, &config)?;
+                let ports: &[u16] = if direct {
+                    &[proxy, direct_port]
+                } else {
+                    &[proxy]
+                };
+                let proc = Proc::start(1, program, &[foreground, "-f", &cfg], &log, ports)?;
+                Ok((config, proc))
+            };
+            match run(true) {
+                Ok(started) => started,
+                // An lb without `http-request return` can still proxy: measure that.
+                Err(e) if kind == Kind::Lb && !format!("{e:#}").contains("mode http") => {
+                    direct_error = Some(format!(
+                        "not available ({})",
+                        first_alert(&format!("{e:#}"))
+                    ));
+                    run(false)?
+                }
+                Err(e) => return Err(e),
+            }
         }
     };
     Ok(System {
@@ -315,6 +352,7 @@ pub fn start(kind: Kind, dir: &Path, lb: &Path, backend: u16) -> Result<System> 
         ports,
         config,
         proc,
+        direct_error,
     })
 }
 
@@ -388,5 +426,21 @@ fn read_response(s: &mut TcpStream) -> Result<()> {
         if buf.len() >= end + 4 + len {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_message_is_extracted() {
+        let err = "/x/lb did not listen on [1, 2]: [ALERT]    (26901) : config : parsing \
+                   [/tmp/lb.cfg:18] : keyword 'http-request' is not supported yet\nmore";
+        assert_eq!(
+            first_alert(err),
+            "keyword 'http-request' is not supported yet"
+        );
+        assert_eq!(first_alert("boom"), "boom");
     }
 }
