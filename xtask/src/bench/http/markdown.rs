@@ -118,6 +118,10 @@ pub fn section(results: &[Results], elapsed: u64, root: &Path) -> Result<Section
             .to_owned(),
         first_line(Command::new("h2load").arg("--version")),
     );
+    out.push_str(
+        "Reproduce with `cargo xtask bench http` (about 5 minutes; `LB_BENCH_QUICK=1` for a \
+         40-second smoke run of the harness, `LB_BENCH_LB=PATH` to measure another lb binary).\n\n",
+    );
     if let Some(why) = lb.and_then(|r| r.unavailable.as_ref()) {
         let _ = writeln!(
             out,
