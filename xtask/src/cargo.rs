@@ -76,6 +76,8 @@ const REFERENCE_TESTS: &[&str] = &[
     "http_h2",
     "http_proxy",
     "http_tunnel",
+    "http_differential",
+    "http_smuggling",
     "lifecycle",
     "logging",
     "queue",

@@ -36,7 +36,10 @@ pub fn run(args: &[String]) -> Result<()> {
             PARTS.join(", ")
         );
     }
-    crate::cargo::build()?;
+    // `LB_BENCH_LB=PATH` benchmarks a given lb binary instead of a fresh release build.
+    if std::env::var_os("LB_BENCH_LB").is_none() {
+        crate::cargo::build()?;
+    }
     let mut sections = Vec::new();
     for part in wanted {
         let section = match part {
