@@ -9,7 +9,9 @@ mod cidr;
 mod command;
 mod error;
 mod guard;
+mod interfaces;
 mod loader;
+mod ports;
 mod probe;
 mod stats;
 mod testrun;
@@ -25,6 +27,7 @@ pub use guard::{
     Budget, GuardSettings, PORT_SYN_GUARD, PORT_TCP_SANITY, SYNCOOKIES_SYSCTL, SynCookies,
     monotonic_ns, port_stats, protected_ports, set_protected_ports, set_settings,
 };
+pub use interfaces::{InterfaceStats, interface_stats};
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
 pub use stats::{SlotStats, XdpStats, read_stats};

@@ -6,6 +6,8 @@ use lb_common::XDP_BASELINE_PROGRAM;
 
 use super::{EbpfError, XdpRuntime};
 
+mod cost;
+
 /// `XDP_ABORTED`.
 pub const XDP_ABORTED: u32 = 0;
 /// `XDP_DROP`.
