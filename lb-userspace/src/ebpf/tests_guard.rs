@@ -6,5 +6,6 @@ mod fixture;
 mod frames;
 mod lists;
 mod parsing;
+mod slots;
 mod syn;
 mod tcp;
