@@ -10,7 +10,9 @@ mod command;
 mod error;
 mod guard;
 pub mod list_command;
+mod interfaces;
 mod loader;
+mod ports;
 mod probe;
 pub mod pushdown;
 mod service;
@@ -28,6 +30,7 @@ pub use guard::{
     Budget, GuardSettings, PORT_SYN_GUARD, PORT_TCP_SANITY, SYNCOOKIES_SYSCTL, SynCookies,
     monotonic_ns, port_stats, protected_ports, set_protected_ports, set_settings,
 };
+pub use interfaces::{InterfaceStats, interface_stats};
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
 pub use service::{
