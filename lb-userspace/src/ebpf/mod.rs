@@ -12,6 +12,7 @@ mod guard;
 mod loader;
 mod probe;
 mod stats;
+mod steer;
 mod testrun;
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ pub use guard::{
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
 pub use stats::{SlotStats, XdpStats, read_stats};
+pub use steer::{LoadGuard, SteerBuilder, SteerError, Steering, WorkerLoad};
 pub use testrun::{TestRunOutcome, XDP_ABORTED, XDP_DROP, XDP_PASS};
 
 /// Whether this `lb` binary embeds the eBPF object.
