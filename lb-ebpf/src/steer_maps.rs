@@ -42,8 +42,13 @@ pub fn pick(policy: u32, hash: u32, workers: u32) -> u32 {
         POLICY_LEAST_LOADED => {
             // SAFETY: helpers without arguments or memory access.
             let r = unsafe { bpf_get_prandom_u32() };
+            if workers < 2 {
+                return 0;
+            }
+            // Two distinct candidates: a worker holding many connections then never wins
+            // against any other.
             let a = scale(r, workers);
-            let b = scale(r.rotate_left(16), workers);
+            let b = (a + 1 + scale(r.rotate_left(16), workers - 1)) % workers;
             if load(b) < load(a) { b } else { a }
         }
         POLICY_CPU => {

@@ -5,6 +5,8 @@ pub mod gate;
 pub mod listener;
 mod steer;
 
+pub use steer::current_id;
+
 use std::cell::{Cell, RefCell};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
@@ -169,6 +171,7 @@ pub fn spawn(
 }
 
 fn run(id: usize, shared: Arc<Shared>, listeners: Vec<Listener>, stop: watch::Receiver<StopMode>) {
+    steer::set_current_id(id);
     if listeners.iter().any(|l| l.steer == SteerPolicy::Cpu) {
         steer::pin_to_cpu(id);
     }

@@ -1,5 +1,23 @@
-//! Worker side of `steer cpu`: worker `n` runs on CPU `n` (modulo the CPUs it may use), so
-//! that the connections the program hands it by receiving CPU stay local.
+//! Worker side of steering: which worker this thread is (the `thread` fetch), and for
+//! `steer cpu`, worker `n` runs on CPU `n` (modulo the CPUs it may use), so that the
+//! connections the program hands it by receiving CPU stay local.
+
+use std::cell::Cell;
+
+thread_local! {
+    /// The worker number of this thread; `None` outside workers.
+    static WORKER_ID: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Marks the calling thread as worker `id`.
+pub fn set_current_id(id: usize) {
+    WORKER_ID.with(|w| w.set(Some(id)));
+}
+
+/// The worker running the calling thread (HAProxy's `thread` fetch: `0..nbthread`).
+pub fn current_id() -> Option<usize> {
+    WORKER_ID.with(Cell::get)
+}
 
 /// Pins the calling worker thread; a failure only costs locality, so it is logged.
 pub fn pin_to_cpu(worker: usize) {
