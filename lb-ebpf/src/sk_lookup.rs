@@ -4,7 +4,7 @@
 use core::ptr::read_volatile;
 
 use aya_ebpf::{
-    bindings::{BPF_SK_LOOKUP_F_NO_REUSEPORT, sk_action::SK_PASS},
+    bindings::{BPF_SK_LOOKUP_F_NO_REUSEPORT, BPF_SK_LOOKUP_F_REPLACE, sk_action::SK_PASS},
     macros::sk_lookup,
     programs::SkLookupContext,
 };
@@ -74,8 +74,10 @@ fn assign(ctx: &SkLookupContext) {
     };
     let hash = flow_hash(&remote, remote_port, port);
     let first = pick(rule.policy, hash, rule.workers);
-    // The reuseport group would hash again and undo the policy: this is the worker.
-    let flags = u64::from(BPF_SK_LOOKUP_F_NO_REUSEPORT);
+    // The reuseport group would hash again and undo the policy: this is the worker. During a
+    // reload the old process's program ran first: the newest process takes over, as it
+    // does for reuseport groups.
+    let flags = u64::from(BPF_SK_LOOKUP_F_NO_REUSEPORT | BPF_SK_LOOKUP_F_REPLACE);
     // The chosen worker's socket is gone while it stops: the next ones.
     for i in 0..TRIES {
         let worker = (first + i) % rule.workers;

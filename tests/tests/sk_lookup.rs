@@ -4,8 +4,9 @@
 //! receives with `send-proxy`). Without eBPF, small ranges are expanded into one socket per
 //! port and large ones are refused with the limit in the message.
 //!
-//! Ranges use 127.1.0.0/24, which no other test connects to: `sk_lookup` takes every
-//! connection to the range's ports there, whatever else listens on them.
+//! Ranges use 127.1.0.0/16 and up, which no other test connects to (`sk_lookup` takes every
+//! connection to the range's ports there, whatever else listens on them), and each test its
+//! own /24 or /16 so that tests running in parallel never share a range.
 
 #![allow(
     clippy::expect_used,
@@ -14,8 +15,10 @@
 )]
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use lb_tests::client::read_line;
 use lb_tests::proxy_proto::read_header;
@@ -109,7 +112,7 @@ fn without_ebpf_small_ranges_are_expanded() {
     let server = dst_reporter();
     let first = free_range(4);
     let lb = Lb::spawn_with_env(
-        &config(&format!("127.1.0.2/31:{first}-{}", first + 3), 2, &server),
+        &config(&format!("127.3.0.2/31:{first}-{}", first + 3), 2, &server),
         &["-d"],
         &[("LB_NO_EBPF", "1")],
     );
@@ -117,9 +120,9 @@ fn without_ebpf_small_ranges_are_expanded() {
     lb.expect_line("started", Duration::from_secs(5));
     // 2 addresses x 4 ports x 2 workers.
     let sockets =
-        listening_on(Ipv4Addr::new(127, 1, 0, 2)) + listening_on(Ipv4Addr::new(127, 1, 0, 3));
+        listening_on(Ipv4Addr::new(127, 3, 0, 2)) + listening_on(Ipv4Addr::new(127, 3, 0, 3));
     assert_eq!(sockets, 16);
-    for ip in [Ipv4Addr::new(127, 1, 0, 2), Ipv4Addr::new(127, 1, 0, 3)] {
+    for ip in [Ipv4Addr::new(127, 3, 0, 2), Ipv4Addr::new(127, 3, 0, 3)] {
         for port in first..first + 4 {
             assert_eq!(ask_dst(ip, port).unwrap(), format!("{ip} {port}"));
         }
@@ -144,4 +147,76 @@ fn without_ebpf_large_ranges_are_refused_naming_the_limit() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn ipv6_ranges_report_the_real_destination() {
+    let server = dst_reporter();
+    let first = free_range(20);
+    let lb = Lb::spawn(
+        &config(&format!("[::1]:{first}-{}", first + 19), 2, &server),
+        &["-d"],
+    );
+    lb.expect_line("1 range\\(s\\) through sk_lookup", Duration::from_secs(5));
+    lb.expect_line("started", Duration::from_secs(5));
+    for port in first..first + 20 {
+        let addr = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("{addr}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(read_line(&mut s).unwrap(), format!("::1 {port}"));
+    }
+}
+
+#[test]
+fn a_reload_hands_the_range_over_without_failures() {
+    let server = dst_reporter();
+    let first = free_range(100);
+    let cfg = config(&format!("127.2.0.0/24:{first}-{}", first + 99), 2, &server);
+    let mut old = Lb::spawn(&cfg, &["-d"]);
+    old.expect_line("started", Duration::from_secs(5));
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4u16)
+        .map(|c| {
+            let (stop, failures, done) =
+                (Arc::clone(&stop), Arc::clone(&failures), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let mut i = c;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let ip = Ipv4Addr::new(127, 2, 0, 1 + u8::try_from(i % 200).unwrap());
+                    let port = first + i % 100;
+                    match ask_dst(ip, port) {
+                        Ok(got) if got == format!("{ip} {port}") => {}
+                        other => failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{ip}:{port}: {other:?}")),
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i = i.wrapping_add(4);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let new = Lb::spawn(&cfg, &["-d"]);
+    new.expect_line("started", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    old.signal(libc::SIGUSR1);
+    assert!(old.wait_exit(Duration::from_secs(10)).is_some());
+    let before = done.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let after = done.load(Ordering::Relaxed);
+    assert!(
+        after > before + 20,
+        "the new process serves: {before} then {after}"
+    );
+    assert_eq!(*failures.lock().unwrap(), Vec::<String>::new());
 }

@@ -54,6 +54,9 @@ pub enum SteerError {
         /// The error and the verifier's conclusion.
         summary: String,
     },
+    /// The object's maps or programs could not be created (not root, old kernel...).
+    #[error("cannot load the steering programs: {0}")]
+    Load(String),
     /// `LB_NO_EBPF=1` is set in the environment.
     #[error("LB_NO_EBPF is set")]
     Disabled,
@@ -131,7 +134,9 @@ impl SteerBuilder {
         let object = object().ok_or(EbpfError::Unavailable(Unavailable::NotBuiltIn(
             super::build_info(),
         )))?;
-        let mut ebpf = EbpfLoader::new().load(object).map_err(EbpfError::from)?;
+        let mut ebpf = EbpfLoader::new()
+            .load(object)
+            .map_err(|e| SteerError::Load(with_sources(&e)))?;
         let reuseport: &mut SkReuseport = program(&mut ebpf, REUSEPORT_PROGRAM)?;
         reuseport
             .load()
@@ -361,6 +366,21 @@ impl Drop for LoadGuard {
             c.fetch_sub(1, Ordering::Relaxed);
         }
     }
+}
+
+/// `e` and every error under it, for a one-line message (aya's errors keep the OS error in
+/// their source).
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// A short account of a refused program: the error and the verifier's last line before its
