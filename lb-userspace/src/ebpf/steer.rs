@@ -101,6 +101,7 @@ pub struct SteerBuilder {
     groups: u32,
     next_range_socket: u32,
     ranges: u32,
+    keys: std::collections::HashSet<GroupKey>,
 }
 
 impl std::fmt::Debug for SteerBuilder {
@@ -150,6 +151,7 @@ impl SteerBuilder {
             groups: 0,
             next_range_socket: 0,
             ranges: 0,
+            keys: std::collections::HashSet::new(),
         })
     }
 
@@ -249,8 +251,13 @@ impl SteerBuilder {
             policy,
             reserved: 0,
         };
+        let key = group_key(local);
+        if !self.keys.insert(key) {
+            // Both binds' sockets share one reuseport group; the program sees one policy.
+            tracing::warn!("{local} is bound twice: steering follows the last bind's policy");
+        }
         groups
-            .insert(group_key(local), info, 0)
+            .insert(key, info, 0)
             .map_err(|e| io_other(format!("{GROUPS_MAP} ({local})"), e))?;
         self.groups += 1;
         Ok(())
