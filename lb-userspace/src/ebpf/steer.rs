@@ -57,6 +57,9 @@ pub enum SteerError {
     /// The object's maps or programs could not be created (not root, old kernel...).
     #[error("cannot load the steering programs: {0}")]
     Load(String),
+    /// `sk_lookup` is not attached.
+    #[error("sk_lookup unavailable: {0}")]
+    NoLookup(String),
     /// `LB_NO_EBPF=1` is set in the environment.
     #[error("LB_NO_EBPF is set")]
     Disabled,
@@ -102,6 +105,9 @@ pub struct SteerBuilder {
     next_range_socket: u32,
     ranges: u32,
     keys: std::collections::HashSet<GroupKey>,
+    load: SharedCounters,
+    /// Why `sk_lookup` is not attached (not wanted, or refused): ranges are then expanded.
+    no_lookup: Option<String>,
 }
 
 impl std::fmt::Debug for SteerBuilder {
@@ -120,8 +126,10 @@ pub fn disabled_by_env() -> bool {
 }
 
 impl SteerBuilder {
-    /// Loads the steering programs for `workers` workers.
-    pub fn load(workers: usize) -> Result<Self, SteerError> {
+    /// Loads the steering programs for `workers` workers; with `ranges`, also attaches
+    /// `sk_lookup` to this network namespace (when that fails, [`Self::add_range`] says
+    /// why and the caller expands the ranges).
+    pub fn load(workers: usize, ranges: bool) -> Result<Self, SteerError> {
         if disabled_by_env() {
             return Err(SteerError::Disabled);
         }
@@ -144,7 +152,19 @@ impl SteerBuilder {
             .map_err(|e| refused(REUSEPORT_PROGRAM, &e))?;
         let lookup: &mut SkLookup = program(&mut ebpf, SK_LOOKUP_PROGRAM)?;
         lookup.load().map_err(|e| refused(SK_LOOKUP_PROGRAM, &e))?;
+        let no_lookup = if ranges {
+            attach_lookup(lookup).err().map(|e| e.to_string())
+        } else {
+            Some("no range to serve".to_owned())
+        };
+        let load = match ebpf.map(LOAD_MAP) {
+            Some(Map::Array(data)) => SharedCounters::map(data.fd().as_fd(), MAX_WORKERS as usize)
+                .map_err(io(format!("mmap of {LOAD_MAP}")))?,
+            _ => return Err(EbpfError::Missing(LOAD_MAP).into()),
+        };
         Ok(Self {
+            load,
+            no_lookup,
             ebpf,
             workers,
             next_socket: 0,
@@ -195,6 +215,9 @@ impl SteerBuilder {
         sockets: &[TcpListener],
         policy: SteerPolicy,
     ) -> Result<(), SteerError> {
+        if let Some(why) = &self.no_lookup {
+            return Err(SteerError::NoLookup(why.clone()));
+        }
         let Some(first) = sockets.first() else {
             return Ok(());
         };
@@ -274,28 +297,25 @@ impl SteerBuilder {
             .map_err(|e| io_other(format!("SO_ATTACH_REUSEPORT_EBPF ({local})"), e))
     }
 
-    /// Attaches `sk_lookup` when there are ranges, maps the load counters, and hands over.
-    pub fn finish(mut self) -> Result<Steering, SteerError> {
-        if self.ranges > 0 {
-            let netns = File::open(NETNS).map_err(io(NETNS))?;
-            let lookup: &mut SkLookup = program(&mut self.ebpf, SK_LOOKUP_PROGRAM)?;
-            lookup
-                .attach(netns.as_fd())
-                .map_err(|e| io_other(format!("attaching sk_lookup to {NETNS}"), e))?;
-        }
-        let load = match self.ebpf.map(LOAD_MAP) {
-            Some(Map::Array(data)) => SharedCounters::map(data.fd().as_fd(), MAX_WORKERS as usize)
-                .map_err(io(format!("mmap of {LOAD_MAP}")))?,
-            _ => return Err(EbpfError::Missing(LOAD_MAP).into()),
-        };
-        Ok(Steering {
+    /// Hands the loaded programs over to the workers.
+    pub fn finish(self) -> Steering {
+        Steering {
             inner: Arc::new(Inner {
                 _ebpf: std::sync::Mutex::new(self.ebpf),
-                load,
+                load: self.load,
                 ranges: self.ranges,
             }),
-        })
+        }
     }
+}
+
+/// Attaches `sk_lookup` to the network namespace `lb` runs in.
+fn attach_lookup(lookup: &mut SkLookup) -> Result<(), SteerError> {
+    let netns = File::open(NETNS).map_err(io(NETNS))?;
+    lookup
+        .attach(netns.as_fd())
+        .map(drop)
+        .map_err(|e| io_other(format!("attaching sk_lookup to {NETNS}"), e))
 }
 
 /// The loaded steering programs; they stay attached while any clone lives.

@@ -79,13 +79,11 @@ struct Binder {
 
 /// Opens every listener for `workers` workers: `result[w]` holds worker `w`'s sockets.
 pub fn bind_all(config: &Config, workers: usize) -> Result<Vec<Vec<Listener>>, BindError> {
-    let tcp = config
-        .frontends
-        .iter()
-        .flat_map(|f| &f.binds)
-        .any(|b| !b.ranges.is_empty() || b.addrs.iter().any(|a| matches!(a, BindAddr::Tcp(_))));
+    let binds = || config.frontends.iter().flat_map(|f| &f.binds);
+    let ranges = binds().any(|b| !b.ranges.is_empty());
+    let tcp = ranges || binds().any(|b| b.addrs.iter().any(|a| matches!(a, BindAddr::Tcp(_))));
     let (steer, no_steer) = if tcp {
-        match SteerBuilder::load(workers) {
+        match SteerBuilder::load(workers, ranges) {
             Ok(b) => (Some(b), None),
             Err(e) => {
                 log_fallback(&e.to_string());
@@ -224,10 +222,8 @@ impl Binder {
                     return Ok(());
                 }
                 Err(e) => {
-                    tracing::warn!(
-                        "frontend {}: {range}: sk_lookup unavailable, one socket per port: {e}",
-                        ctx.name
-                    );
+                    tracing::warn!("frontend {}: {range}: one socket per port: {e}", ctx.name);
+                    self.no_steer = Some(e.to_string());
                 }
             }
         }
@@ -255,14 +251,7 @@ impl Binder {
         let Some(steer) = self.steer.take() else {
             return self.per_worker;
         };
-        let steering: Steering = match steer.finish() {
-            Ok(s) => s,
-            Err(e) => {
-                // Groups keep their program; only the published load and ranges are lost.
-                tracing::warn!("eBPF steering: {e}");
-                return self.per_worker;
-            }
-        };
+        let steering: Steering = steer.finish();
         tracing::info!(
             "eBPF steering: sk_reuseport on every TCP bind, {} range(s) through sk_lookup",
             steering.ranges()

@@ -30,3 +30,34 @@ pub fn pin_to_cpu(worker: usize) {
         Err(e) => tracing::warn!("worker {worker}: cannot pin to CPU {cpu}: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::sample::{Sample, SampleExpr, StreamCtx};
+
+    fn thread_sample() -> Option<i64> {
+        let expr = SampleExpr::parse("thread").unwrap();
+        let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let ctx = StreamCtx::new(addr, addr, "fe");
+        match expr.eval(&ctx) {
+            Some(Sample::Int(i)) => Some(i),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn thread_fetch_is_the_worker_number_and_absent_elsewhere() {
+        assert_eq!(thread_sample(), None, "not a worker thread");
+        let in_worker = std::thread::spawn(|| {
+            set_current_id(3);
+            (current_id(), thread_sample())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(in_worker, (Some(3), Some(3)));
+        assert_eq!(current_id(), None, "per thread");
+    }
+}
