@@ -8,6 +8,7 @@
 
 pub mod guard;
 pub mod stats;
+pub mod steer;
 
 pub use stats::{Counter, StatIndex, Verdict};
 

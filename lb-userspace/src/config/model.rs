@@ -291,6 +291,37 @@ pub struct Bind {
     pub accept_proxy: bool,
     /// Where the line is.
     pub location: Location,
+    /// Elements with an address prefix or a port range (`127.0.0.0/24:8000-8999`), served
+    /// through `sk_lookup` when eBPF is available, else expanded (see `worker::listener`).
+    pub ranges: Vec<BindRange>,
+    /// `steer POLICY`: how the kernel picks the worker of a new connection.
+    pub steer: SteerPolicy,
+}
+
+/// An address prefix and a port range of a `bind` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindRange {
+    /// The prefix's first address (host bits zero).
+    pub addr: std::net::IpAddr,
+    /// Prefix length (32 or 128: a single address).
+    pub prefix_len: u8,
+    /// First port.
+    pub first_port: u16,
+    /// Last port (inclusive).
+    pub last_port: u16,
+}
+
+/// `steer` policies of a `bind` line (our own keyword; HAProxy has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SteerPolicy {
+    /// The flow's 4-tuple hash picks the worker: stable, and the default.
+    #[default]
+    Hash,
+    /// The less loaded (active connections) of two random workers.
+    LeastLoaded,
+    /// The worker whose number is the CPU that received the connection (modulo workers);
+    /// workers are then pinned to their CPU.
+    Cpu,
 }
 
 /// `balance` algorithms.

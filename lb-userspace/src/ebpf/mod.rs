@@ -17,6 +17,7 @@ mod probe;
 pub mod pushdown;
 mod service;
 mod stats;
+mod steer;
 mod testrun;
 #[cfg(test)]
 mod tests;
@@ -38,6 +39,7 @@ pub use service::{
     sync_list,
 };
 pub use stats::{SlotStats, XdpStats, read_stats};
+pub use steer::{LoadGuard, SteerBuilder, SteerError, Steering, WorkerLoad};
 pub use testrun::{TestRunOutcome, XDP_ABORTED, XDP_DROP, XDP_PASS};
 
 /// Whether this `lb` binary embeds the eBPF object.

@@ -6,10 +6,12 @@
 )]
 
 pub mod crypt;
+pub mod affinity;
 pub mod daemon;
 pub mod localtime;
 pub mod peek;
 pub mod pipe;
 pub mod rlimit;
+pub mod shared_counters;
 pub mod sock;
 pub mod strftime;
