@@ -9,7 +9,10 @@ mod cidr;
 mod command;
 mod error;
 mod guard;
+mod l4;
+mod l4_stats;
 mod loader;
+pub mod maglev;
 mod probe;
 mod stats;
 mod testrun;
@@ -17,6 +20,8 @@ mod testrun;
 mod tests;
 #[cfg(test)]
 mod tests_guard;
+#[cfg(test)]
+mod tests_l4;
 
 pub use cidr::{Cidr, CidrLists, CidrStatus, ListKind};
 pub use command::run_stats_command;
@@ -25,6 +30,8 @@ pub use guard::{
     Budget, GuardSettings, PORT_SYN_GUARD, PORT_TCP_SANITY, SYNCOOKIES_SYSCTL, SynCookies,
     monotonic_ns, port_stats, protected_ports, set_protected_ports, set_settings,
 };
+pub use l4::{ForwardMethod, FrameRun, L4Runtime, L4Server, L4Service, L4Sources};
+pub use l4_stats::{L4ServiceStats, L4Stats, read_l4_stats, stats_section as l4_stats_section};
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
 pub use stats::{SlotStats, XdpStats, read_stats};
