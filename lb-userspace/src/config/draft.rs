@@ -81,6 +81,8 @@ pub(crate) struct ProxyDraft {
     pub stick_rules: Vec<StickRule>,
     /// `tcp-request` / `tcp-response` rules and inspect delays.
     pub tcp: TcpDraft,
+    /// `option xdp-forward` and its settings.
+    pub xdp_forward: super::l4::XdpForwardDraft,
 }
 
 impl ProxyDraft {
@@ -113,6 +115,7 @@ impl ProxyDraft {
             stick_table: None,
             stick_rules: Vec::new(),
             tcp: TcpDraft::default(),
+            xdp_forward: super::l4::XdpForwardDraft::default(),
         }
     }
 

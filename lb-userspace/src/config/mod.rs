@@ -13,6 +13,7 @@ pub mod error;
 mod finalize;
 mod global;
 mod keywords;
+pub mod l4;
 pub mod lexer;
 mod line;
 mod log;

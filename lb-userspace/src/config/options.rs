@@ -7,7 +7,14 @@ use super::line::{Line, Modifier};
 use super::proxy::{Cap, require};
 
 /// The options we implement.
-const SUPPORTED: &[&str] = &["allbackups", "httpchk", "redispatch", "tcp-check", "tcplog"];
+const SUPPORTED: &[&str] = &[
+    "allbackups",
+    "httpchk",
+    "redispatch",
+    "tcp-check",
+    "tcplog",
+    "xdp-forward",
+];
 
 /// Parses an `option` line.
 pub(crate) fn parse_option(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
@@ -41,6 +48,7 @@ pub(crate) fn parse_option(px: &mut ProxyDraft, line: &Line) -> Result<(), Confi
             require(px, line, &keyword, Cap::Backend)?;
             px.check.option_tcp_check(line)
         }
+        "xdp-forward" => super::l4::parse_option(px, line),
         "forceclose" | "http-tunnel" | "http-use-htx" => Err(line
             .err(ErrorKind::Obsolete {
                 keyword: keyword.clone(),

@@ -10,6 +10,7 @@ mod command;
 mod error;
 mod guard;
 mod l4;
+mod l4_start;
 mod l4_stats;
 mod loader;
 pub mod maglev;
@@ -31,6 +32,7 @@ pub use guard::{
     monotonic_ns, port_stats, protected_ports, set_protected_ports, set_settings,
 };
 pub use l4::{ForwardMethod, FrameRun, L4Runtime, L4Server, L4Service, L4Sources};
+pub use l4_start::{FastPath, services as l4_services, start_l4};
 pub use l4_stats::{L4ServiceStats, L4Stats, read_l4_stats, stats_section as l4_stats_section};
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
