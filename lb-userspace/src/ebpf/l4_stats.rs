@@ -165,3 +165,20 @@ fn open<T>(
     let map = Map::from_map_data(data).map_err(pinned)?;
     convert(map).map_err(pinned)
 }
+
+/// Empties the connection table pinned under `pin_dir`: every flow picks its server from
+/// the current ring on its next packet. Returns how many flows were removed.
+pub fn flush_flows(pin_dir: &Path) -> Result<usize, EbpfError> {
+    use aya::maps::HashMap;
+    use lb_common::l4::{FlowKey, FlowValue, L4_FLOWS_MAP};
+    let mut flows: HashMap<MapData, FlowKey, FlowValue> =
+        open(pin_dir, L4_FLOWS_MAP, HashMap::try_from)?;
+    let keys: Vec<FlowKey> = flows.keys().filter_map(Result::ok).collect();
+    let mut removed = 0;
+    for key in &keys {
+        if flows.remove(key).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

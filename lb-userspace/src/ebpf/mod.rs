@@ -33,7 +33,9 @@ pub use guard::{
 };
 pub use l4::{ForwardMethod, FrameRun, L4Runtime, L4Server, L4Service, L4Sources};
 pub use l4_start::{FastPath, services as l4_services, start_l4};
-pub use l4_stats::{L4ServiceStats, L4Stats, read_l4_stats, stats_section as l4_stats_section};
+pub use l4_stats::{
+    L4ServiceStats, L4Stats, flush_flows, read_l4_stats, stats_section as l4_stats_section,
+};
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
 pub use stats::{SlotStats, XdpStats, read_stats};

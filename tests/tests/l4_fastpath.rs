@@ -1,0 +1,563 @@
+//! The XDP L4 fast path end to end, in network namespaces this test creates:
+//!
+//! ```text
+//! client ns (c0) ── (l0) LB ns: lb, lb_l4 on l0 ── (lN) ── (bN) backend ns N
+//! ```
+//!
+//! DSR: `lb_l4` encapsulates in IPIP; this kernel has no `ipip` device (CONFIG_NET_IPIP is
+//! off), so each backend decapsulates with `lb_l4_decap` (XDP on bN, Katran's decap
+//! program) and holds the VIP on `lo`; it answers the client directly (routed through the
+//! LB namespace's kernel, untouched, which needs rp_filter off there). NAT: the backends
+//! answer to the LB namespace, where `lb_l4_nat_reply` (TC) puts the VIP back.
+//!
+//! Veth details: a veth only accepts XDP-redirected frames in native mode when its peer
+//! runs an XDP program (`lb_l4_decap` or `lb_l4_pass` on bN); transmit checksum offload is
+//! turned off on the senders so that XDP, which bypasses the skb, forwards complete
+//! checksums; the LB-to-backend links get an MTU of 1600 so that a full-size segment fits
+//! after the 20-byte IPIP header.
+//!
+//! Needs root and an `lb` built with eBPF; where it cannot run, it fails.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test helpers abort the test on failure"
+)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use lb::config::model::XdpMode;
+use lb::ebpf::L4Runtime;
+use lb_tests::Lb;
+use lb_tests::lb::run_lb;
+use serde_json::Value;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+const VIP: &str = "10.71.100.1:80";
+
+/// A network namespace, deleted on drop (its veth ends go with it).
+struct Ns {
+    name: String,
+}
+
+impl Ns {
+    fn new(tag: &str) -> Self {
+        let name = format!("lb4-{}-{tag}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        run("ip", &["netns", "add", &name]);
+        let ns = Self { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
+        run("ip", &full);
+    }
+
+    fn sysctl(&self, key: &str, value: &str) {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.name,
+                "sysctl",
+                "-qw",
+                &format!("{key}={value}"),
+            ],
+        );
+    }
+
+    /// Runs `f` on a thread inside the namespace (sockets and processes it makes live there).
+    #[allow(unsafe_code, reason = "setns(2) has no std API")]
+    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let file = std::fs::File::open(format!("/run/netns/{}", self.name)).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: setns(2) on a namespace fd, for this thread only.
+                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    }
+
+    /// Turns off transmit checksum offload on `dev` (SIOCETHTOOL, ETHTOOL_STXCSUM).
+    #[allow(unsafe_code, reason = "the ethtool ioctl has no std API")]
+    fn tx_checksum_off(&self, dev: &str) {
+        self.run(|| {
+            #[repr(C)]
+            struct EthtoolValue {
+                cmd: u32,
+                data: u32,
+            }
+            #[repr(C)]
+            struct Ifreq {
+                name: [u8; 16],
+                data: *mut EthtoolValue,
+                pad: [u8; 16],
+            }
+            let mut value = EthtoolValue { cmd: 0x17, data: 0 };
+            let mut req = Ifreq {
+                name: [0; 16],
+                data: &raw mut value,
+                pad: [0; 16],
+            };
+            req.name[..dev.len()].copy_from_slice(dev.as_bytes());
+            // SAFETY: a datagram socket for the ioctl, closed below; `req` outlives the call.
+            unsafe {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+                assert!(fd >= 0);
+                let rc = libc::ioctl(fd, 0x8946, &raw mut req);
+                libc::close(fd);
+                assert_eq!(
+                    rc,
+                    0,
+                    "ETHTOOL_STXCSUM {dev}: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        });
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A bpffs directory removed on drop.
+struct PinDir(PathBuf);
+
+impl PinDir {
+    fn new() -> Self {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self(PathBuf::from(format!(
+            "/sys/fs/bpf/lb-l4e2e-{}-{n}",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A TCP service in a backend namespace: greets with its name, then echoes; its health
+/// port (81) answers while `healthy`.
+struct Backend {
+    name: String,
+    healthy: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    handle: impl Fn(TcpStream) + Send + Clone + 'static,
+) {
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Acquire) {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    let h = handle.clone();
+                    std::thread::spawn(move || h(s));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+}
+
+/// Listens on port 81 while `healthy` (a TCP check passes on connect), closed otherwise.
+#[allow(unsafe_code, reason = "setns(2) has no std API")]
+fn health_port(ns: &Ns, healthy: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
+    let file = std::fs::File::open(format!("/run/netns/{}", ns.name)).unwrap();
+    std::thread::spawn(move || {
+        // SAFETY: setns(2) on a namespace fd, for this thread only.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let mut listener: Option<TcpListener> = None;
+        while !stop.load(Ordering::Acquire) {
+            if !healthy.load(Ordering::Acquire) {
+                listener = None;
+            } else if listener.is_none() {
+                let l = TcpListener::bind("0.0.0.0:81").unwrap();
+                l.set_nonblocking(true).unwrap();
+                listener = Some(l);
+            }
+            if let Some(l) = &listener {
+                while let Ok((s, _)) = l.accept() {
+                    drop(s);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
+impl Backend {
+    fn start(ns: &Ns, name: &str, port: u16) -> Self {
+        let b = Self {
+            name: name.to_owned(),
+            healthy: Arc::new(AtomicBool::new(true)),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let service = ns.run(|| TcpListener::bind(("0.0.0.0", port)).unwrap());
+        let greeting = format!("{name}\n");
+        accept_loop(service, Arc::clone(&b.stop), move |mut s: TcpStream| {
+            let _ = s.write_all(greeting.as_bytes());
+            let mut buf = [0u8; 65536];
+            // Echo until the client closes.
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                if s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        health_port(ns, Arc::clone(&b.healthy), Arc::clone(&b.stop));
+        b
+    }
+}
+
+/// The lab: namespaces, links, backends, `lb` in the LB namespace.
+struct Lab {
+    // Drop order: lb and the programs first, namespaces last.
+    lb: Lb,
+    _server_side: Vec<L4Runtime>,
+    backends: Vec<Backend>,
+    pin: PinDir,
+    _server_pins: Vec<PinDir>,
+    client: Ns,
+    _lb_ns: Ns,
+    _backend_ns: Vec<Ns>,
+}
+
+fn require_xdp() {
+    if let Err(why) = lb::ebpf::probe(Path::new("/sys/fs/bpf")) {
+        panic!("the L4 fast-path test cannot run: {why} (run as root after `cargo xtask setup`)");
+    }
+}
+
+impl Lab {
+    /// `servers`: (weight, port checked up at start). `nat`: NAT instead of DSR.
+    fn new(tag: &str, nat: bool, weights: &[u32]) -> Self {
+        require_xdp();
+        let client = Ns::new(&format!("{tag}c"));
+        let lb_ns = Ns::new(&format!("{tag}l"));
+        let backend_ns: Vec<Ns> = (1..=weights.len())
+            .map(|i| Ns::new(&format!("{tag}b{i}")))
+            .collect();
+        // Client <-> LB.
+        lb_ns.ip(&[
+            "link",
+            "add",
+            "l0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "c0",
+            "netns",
+            &client.name,
+        ]);
+        lb_ns.ip(&["addr", "add", "10.71.1.1/24", "dev", "l0"]);
+        lb_ns.ip(&["link", "set", "l0", "up"]);
+        client.ip(&["addr", "add", "10.71.1.2/24", "dev", "c0"]);
+        client.ip(&["link", "set", "c0", "up"]);
+        client.ip(&["route", "add", "default", "via", "10.71.1.1"]);
+        client.tx_checksum_off("c0");
+        for key in ["all", "default", "l0"] {
+            lb_ns.sysctl(&format!("net.ipv4.conf.{key}.rp_filter"), "0");
+        }
+        lb_ns.sysctl("net.ipv4.ip_forward", "1");
+        // lb binds the VIP for its user-space fallback without holding it.
+        lb_ns.sysctl("net.ipv4.ip_nonlocal_bind", "1");
+        let pin = PinDir::new();
+        let mut server_pins = Vec::new();
+        let mut server_side = Vec::new();
+        let mut backends = Vec::new();
+        let mut servers = String::new();
+        let mut interfaces = String::from("    interface l0 mode native\n");
+        for (i, ns) in backend_ns.iter().enumerate() {
+            let n = i + 1;
+            let (l, b) = (format!("l{n}"), format!("b{n}"));
+            lb_ns.ip(&[
+                "link", "add", &l, "mtu", "1600", "type", "veth", "peer", "name", &b, "mtu",
+                "1600", "netns", &ns.name,
+            ]);
+            lb_ns.ip(&["addr", "add", &format!("10.72.{n}.1/24"), "dev", &l]);
+            lb_ns.ip(&["link", "set", &l, "up"]);
+            lb_ns.sysctl(&format!("net.ipv4.conf.{l}.rp_filter"), "0");
+            ns.ip(&["addr", "add", &format!("10.72.{n}.2/24"), "dev", &b]);
+            ns.ip(&["link", "set", &b, "up"]);
+            ns.ip(&["route", "add", "default", "via", &format!("10.72.{n}.1")]);
+            ns.tx_checksum_off(&b);
+            let sp = PinDir::new();
+            let dir = sp.0.clone();
+            let runtime = ns.run(move || {
+                let mut rt = L4Runtime::load(&dir).unwrap();
+                rt.remove_pins_on_drop();
+                if nat {
+                    rt.attach_pass(&b, XdpMode::Native).unwrap();
+                } else {
+                    rt.attach_decap(&b, XdpMode::Native).unwrap();
+                }
+                rt
+            });
+            server_side.push(runtime);
+            server_pins.push(sp);
+            let port = if nat { 8080 } else { 80 };
+            if !nat {
+                ns.ip(&["addr", "add", "10.71.100.1/32", "dev", "lo"]);
+                for key in ["all", "default", "lo"] {
+                    ns.sysctl(&format!("net.ipv4.conf.{key}.rp_filter"), "0");
+                }
+            }
+            backends.push(Backend::start(ns, &format!("s{n}"), port));
+            servers.push_str(&format!(
+                "    server s{n} 10.72.{n}.2:{port} weight {} check port 81 inter 100 fall 2 rise 1\n",
+                weights[i]
+            ));
+            if nat {
+                interfaces.push_str(&format!("    interface {l} mode native\n"));
+            }
+        }
+        let method = if nat {
+            "nat"
+        } else {
+            "dsr\n    xdp-forward-source 10.71.1.1"
+        };
+        let config = format!(
+            "global\n    nbthread 1\n\ndefaults\n    mode tcp\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\n\
+             frontend fe\n    bind {VIP}\n    default_backend be\n\n\
+             backend be\n    option xdp-forward\n    xdp-forward-method {method}\n{servers}\n\
+             xdp\n{interfaces}    pin-path {}\n    required\n",
+            pin.0.display()
+        );
+        let lb = lb_ns.run(|| Lb::spawn(&config, &[]));
+        lb.expect_line(
+            "XDP L4 fast path attached to l0 in native mode",
+            Duration::from_secs(20),
+        );
+        Self {
+            lb,
+            _server_side: server_side,
+            backends,
+            pin,
+            _server_pins: server_pins,
+            client,
+            _lb_ns: lb_ns,
+            _backend_ns: backend_ns,
+        }
+    }
+
+    /// Connects from the client to the VIP (from `sport` if given); returns the greeting
+    /// server's name and the open stream.
+    fn connect(&self, sport: Option<u16>) -> (String, TcpStream) {
+        self.client.run(|| {
+            let vip: SocketAddr = VIP.parse().unwrap();
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_reuse_address(true).unwrap();
+            if let Some(port) = sport {
+                let local: SocketAddr = format!("10.71.1.2:{port}").parse().unwrap();
+                socket.bind(&local.into()).unwrap();
+            }
+            socket
+                .connect_timeout(&vip.into(), Duration::from_secs(3))
+                .unwrap_or_else(|e| panic!("connect to {vip} from port {sport:?}: {e}"));
+            let mut s: TcpStream = socket.into();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut name = Vec::new();
+            let mut byte = [0u8; 1];
+            while s.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+                name.push(byte[0]);
+            }
+            (String::from_utf8(name).unwrap(), s)
+        })
+    }
+
+    /// The server of a new connection from each of `ports` (the connection closes at once).
+    fn placements(&self, ports: std::ops::Range<u16>) -> Vec<String> {
+        ports.map(|p| self.connect(Some(p)).0).collect()
+    }
+
+    /// Waits until `lb` logs that server `name` changed state to `state`, then lets the ring
+    /// follower run.
+    fn wait_state(&self, name: &str, state: &str, n: usize) {
+        self.lb.expect_lines(
+            &format!("Server be/{name} is {state}"),
+            n,
+            Duration::from_secs(10),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    fn stats(&self) -> Value {
+        let pin = self.pin.0.to_str().unwrap();
+        let args = ["xdp", "stats", "--json", "--pin-path", pin];
+        let (status, stdout, stderr) = run_lb(&args, Duration::from_secs(10));
+        assert!(status.success(), "lb {args:?}: {status}\n{stderr}");
+        serde_json::from_str(&stdout).unwrap()
+    }
+}
+
+/// Echoes `len` bytes through `s` and checks them.
+fn echo(s: &mut TcpStream, len: usize) {
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+    let mut writer = s.try_clone().unwrap();
+    let to_send = data.clone();
+    let t = std::thread::spawn(move || writer.write_all(&to_send).unwrap());
+    let mut back = vec![0u8; len];
+    s.read_exact(&mut back).unwrap();
+    t.join().unwrap();
+    assert!(back == data, "echoed data differs");
+}
+
+fn counts(names: &[String]) -> HashMap<&str, usize> {
+    let mut m = HashMap::new();
+    for n in names {
+        *m.entry(n.as_str()).or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn dsr_balances_remaps_one_nth_and_follows_health() {
+    let lab = Lab::new("d", false, &[1, 1, 1]);
+    // Real connections through IPIP carry data both ways (replies come straight back).
+    let (first, mut s) = lab.connect(None);
+    assert!(first.starts_with('s'), "{first}");
+    echo(&mut s, 300_000);
+    drop(s);
+
+    // Server 3 fails its health check: new flows avoid it.
+    lab.backends[2].healthy.store(false, Ordering::Release);
+    lab.wait_state("s3", "DOWN", 1);
+    let flush = || lb::ebpf::flush_flows(&lab.pin.0).unwrap();
+    flush();
+    let before = lab.placements(20000..20240);
+    assert!(!before.iter().any(|n| n == "s3"), "{:?}", counts(&before));
+    let c = counts(&before);
+    assert!(
+        c.get("s1").copied().unwrap_or(0) > 80 && c.get("s2").copied().unwrap_or(0) > 80,
+        "{c:?}"
+    );
+
+    // An established flow, opened before the change.
+    flush();
+    let (kept_on, mut kept) = lab.connect(None);
+
+    // Server 3 comes back: about a third of the same flows move, all of them to s3.
+    lab.backends[2].healthy.store(true, Ordering::Release);
+    lab.wait_state("s3", "UP", 1);
+    let after = lab.placements(20000..20240);
+    let moved: Vec<_> = before.iter().zip(&after).filter(|(a, b)| a != b).collect();
+    let frac = moved.len() as f64 / before.len() as f64;
+    assert!((0.2..0.47).contains(&frac), "moved {frac}");
+    assert!(
+        moved.iter().all(|(_, b)| *b == "s3"),
+        "moved elsewhere than s3: {moved:?}"
+    );
+    // The established flow still reaches its server (another one would reset it).
+    echo(&mut kept, 10_000);
+    assert_eq!(lab.backends.iter().filter(|b| b.name == kept_on).count(), 1);
+
+    // Server 3 removed again (health fails): the same flows go back where they were.
+    lab.backends[2].healthy.store(false, Ordering::Release);
+    lab.wait_state("s3", "DOWN", 2);
+    flush();
+    let again = lab.placements(20000..20240);
+    assert_eq!(
+        again, before,
+        "removing s3 restored the previous placement exactly"
+    );
+    echo(&mut kept, 10_000);
+
+    // Counters per service and server, from another lb process.
+    let stats = lab.stats();
+    let be = &stats["l4"]["be"];
+    assert!(be["new_flows"].as_u64().unwrap() >= 720, "{be}");
+    let per_server: u64 = ["s1", "s2", "s3"]
+        .iter()
+        .map(|s| be["servers"][s]["packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_server, be["packets"].as_u64().unwrap(), "{be}");
+    assert!(
+        be["servers"]["s3"]["new_flows"].as_u64().unwrap() >= 50,
+        "{be}"
+    );
+}
+
+#[test]
+fn nat_carries_data_spreads_per_weight_and_drops_failed_servers() {
+    let lab = Lab::new("n", true, &[1, 3]);
+    // A real connection: SYN rewritten to server:8080 by XDP, replies rewritten back by TC.
+    let (_, mut s) = lab.connect(None);
+    echo(&mut s, 300_000);
+    drop(s);
+
+    let started = Instant::now();
+    let names = lab.placements(30000..30400);
+    let c = counts(&names);
+    let share = c.get("s2").copied().unwrap_or(0) as f64 / names.len() as f64;
+    assert!(
+        (0.65..0.85).contains(&share),
+        "weight 3 of 4 got {share}: {c:?}"
+    );
+    eprintln!("400 NAT connections in {:?}", started.elapsed());
+
+    // A failed health check: new flows all go to the other server.
+    lab.backends[1].healthy.store(false, Ordering::Release);
+    lab.wait_state("s2", "DOWN", 1);
+    let names = lab.placements(31000..31100);
+    assert!(names.iter().all(|n| n == "s1"), "{:?}", counts(&names));
+
+    let stats = lab.stats();
+    let be = &stats["l4"]["be"];
+    assert!(
+        be["servers"]["s2"]["new_flows"].as_u64().unwrap() > 200,
+        "{be}"
+    );
+    assert!(
+        be["servers"]["s1"]["new_flows"].as_u64().unwrap() > 150,
+        "{be}"
+    );
+}
