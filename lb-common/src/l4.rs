@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn ring_is_prime_and_hash_spreads() {
-        assert!((2..=256).all(|d| MAGLEV_RING % d != 0));
+        assert!((2..=256).all(|d| !MAGLEV_RING.is_multiple_of(d)));
         let mut slots = [0u32; 8];
         for port in 0..8000u16 {
             let key = FlowKey {

@@ -138,11 +138,7 @@ fn check(fwd: &XdpForward, config: &Config) -> Result<(), String> {
     if backend.mode != Mode::Tcp {
         return Err("requires 'mode tcp' (XDP forwards packets, it cannot do HTTP)".into());
     }
-    if !config
-        .xdp
-        .as_ref()
-        .is_some_and(|x| !x.interfaces.is_empty())
-    {
+    if config.xdp.as_ref().is_none_or(|x| x.interfaces.is_empty()) {
         return Err(
             "needs an 'xdp' section naming the interface that receives the VIP traffic".into(),
         );

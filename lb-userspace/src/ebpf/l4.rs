@@ -390,10 +390,24 @@ impl L4Runtime {
 
     /// Runs `lb_l4` on `frame` `repeat` times; the frame comes back as the last run left it.
     pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<FrameRun, EbpfError> {
+        self.test_run_xdp(L4_PROGRAM, frame, repeat)
+    }
+
+    /// Runs `lb_l4_pass` (which does nothing) on `frame`: the floor of the cost benchmark.
+    pub fn test_run_pass(&self, frame: &[u8], repeat: u32) -> Result<FrameRun, EbpfError> {
+        self.test_run_xdp(L4_PASS_PROGRAM, frame, repeat)
+    }
+
+    fn test_run_xdp(
+        &self,
+        name: &'static str,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<FrameRun, EbpfError> {
         let program: &Xdp = self
             .ebpf
-            .program(L4_PROGRAM)
-            .ok_or(EbpfError::Missing(L4_PROGRAM))?
+            .program(name)
+            .ok_or(EbpfError::Missing(name))?
             .try_into()
             .map_err(EbpfError::Program)?;
         let mut out = vec![0u8; frame.len() + 256];
