@@ -201,3 +201,98 @@ fn check(fwd: &XdpForward, config: &Config) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::parse_str;
+
+    const HEAD: &str = "xdp\n    interface eth0\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    \
+                        timeout client 1s\n    timeout server 1s\n\n";
+
+    fn parse(body: &str) -> Result<Config, String> {
+        parse_str(&format!("{HEAD}{body}"), Path::new("t.cfg")).map_err(|e| {
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    #[test]
+    fn a_listen_section_with_nat_and_a_frontend_with_dsr() {
+        let c = parse(
+            "listen v6\n    bind [2001:db8::1]:443\n    option xdp-forward\n    xdp-forward-method nat\n    \
+             server a [2001:db8::10]:8443 weight 3\n    server b [2001:db8::11]:8443 backup\n\n\
+             frontend fe\n    bind 10.0.0.1:80,10.0.0.1:81\n    default_backend be\n\n\
+             backend be\n    option xdp-forward\n    xdp-forward-source 10.0.0.2\n    server s 10.0.1.1:80\n",
+        )
+        .unwrap();
+        assert_eq!(c.xdp_forward.len(), 2);
+        assert_eq!(c.xdp_forward[0].backend, "v6");
+        assert_eq!(c.xdp_forward[0].method, XdpForwardMethod::Nat);
+        assert_eq!(c.xdp_forward[1].method, XdpForwardMethod::Dsr);
+        assert_eq!(
+            c.xdp_forward[1].sources,
+            ["10.0.0.2".parse::<IpAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_reason() {
+        let cases = [
+            (
+                "frontend fe\n    bind :80\n    default_backend be\n\nbackend be\n    option xdp-forward\n    xdp-forward-method nat\n    server s 10.0.1.1:80\n",
+                "wildcard",
+            ),
+            (
+                "backend be\n    option xdp-forward\n    xdp-forward-method nat\n    server s 10.0.1.1:80\n",
+                "no frontend uses this backend",
+            ),
+            (
+                "frontend fe\n    bind 10.0.0.1:80\n    default_backend be\n\nbackend be\n    option xdp-forward\n    xdp-forward-method nat\n    server s [2001:db8::1]:80\n",
+                "address family",
+            ),
+            (
+                "frontend fe\n    bind 10.0.0.1:80\n    default_backend be\n\nbackend be\n    option xdp-forward\n    server s 10.0.1.1:80\n",
+                "xdp-forward-source",
+            ),
+            (
+                "frontend fe\n    bind 10.0.0.1:80\n    option xdp-forward\n",
+                "not allowed in 'frontend'",
+            ),
+            (
+                "backend be\n    xdp-forward-method maybe\n",
+                "expects 'dsr' or 'nat'",
+            ),
+            ("backend be\n    xdp-forward-source 0.0.0.0\n", "unicast"),
+            (
+                "backend be\n    xdp-forward-source 10.0.0.1\n    xdp-forward-source 10.0.0.2\n",
+                "one source per address family",
+            ),
+        ];
+        for (body, want) in cases {
+            let err = parse(body).err().unwrap_or_default();
+            assert!(err.contains(want), "{body}\n=> {err}");
+        }
+        // `no option xdp-forward` turns it off again.
+        let c = parse(
+            "frontend fe\n    bind :80\n    default_backend be\n\nbackend be\n    option xdp-forward\n    \
+             no option xdp-forward\n    server s 10.0.1.1:80\n",
+        )
+        .unwrap();
+        assert!(c.xdp_forward.is_empty());
+        // Without an xdp section.
+        let err = parse_str(
+            "frontend fe\n    mode tcp\n    bind 10.0.0.1:80\n    default_backend be\n\nbackend be\n    mode tcp\n    \
+             option xdp-forward\n    xdp-forward-method nat\n    server s 10.0.1.1:80\n",
+            Path::new("t.cfg"),
+        )
+        .err()
+        .map(|e| e.iter().map(ToString::to_string).collect::<String>())
+        .unwrap_or_default();
+        assert!(err.contains("needs an 'xdp' section"), "{err}");
+    }
+}
