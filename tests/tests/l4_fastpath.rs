@@ -42,7 +42,52 @@ use serde_json::Value;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-const VIP: &str = "10.71.100.1:80";
+/// The addresses of a lab, IPv4 or IPv6.
+struct Plan {
+    v6: bool,
+}
+
+impl Plan {
+    fn pick(&self, v4: String, v6: String) -> String {
+        if self.v6 { v6 } else { v4 }
+    }
+    fn vip_host(&self) -> String {
+        self.pick("10.71.100.1".into(), "fd71:100::1".into())
+    }
+    fn vip(&self) -> String {
+        self.pick("10.71.100.1:80".into(), "[fd71:100::1]:80".into())
+    }
+    fn lb_front(&self) -> String {
+        self.pick("10.71.1.1".into(), "fd71:1::1".into())
+    }
+    fn client(&self) -> String {
+        self.pick("10.71.1.2".into(), "fd71:1::2".into())
+    }
+    fn lb_back(&self, n: usize) -> String {
+        self.pick(format!("10.72.{n}.1"), format!("fd72:{n}::1"))
+    }
+    fn server(&self, n: usize) -> String {
+        self.pick(format!("10.72.{n}.2"), format!("fd72:{n}::2"))
+    }
+    fn prefix(&self) -> &'static str {
+        if self.v6 { "/64" } else { "/24" }
+    }
+    fn host_prefix(&self) -> &'static str {
+        if self.v6 { "/128" } else { "/32" }
+    }
+    /// `ip addr add ADDR/PREFIX dev DEV` (without duplicate address detection for IPv6).
+    fn add_addr(&self, ns: &Ns, addr: &str, prefix: &str, dev: &str) {
+        let full = format!("{addr}{prefix}");
+        if self.v6 {
+            ns.ip(&["addr", "add", &full, "dev", dev, "nodad"]);
+        } else {
+            ns.ip(&["addr", "add", &full, "dev", dev]);
+        }
+    }
+    fn socket_addr(&self, host: &str, port: u16) -> String {
+        self.pick(format!("{host}:{port}"), format!("[{host}]:{port}"))
+    }
+}
 
 /// A network namespace, deleted on drop (its veth ends go with it).
 struct Ns {
@@ -218,7 +263,7 @@ fn health_port(ns: &Ns, healthy: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
             if !healthy.load(Ordering::Acquire) {
                 listener = None;
             } else if listener.is_none() {
-                let l = TcpListener::bind("0.0.0.0:81").unwrap();
+                let l = TcpListener::bind("[::]:81").unwrap();
                 l.set_nonblocking(true).unwrap();
                 listener = Some(l);
             }
@@ -239,7 +284,7 @@ impl Backend {
             healthy: Arc::new(AtomicBool::new(true)),
             stop: Arc::new(AtomicBool::new(false)),
         };
-        let service = ns.run(|| TcpListener::bind(("0.0.0.0", port)).unwrap());
+        let service = ns.run(|| TcpListener::bind(("::", port)).unwrap());
         let greeting = format!("{name}\n");
         accept_loop(service, Arc::clone(&b.stop), move |mut s: TcpStream| {
             let _ = s.write_all(greeting.as_bytes());
@@ -267,6 +312,9 @@ struct Lab {
     client: Ns,
     _lb_ns: Ns,
     _backend_ns: Vec<Ns>,
+    plan: Plan,
+    /// Ring rebuilds seen so far.
+    rebuilds: std::sync::atomic::AtomicUsize,
 }
 
 fn require_xdp() {
@@ -278,7 +326,12 @@ fn require_xdp() {
 impl Lab {
     /// `servers`: (weight, port checked up at start). `nat`: NAT instead of DSR.
     fn new(tag: &str, nat: bool, weights: &[u32]) -> Self {
+        Self::with_family(tag, nat, weights, false)
+    }
+
+    fn with_family(tag: &str, nat: bool, weights: &[u32], v6: bool) -> Self {
         require_xdp();
+        let plan = Plan { v6 };
         let client = Ns::new(&format!("{tag}c"));
         let lb_ns = Ns::new(&format!("{tag}l"));
         let backend_ns: Vec<Ns> = (1..=weights.len())
@@ -297,11 +350,11 @@ impl Lab {
             "netns",
             &client.name,
         ]);
-        lb_ns.ip(&["addr", "add", "10.71.1.1/24", "dev", "l0"]);
+        plan.add_addr(&lb_ns, &plan.lb_front(), plan.prefix(), "l0");
         lb_ns.ip(&["link", "set", "l0", "up"]);
-        client.ip(&["addr", "add", "10.71.1.2/24", "dev", "c0"]);
+        plan.add_addr(&client, &plan.client(), plan.prefix(), "c0");
         client.ip(&["link", "set", "c0", "up"]);
-        client.ip(&["route", "add", "default", "via", "10.71.1.1"]);
+        client.ip(&["route", "add", "default", "via", &plan.lb_front()]);
         client.tx_checksum_off("c0");
         for key in ["all", "default", "l0"] {
             lb_ns.sysctl(&format!("net.ipv4.conf.{key}.rp_filter"), "0");
@@ -309,6 +362,8 @@ impl Lab {
         lb_ns.sysctl("net.ipv4.ip_forward", "1");
         // lb binds the VIP for its user-space fallback without holding it.
         lb_ns.sysctl("net.ipv4.ip_nonlocal_bind", "1");
+        lb_ns.sysctl("net.ipv6.conf.all.forwarding", "1");
+        lb_ns.sysctl("net.ipv6.ip_nonlocal_bind", "1");
         let pin = PinDir::new();
         let mut server_pins = Vec::new();
         let mut server_side = Vec::new();
@@ -322,12 +377,12 @@ impl Lab {
                 "link", "add", &l, "mtu", "1600", "type", "veth", "peer", "name", &b, "mtu",
                 "1600", "netns", &ns.name,
             ]);
-            lb_ns.ip(&["addr", "add", &format!("10.72.{n}.1/24"), "dev", &l]);
+            plan.add_addr(&lb_ns, &plan.lb_back(n), plan.prefix(), &l);
             lb_ns.ip(&["link", "set", &l, "up"]);
             lb_ns.sysctl(&format!("net.ipv4.conf.{l}.rp_filter"), "0");
-            ns.ip(&["addr", "add", &format!("10.72.{n}.2/24"), "dev", &b]);
+            plan.add_addr(ns, &plan.server(n), plan.prefix(), &b);
             ns.ip(&["link", "set", &b, "up"]);
-            ns.ip(&["route", "add", "default", "via", &format!("10.72.{n}.1")]);
+            ns.ip(&["route", "add", "default", "via", &plan.lb_back(n)]);
             ns.tx_checksum_off(&b);
             let sp = PinDir::new();
             let dir = sp.0.clone();
@@ -345,14 +400,15 @@ impl Lab {
             server_pins.push(sp);
             let port = if nat { 8080 } else { 80 };
             if !nat {
-                ns.ip(&["addr", "add", "10.71.100.1/32", "dev", "lo"]);
+                plan.add_addr(ns, &plan.vip_host(), plan.host_prefix(), "lo");
                 for key in ["all", "default", "lo"] {
                     ns.sysctl(&format!("net.ipv4.conf.{key}.rp_filter"), "0");
                 }
             }
             backends.push(Backend::start(ns, &format!("s{n}"), port));
             servers.push_str(&format!(
-                "    server s{n} 10.72.{n}.2:{port} weight {} check port 81 inter 100 fall 2 rise 1\n",
+                "    server s{n} {} weight {} check port 81 inter 100 fall 2 rise 1\n",
+                plan.socket_addr(&plan.server(n), port),
                 weights[i]
             ));
             if nat {
@@ -360,13 +416,14 @@ impl Lab {
             }
         }
         let method = if nat {
-            "nat"
+            "nat".to_owned()
         } else {
-            "dsr\n    xdp-forward-source 10.71.1.1"
+            format!("dsr\n    xdp-forward-source {}", plan.lb_front())
         };
+        let vip = plan.vip();
         let config = format!(
             "global\n    nbthread 1\n\ndefaults\n    mode tcp\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\n\
-             frontend fe\n    bind {VIP}\n    default_backend be\n\n\
+             frontend fe\n    bind {vip}\n    default_backend be\n\n\
              backend be\n    option xdp-forward\n    xdp-forward-method {method}\n{servers}\n\
              xdp\n{interfaces}    pin-path {}\n    required\n",
             pin.0.display()
@@ -385,6 +442,8 @@ impl Lab {
             client,
             _lb_ns: lb_ns,
             _backend_ns: backend_ns,
+            plan,
+            rebuilds: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -392,12 +451,20 @@ impl Lab {
     /// server's name and the open stream.
     fn connect(&self, sport: Option<u16>) -> (String, TcpStream) {
         self.client.run(|| {
-            let vip: SocketAddr = VIP.parse().unwrap();
-            let socket =
-                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            let vip: SocketAddr = self.plan.vip().parse().unwrap();
+            let domain = if self.plan.v6 {
+                socket2::Domain::IPV6
+            } else {
+                socket2::Domain::IPV4
+            };
+            let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).unwrap();
             socket.set_reuse_address(true).unwrap();
             if let Some(port) = sport {
-                let local: SocketAddr = format!("10.71.1.2:{port}").parse().unwrap();
+                let local: SocketAddr = self
+                    .plan
+                    .socket_addr(&self.plan.client(), port)
+                    .parse()
+                    .unwrap();
                 socket.bind(&local.into()).unwrap();
             }
             socket
@@ -419,15 +486,14 @@ impl Lab {
         ports.map(|p| self.connect(Some(p)).0).collect()
     }
 
-    /// Waits until `lb` logs that server `name` changed state to `state`, then lets the ring
-    /// follower run.
+    /// Waits until `lb` logs that server `name` changed state to `state` (its `n`th such
+    /// line), then that the fast path rebuilt the ring for it.
     fn wait_state(&self, name: &str, state: &str, n: usize) {
-        self.lb.expect_lines(
-            &format!("Server be/{name} is {state}"),
-            n,
-            Duration::from_secs(10),
-        );
-        std::thread::sleep(Duration::from_millis(300));
+        let timeout = Duration::from_secs(10);
+        self.lb
+            .expect_lines(&format!("Server be/{name} is {state}"), n, timeout);
+        let rebuilds = self.rebuilds.fetch_add(1, Ordering::Relaxed) + 1;
+        self.lb.expect_lines("ring rebuilt", rebuilds, timeout);
     }
 
     fn stats(&self) -> Value {
@@ -559,5 +625,30 @@ fn nat_carries_data_spreads_per_weight_and_drops_failed_servers() {
     assert!(
         be["servers"]["s1"]["new_flows"].as_u64().unwrap() > 150,
         "{be}"
+    );
+}
+
+#[test]
+fn dsr_over_ipv6_carries_data_and_balances() {
+    let lab = Lab::with_family("6", false, &[1, 1], true);
+    // IPv6-in-IPv6 to the servers, decapsulated there; replies straight to the client.
+    let (_, mut s) = lab.connect(None);
+    echo(&mut s, 300_000);
+    drop(s);
+    let names = lab.placements(40000..40100);
+    let c = counts(&names);
+    assert!(
+        c.get("s1").copied().unwrap_or(0) > 25 && c.get("s2").copied().unwrap_or(0) > 25,
+        "{c:?}"
+    );
+    lab.backends[0].healthy.store(false, Ordering::Release);
+    lab.wait_state("s1", "DOWN", 1);
+    lb::ebpf::flush_flows(&lab.pin.0).unwrap();
+    let names = lab.placements(40000..40050);
+    assert!(names.iter().all(|n| n == "s2"), "{:?}", counts(&names));
+    let stats = lab.stats();
+    assert!(
+        stats["l4"]["be"]["new_flows"].as_u64().unwrap() >= 151,
+        "{stats}"
     );
 }
