@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod guard;
+pub mod l4;
 pub mod stats;
 pub mod steer;
 

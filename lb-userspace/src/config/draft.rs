@@ -91,6 +91,8 @@ pub(crate) struct ProxyDraft {
     pub http_log: super::httplog::HttpLogDraft,
     /// HTTP-mode settings.
     pub http: super::http::HttpProxy,
+    /// `option xdp-forward` and its settings.
+    pub xdp_forward: super::l4::XdpForwardDraft,
 }
 
 impl ProxyDraft {
@@ -128,6 +130,7 @@ impl ProxyDraft {
             compression: None,
             http_log: super::httplog::HttpLogDraft::default(),
             http: super::http::HttpProxy::default(),
+            xdp_forward: super::l4::XdpForwardDraft::default(),
         }
     }
 

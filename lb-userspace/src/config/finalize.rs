@@ -26,6 +26,7 @@ pub(crate) fn finalize(
         frontends: Vec::new(),
         backends: Vec::new(),
         xdp,
+        xdp_forward: Vec::new(),
         tables: Vec::new(),
         warnings: Vec::new(),
     };
@@ -41,6 +42,7 @@ pub(crate) fn finalize(
     }
     check_backend_refs(&proxies, &config, errors);
     check_tracks(&config.backends, errors);
+    config.xdp_forward = super::l4::build(&proxies, &config, errors);
     for px in &proxies {
         let rules = if px.kind.frontend() {
             px.tcp.frontend_rules()

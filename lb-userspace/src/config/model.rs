@@ -38,6 +38,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// The `xdp` section (our own keyword): where to attach the XDP program.
     pub xdp: Option<XdpSection>,
+    /// Backends balanced by the XDP L4 fast path (`option xdp-forward`, our own keyword).
+    pub xdp_forward: Vec<crate::config::l4::XdpForward>,
     /// Stick tables declared outside proxies (`table` lines of `peers` sections).
     pub tables: Vec<crate::stick::TableCfg>,
     /// Warnings: the configuration is valid, but something in it is likely not what was

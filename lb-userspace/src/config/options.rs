@@ -17,6 +17,7 @@ const SUPPORTED: &[&str] = &[
     "redispatch",
     "tcp-check",
     "tcplog",
+    "xdp-forward",
 ];
 
 /// Parses an `option` line.
@@ -60,6 +61,7 @@ pub(crate) fn parse_option(px: &mut ProxyDraft, line: &Line) -> Result<(), Confi
             require(px, line, &keyword, Cap::Backend)?;
             px.check.option_tcp_check(line)
         }
+        "xdp-forward" => super::l4::parse_option(px, line),
         "forceclose" | "http-tunnel" | "http-use-htx" => Err(line
             .err(ErrorKind::Obsolete {
                 keyword: keyword.clone(),

@@ -109,6 +109,9 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
         "log" => return log(px, line),
         _ => line.no_modifier()?,
     }
+    if let Some(result) = super::l4::parse_keyword(px, line) {
+        return result;
+    }
     match kw {
         "mode" => mode(px, line),
         "bind" => {

@@ -9,9 +9,13 @@ mod cidr;
 mod command;
 mod error;
 mod guard;
-pub mod list_command;
 mod interfaces;
+mod l4;
+mod l4_start;
+mod l4_stats;
+pub mod list_command;
 mod loader;
+pub mod maglev;
 mod ports;
 mod probe;
 pub mod pushdown;
@@ -23,6 +27,8 @@ mod testrun;
 mod tests;
 #[cfg(test)]
 mod tests_guard;
+#[cfg(test)]
+mod tests_l4;
 
 pub use cidr::{Cidr, CidrLists, CidrStatus, ListKind};
 pub use command::run_stats_command;
@@ -32,6 +38,11 @@ pub use guard::{
     monotonic_ns, port_stats, protected_ports, set_protected_ports, set_settings,
 };
 pub use interfaces::{InterfaceStats, interface_stats};
+pub use l4::{ForwardMethod, FrameRun, L4Runtime, L4Server, L4Service, L4Sources};
+pub use l4_start::{FastPath, services as l4_services, start_l4};
+pub use l4_stats::{
+    L4ServiceStats, L4Stats, flush_flows, read_l4_stats, stats_section as l4_stats_section,
+};
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
 pub use service::{

@@ -5,8 +5,8 @@
     reason = "the one place that calls libc directly; each call is wrapped safely"
 )]
 
-pub mod crypt;
 pub mod affinity;
+pub mod crypt;
 pub mod daemon;
 pub mod localtime;
 pub mod peek;
