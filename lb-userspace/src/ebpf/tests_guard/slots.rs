@@ -92,7 +92,7 @@ fn counters_per_interface_are_exact_and_survive_re_registration() {
     assert_eq!(stats.get(StatIndex::PassIpv4).packets, 4);
     assert_eq!(stats.get(StatIndex::MalformedIpv4).packets, 2);
     let labels: Vec<String> = stats.interfaces.iter().map(|i| i.label()).collect();
-    assert_eq!(labels, ["other", a.0.clone(), b.0.clone()]);
+    assert_eq!(labels, ["other".to_owned(), a.0.clone(), b.0.clone()]);
 
     // A restart registers the same interfaces: same slots, counters kept.
     let again = crate::ebpf::interfaces::register(&fx.pin, &[&b.0, &a.0]).unwrap();
