@@ -170,11 +170,15 @@ pub fn config_ports(config: &Config) -> Vec<(u16, u32)> {
             .frontends
             .iter()
             .flat_map(|f| &f.binds)
-            .flat_map(|b| &b.addrs)
-            .filter_map(|a| match a {
-                BindAddr::Tcp(SocketAddr::V4(s)) => Some(s.port()),
-                BindAddr::Tcp(SocketAddr::V6(s)) => Some(s.port()),
-                BindAddr::Unix(_) => None,
+            .flat_map(|b| {
+                let single = b.addrs.iter().filter_map(|a| match a {
+                    BindAddr::Tcp(SocketAddr::V4(s)) => Some(s.port()),
+                    BindAddr::Tcp(SocketAddr::V6(s)) => Some(s.port()),
+                    BindAddr::Unix(_) => None,
+                });
+                // Prefixes and port ranges served through sk_lookup are binds too.
+                let ranges = b.ranges.iter().flat_map(|r| r.first_port..=r.last_port);
+                single.chain(ranges).collect::<Vec<_>>()
             })
             .collect(),
     };
