@@ -395,4 +395,16 @@ fn dsr_over_ipv6_carries_data_and_balances() {
         stats["l4"]["be"]["new_flows"].as_u64().unwrap() >= 151,
         "{stats}"
     );
+    // The table form shows the service and each server.
+    let pin = lab.pin.0.to_str().unwrap();
+    let (status, table, _) = run_lb(
+        &["xdp", "stats", "--pin-path", pin],
+        Duration::from_secs(10),
+    );
+    assert!(status.success());
+    assert!(table.contains("XDP L4 fast path"), "{table}");
+    assert!(
+        table.lines().any(|l| l.trim_start().starts_with("be/s2 ")),
+        "{table}"
+    );
 }
