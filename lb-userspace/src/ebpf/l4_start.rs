@@ -39,6 +39,7 @@ pub struct FastPath {
     // Field order is drop order: the follower stops before the runtime goes.
     stop: Arc<AtomicBool>,
     follower: Option<JoinHandle<()>>,
+    _purge: super::service::Purge,
     _guard: XdpRuntime,
 }
 
@@ -134,6 +135,12 @@ pub fn start_l4(config: &Config, backends: &Arc<Backends>) -> Result<Option<Fast
     let services = services(config, backends);
     l4.configure(sources, &services)?;
     l4.chain_guard(&guard)?;
+    // The guard runs behind the fast path: same settings, lists and push-downs as alone.
+    super::service::apply_syn_cookies(
+        xdp.syn_cookies,
+        std::path::Path::new(super::SYNCOOKIES_SYSCTL),
+    );
+    let purge = super::service::configure_guard(config, xdp, guard.pin_dir())?;
     let nat = services.iter().any(|s| s.method == ForwardMethod::Nat);
     for iface in &xdp.interfaces {
         let mode = l4.attach_xdp(&iface.name, iface.mode)?;
@@ -168,6 +175,7 @@ pub fn start_l4(config: &Config, backends: &Arc<Backends>) -> Result<Option<Fast
     Ok(Some(FastPath {
         stop,
         follower: Some(follower),
+        _purge: purge,
         _guard: guard,
     }))
 }
