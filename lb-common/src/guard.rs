@@ -14,19 +14,24 @@ pub const DENY6_MAP: &str = "LB_XDP_DENY6";
 pub const ALLOW4_MAP: &str = "LB_XDP_ALLOW4";
 /// IPv6 allow list: `LpmTrie<[u8; 16], `[`CidrEntry`]`>`.
 pub const ALLOW6_MAP: &str = "LB_XDP_ALLOW6";
-/// Protected TCP destination ports: `HashMap<u16, `[`PortPolicy`]`>`.
+/// Protected TCP destination ports: `Array<`[`PortPolicy`]`, 65536>` indexed by port (an
+/// array, so the program's lookup is a bounds check and an offset, not a hash).
 pub const PORTS_MAP: &str = "LB_XDP_PORTS";
+/// Which port owns each per-port counter slot: `Array<u32, `[`PORT_STAT_SLOTS`]`>`, the
+/// port plus one (0: a free slot). User space keeps it in step with [`PORTS_MAP`].
+pub const PORT_SLOTS_MAP: &str = "LB_XDP_PORT_SLOTS";
 /// Per-source SYN token buckets: `LruHashMap<`[`SourceKey`]`, `[`TokenBucket`]`>`.
 pub const SYN_SOURCE_MAP: &str = "LB_XDP_SYN_SOURCE";
 /// The global SYN budget: `PerCpuArray<`[`TokenBucket`]`, 1>` (one bucket per CPU).
 pub const SYN_GLOBAL_MAP: &str = "LB_XDP_SYN_GLOBAL";
-/// Per protected port counters: `PerCpuHashMap<`[`PortStatKey`]`, Counter>`.
+/// Per protected port counters: `PerCpuArray<Counter>` with [`crate::stats::SLOT_REASONS`]
+/// counters per slot of [`PortPolicy::slot`] (index `slot * SLOT_REASONS + reason`).
 pub const PORT_STATS_MAP: &str = "LB_XDP_PORT_STATS";
 /// Hits of deny/allow entries: `PerCpuHashMap<`[`CidrHitKey`]`, u64>`.
 pub const CIDR_HITS_MAP: &str = "LB_XDP_CIDR_HITS";
 
 /// Every map the guard pins, besides the reason counters.
-pub const GUARD_MAPS: [&str; 10] = [
+pub const GUARD_MAPS: [&str; 11] = [
     CONFIG_MAP,
     DENY4_MAP,
     DENY6_MAP,
@@ -37,16 +42,20 @@ pub const GUARD_MAPS: [&str; 10] = [
     SYN_GLOBAL_MAP,
     PORT_STATS_MAP,
     CIDR_HITS_MAP,
+    PORT_SLOTS_MAP,
 ];
 
 /// Entries of each deny or allow list.
 pub const CIDR_ENTRIES: u32 = 65_536;
-/// Protected ports.
-pub const PORT_ENTRIES: u32 = 1_024;
+/// Slots of [`PORTS_MAP`]: every TCP port.
+pub const PORT_ENTRIES: u32 = 65_536;
+/// Protected ports with their own counters (slot 0 is never used: it means "none"); more
+/// protected ports are guarded all the same, counted in the totals only.
+pub const PORT_STAT_SLOTS: u32 = 256;
 /// Sources tracked by the per-source SYN buckets (least recently used evicted first).
 pub const SYN_SOURCE_ENTRIES: u32 = 262_144;
-/// (port, reason) pairs counted per port.
-pub const PORT_STATS_ENTRIES: u32 = 16_384;
+/// Counters of [`PORT_STATS_MAP`].
+pub const PORT_STATS_ENTRIES: u32 = PORT_STAT_SLOTS * crate::stats::SLOT_REASONS;
 
 /// Fixed-point scale of [`TokenBucket::tokens`]: one token is this many units, so that the
 /// refill `elapsed_ns * rate` needs no division.
@@ -155,12 +164,14 @@ pub struct CidrEntry {
     pub hit_key: CidrHitKey,
 }
 
-/// What the guard checks on a protected port.
+/// What the guard checks on a port; all zero: an unprotected port.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortPolicy {
-    /// [`PORT_TCP_SANITY`] | [`PORT_SYN_GUARD`].
+    /// [`PORT_TCP_SANITY`] | [`PORT_SYN_GUARD`]; 0 for an unprotected port.
     pub flags: u32,
+    /// The port's counters in [`PORT_STATS_MAP`], `1..`[`PORT_STAT_SLOTS`]; 0: none.
+    pub slot: u32,
 }
 
 /// Key of a per-source SYN bucket: an IPv4 /32 or an IPv6 /64.
@@ -213,6 +224,15 @@ impl TokenBucket {
         }
     }
 
+    /// Gives back the token [`Self::take`] just took (the SYN was dropped for another
+    /// reason), never above `burst`.
+    #[inline(always)]
+    pub fn refund(&mut self, burst: u64) {
+        let cap = min(burst, MAX_BURST).wrapping_mul(TOKEN_SCALE);
+        let tokens = self.tokens.saturating_add(TOKEN_SCALE);
+        self.tokens = if tokens > cap { cap } else { tokens };
+    }
+
     /// A bucket first seen at `now_ns`: full, minus the SYN that created it.
     #[inline(always)]
     pub const fn first(now_ns: u64, burst: u64) -> Self {
@@ -223,18 +243,6 @@ impl TokenBucket {
             last_ns: now_ns,
         }
     }
-}
-
-/// Key of the per-port counters.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PortStatKey {
-    /// The protected destination port.
-    pub port: u16,
-    /// Zero.
-    pub pad: u16,
-    /// A [`crate::StatIndex`].
-    pub reason: u32,
 }
 
 #[inline(always)]
@@ -255,7 +263,6 @@ mod pod {
     unsafe impl aya::Pod for super::PortPolicy {}
     unsafe impl aya::Pod for super::SourceKey {}
     unsafe impl aya::Pod for super::TokenBucket {}
-    unsafe impl aya::Pod for super::PortStatKey {}
 }
 
 #[cfg(test)]
@@ -279,6 +286,19 @@ mod tests {
     }
 
     #[test]
+    fn refund_returns_a_token_up_to_the_burst() {
+        let mut b = TokenBucket::first(1_000, 2);
+        assert!(b.take(1_000, 0, 2));
+        assert!(!b.take(1_000, 0, 2));
+        b.refund(2);
+        assert!(b.take(1_000, 0, 2));
+        b.refund(2);
+        b.refund(2);
+        b.refund(2);
+        assert_eq!(b.tokens, 2 * TOKEN_SCALE);
+    }
+
+    #[test]
     fn an_unused_bucket_starts_full_even_without_refill() {
         let mut b = TokenBucket::default();
         let n = (0..10).filter(|_| b.take(5, 0, 4)).count();
@@ -297,6 +317,6 @@ mod tests {
         assert_eq!(size_of::<Ipv4Prefix>(), 8);
         assert_eq!(size_of::<CidrEntry>(), 32);
         assert_eq!(size_of::<SourceKey>(), 16);
-        assert_eq!(size_of::<PortStatKey>(), 8);
+        assert_eq!(size_of::<PortPolicy>(), 8);
     }
 }

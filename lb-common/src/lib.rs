@@ -7,7 +7,9 @@
 #![deny(unsafe_code)]
 
 pub mod guard;
+pub mod l4;
 pub mod stats;
+pub mod steer;
 
 pub use stats::{Counter, StatIndex, Verdict};
 

@@ -3,14 +3,37 @@
 //! Each slot counts the packets that got a verdict for one reason (passed IPv4, malformed
 //! IPv6 header, ...). New reasons (deny-list hits, SYN-flood drops) take the next free index;
 //! the map keeps [`XDP_STATS_ENTRIES`] slots so that adding a reason does not change its
-//! layout and a pinned map from an older build stays compatible. Per-interface or per-port
-//! counters belong in their own maps keyed by (ifindex | port, [`StatIndex`]).
+//! layout and a pinned map from an older build stays compatible. Per-interface and per-port
+//! counters live in per-CPU arrays of [`SLOT_REASONS`] counters per slot; small arrays map
+//! an ifindex or a port to its slot, so the program never hashes to count.
 
 /// Name of the per-CPU stats map, which is also its file name under the pin directory.
 pub const XDP_STATS_MAP: &str = "LB_XDP_STATS";
 
 /// Number of slots in [`XDP_STATS_MAP`]: room for reasons that later releases add.
 pub const XDP_STATS_ENTRIES: u32 = 64;
+
+/// Counters per port or interface slot in [`IF_STATS_MAP`] and
+/// [`crate::guard::PORT_STATS_MAP`]: index `slot * SLOT_REASONS + reason`. Reasons at or
+/// above it are counted in the totals only.
+pub const SLOT_REASONS: u32 = 32;
+
+/// Interface slot of each ifindex: `Array<u32, `[`IFINDEX_ENTRIES`]`>`; 0 (the default)
+/// counts the interface under slot 0, "other".
+pub const IFINDEX_MAP: &str = "LB_XDP_IFINDEX";
+/// ifindexes below this have a slot entry; higher ones count under slot 0.
+pub const IFINDEX_ENTRIES: u32 = 65_536;
+/// Which ifindex owns each interface slot: `Array<u32, `[`IF_SLOTS`]`>` (0: free).
+pub const IF_SLOTS_MAP: &str = "LB_XDP_IF_SLOTS";
+/// Interface slots; slot 0 holds frames of interfaces without one (and test runs).
+pub const IF_SLOTS: u32 = 64;
+/// Per-CPU counters per interface slot and reason: `PerCpuArray<`[`Counter`]`>` of
+/// [`IF_STATS_ENTRIES`].
+pub const IF_STATS_MAP: &str = "LB_XDP_IF_STATS";
+/// Counters of [`IF_STATS_MAP`].
+pub const IF_STATS_ENTRIES: u32 = IF_SLOTS * SLOT_REASONS;
+/// The maps of the per-interface counters.
+pub const IF_MAPS: [&str; 3] = [IFINDEX_MAP, IF_SLOTS_MAP, IF_STATS_MAP];
 
 /// Packets and bytes counted for one reason on one CPU.
 #[repr(C)]
@@ -188,8 +211,9 @@ impl StatIndex {
     }
 }
 
-// Adding a reason must not outgrow the map.
+// Adding a reason must not outgrow the map, nor (for now) a port or interface slot.
 const _: () = assert!(StatIndex::ALL.len() <= XDP_STATS_ENTRIES as usize);
+const _: () = assert!(StatIndex::ALL.len() <= SLOT_REASONS as usize);
 
 #[cfg(feature = "user")]
 mod pod {

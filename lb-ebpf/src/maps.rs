@@ -3,16 +3,18 @@
 //! BTF maps, so that `bpftool map dump` shows keys and values by field name.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, lpm_trie::Key},
+    btf_maps::{Array, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, lpm_trie::Key},
+    helpers::{bpf_jiffies64, bpf_ktime_get_ns},
     macros::btf_map,
 };
 use lb_common::{
     Counter, StatIndex,
     guard::{
         CIDR_ENTRIES, CidrEntry, CidrHitKey, GuardConfig, Ipv4Prefix, PORT_ENTRIES,
-        PORT_STATS_ENTRIES, PortPolicy, PortStatKey, SYN_SOURCE_ENTRIES, SourceKey, TokenBucket,
+        PORT_STAT_SLOTS, PORT_STATS_ENTRIES, PortPolicy, SYN_SOURCE_ENTRIES, SourceKey,
+        TokenBucket,
     },
-    stats::XDP_STATS_ENTRIES,
+    stats::{IF_SLOTS, IF_STATS_ENTRIES, IFINDEX_ENTRIES, SLOT_REASONS, XDP_STATS_ENTRIES},
 };
 
 /// Per-CPU packet/byte counters indexed by [`StatIndex`]; user space pins it by name.
@@ -40,9 +42,29 @@ pub static LB_XDP_ALLOW4: LpmTrie<Ipv4Prefix, CidrEntry, { CIDR_ENTRIES as usize
 #[btf_map(name = "LB_XDP_ALLOW6")]
 pub static LB_XDP_ALLOW6: LpmTrie<[u8; 16], CidrEntry, { CIDR_ENTRIES as usize }> = LpmTrie::new();
 
-/// Protected TCP destination ports.
+/// The policy of every TCP destination port, indexed by port.
 #[btf_map(name = "LB_XDP_PORTS")]
-static LB_XDP_PORTS: HashMap<u16, PortPolicy, { PORT_ENTRIES as usize }> = HashMap::new();
+static LB_XDP_PORTS: Array<PortPolicy, { PORT_ENTRIES as usize }> = Array::new();
+
+/// Which port owns each per-port counter slot (written by user space, read by it only).
+#[btf_map(name = "LB_XDP_PORT_SLOTS")]
+static LB_XDP_PORT_SLOTS: Array<u32, { PORT_STAT_SLOTS as usize }> = Array::new();
+
+/// The counter slot of each ingress ifindex (0: "other").
+#[btf_map(name = "LB_XDP_IFINDEX")]
+static LB_XDP_IFINDEX: Array<u32, { IFINDEX_ENTRIES as usize }> = Array::new();
+
+/// Which ifindex owns each interface slot (written by user space, read by it only).
+#[btf_map(name = "LB_XDP_IF_SLOTS")]
+static LB_XDP_IF_SLOTS: Array<u32, { IF_SLOTS as usize }> = Array::new();
+
+/// Counters per (interface slot, reason).
+#[btf_map(name = "LB_XDP_IF_STATS")]
+static LB_XDP_IF_STATS: PerCpuArray<Counter, { IF_STATS_ENTRIES as usize }> = PerCpuArray::new();
+
+/// This CPU's clock: `[jiffies, ktime_ns]` of the first packet seen in that jiffy.
+#[btf_map(name = "LB_XDP_CLOCK")]
+static LB_XDP_CLOCK: PerCpuArray<[u64; 2], 1> = PerCpuArray::new();
 
 /// Per-source SYN token buckets.
 #[btf_map(name = "LB_XDP_SYN_SOURCE")]
@@ -53,51 +75,67 @@ pub static LB_XDP_SYN_SOURCE: LruHashMap<SourceKey, TokenBucket, { SYN_SOURCE_EN
 #[btf_map(name = "LB_XDP_SYN_GLOBAL")]
 pub static LB_XDP_SYN_GLOBAL: PerCpuArray<TokenBucket, 1> = PerCpuArray::new();
 
-/// Counters per (protected port, reason).
+/// Counters per (protected port slot, reason).
 #[btf_map(name = "LB_XDP_PORT_STATS")]
-static LB_XDP_PORT_STATS: PerCpuHashMap<PortStatKey, Counter, { PORT_STATS_ENTRIES as usize }> =
-    PerCpuHashMap::new();
+static LB_XDP_PORT_STATS: PerCpuArray<Counter, { PORT_STATS_ENTRIES as usize }> =
+    PerCpuArray::new();
 
 /// Hits per deny/allow entry.
 #[btf_map(name = "LB_XDP_CIDR_HITS")]
 static LB_XDP_CIDR_HITS: PerCpuHashMap<CidrHitKey, u64, { 4 * CIDR_ENTRIES as usize }> =
     PerCpuHashMap::new();
 
-/// Counts one packet of `bytes` bytes for `reason` on this CPU.
+/// Adds one packet of `bytes` bytes to this CPU's slot `index` of `map`.
 #[inline(always)]
-pub fn count(reason: StatIndex, bytes: usize) {
-    if let Some(slot) = LB_XDP_STATS.get_ptr_mut(reason.index()) {
+fn bump<const N: usize>(map: &PerCpuArray<Counter, N>, index: u32, bytes: u64) {
+    if let Some(slot) = map.get_ptr_mut(index) {
         // SAFETY: the pointer comes from a successful lookup in a per-CPU array, so it is
         // valid, aligned and only touched by this CPU while the program runs.
         let slot = unsafe { &mut *slot };
         slot.packets += 1;
-        slot.bytes += bytes as u64;
+        slot.bytes += bytes;
     }
 }
 
-/// Counts one packet for (`port`, `reason`) on this CPU.
+/// Counts one packet of `bytes` bytes for `reason` on this CPU: in the totals, under the
+/// interface's slot and, when `port_slot` is not 0, under the port's. Three array slots, no
+/// hashing: the verifier inlines per-CPU array lookups.
 #[inline(always)]
-pub fn count_port(port: u16, reason: StatIndex, bytes: usize) {
-    let key = PortStatKey {
-        port,
-        pad: 0,
-        reason: reason.index(),
-    };
-    if let Some(slot) = LB_XDP_PORT_STATS.get_ptr_mut(&key) {
-        // SAFETY: a per-CPU hash value found by lookup: valid, aligned, this CPU's copy.
-        let slot = unsafe { &mut *slot };
-        slot.packets += 1;
-        slot.bytes += bytes as u64;
-    } else {
-        // A new per-CPU element holds this CPU's value and zeros elsewhere; when another CPU
-        // inserted the key meanwhile, BPF_ANY only writes this CPU's (still zero) copy, so no
-        // count is lost either way.
-        let first = Counter {
-            packets: 1,
-            bytes: bytes as u64,
-        };
-        let _ = LB_XDP_PORT_STATS.insert(&key, &first, u64::from(aya_ebpf::bindings::BPF_ANY));
+pub fn count(reason: StatIndex, bytes: usize, ifindex: u32, port_slot: u32) {
+    let bytes = bytes as u64;
+    let reason = reason.index();
+    bump(&LB_XDP_STATS, reason, bytes);
+    if reason >= SLOT_REASONS {
+        return;
     }
+    let if_slot = LB_XDP_IFINDEX.get(ifindex).copied().unwrap_or(0);
+    bump(&LB_XDP_IF_STATS, if_slot * SLOT_REASONS + reason, bytes);
+    if port_slot != 0 {
+        bump(&LB_XDP_PORT_STATS, port_slot * SLOT_REASONS + reason, bytes);
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds as of this CPU's first packet in the current jiffy.
+///
+/// `bpf_ktime_get_ns` costs as much as three map lookups here (a clocksource read through
+/// an indirect call), while `bpf_jiffies64` is inlined: reading the real clock once per jiffy
+/// per CPU leaves token buckets and expiries one jiffy (1-10 ms) coarse, which they tolerate.
+#[inline(always)]
+pub fn now_ns() -> u64 {
+    // SAFETY: bpf_jiffies64 has no preconditions.
+    let jiffies = unsafe { bpf_jiffies64() };
+    let Some(clock) = LB_XDP_CLOCK.get_ptr_mut(0) else {
+        // SAFETY: bpf_ktime_get_ns has no preconditions.
+        return unsafe { bpf_ktime_get_ns() };
+    };
+    // SAFETY: this CPU's copy of a per-CPU array slot; nothing else touches it now.
+    let clock = unsafe { &mut *clock };
+    if clock[0] != jiffies || clock[1] == 0 {
+        clock[0] = jiffies;
+        // SAFETY: as above.
+        clock[1] = unsafe { bpf_ktime_get_ns() };
+    }
+    clock[1]
 }
 
 /// The guard's configuration (all zero until user space writes it).
@@ -106,19 +144,22 @@ pub fn config() -> GuardConfig {
     LB_XDP_CONFIG.get(0).copied().unwrap_or_default()
 }
 
-/// The policy of a protected port, `None` for an unprotected one.
+/// The policy of a port, `None` for an unprotected one.
 #[inline(always)]
 pub fn port_policy(port: u16) -> Option<PortPolicy> {
-    // SAFETY: the value is copied out at once; user space may update it concurrently, which
-    // at worst yields the old or the new flags.
-    unsafe { LB_XDP_PORTS.get(&port) }.copied()
+    // The value is copied out at once; user space may update it concurrently, which at
+    // worst yields the old or the new policy.
+    LB_XDP_PORTS
+        .get(u32::from(port))
+        .copied()
+        .filter(|p| p.flags != 0)
 }
 
 /// Whether `entry` is live now; counts the hit on this CPU if so.
 #[inline(always)]
 fn hit(entry: &CidrEntry) -> bool {
     let expires = entry.expires_ns;
-    if expires != 0 && expires <= crate::xdp::ktime_ns() {
+    if expires != 0 && expires <= now_ns() {
         return false;
     }
     let key = entry.hit_key;

@@ -3,11 +3,13 @@
 //! Order of checks, as in Katran/Cilium: frames whose link or network layer is malformed
 //! first (the configured policy), then the allow list (skips everything else), the deny list,
 //! a malformed transport header (policy again), then the TCP checks for protected ports
-//! (fragments, data offset, flags, SYN budgets per source then global).
+//! (fragments, data offset, flags, SYN budgets: the global one first, then the source's).
+//!
+//! Cost: every map the common paths touch is an array (inlined by the verifier) except the
+//! CIDR lists (LPM tries) and the per-source SYN buckets (LRU hash); the clock is read at most
+//! once per jiffy per CPU (see [`maps::now_ns`]).
 
-use aya_ebpf::{
-    bindings::xdp_action, helpers::bpf_ktime_get_ns, macros::xdp, programs::XdpContext,
-};
+use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use lb_common::{
     StatIndex,
     guard::{GuardConfig, MALFORMED_DROP, PORT_SYN_GUARD, PORT_TCP_SANITY, SourceKey, TokenBucket},
@@ -25,14 +27,12 @@ pub fn lb_xdp(ctx: XdpContext) -> u32 {
     let packet = XdpPacket::new(&ctx);
     let len = packet.len();
     let config = maps::config();
-    let (reason, port) = match parse::headers(&packet) {
+    let (reason, port_slot) = match parse::headers(&packet) {
         Ok(headers) => guard(&headers, &config),
-        Err(reason) => (reason, None),
+        Err(reason) => (reason, 0),
     };
-    maps::count(reason, len);
-    if let Some(port) = port {
-        maps::count_port(port, reason, len);
-    }
+    // ifindexes are 32-bit in the kernel; the conversion never truncates.
+    maps::count(reason, len, ctx.ingress_ifindex() as u32, port_slot);
     verdict(reason, &config)
 }
 
@@ -53,20 +53,21 @@ fn verdict(reason: StatIndex, config: &GuardConfig) -> u32 {
     }
 }
 
-/// The reason for a well-formed frame, and the protected port it targets, if any.
+/// The reason for a well-formed frame, and the counter slot of the protected port it targets
+/// (0: none).
 #[inline(always)]
-fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, Option<u16>) {
+fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, u32) {
     if h.family == 0 {
-        return (StatIndex::PassOther, None);
+        return (StatIndex::PassOther, 0);
     }
     if source_listed(h, true) {
-        return (StatIndex::AllowList, None);
+        return (StatIndex::AllowList, 0);
     }
     if source_listed(h, false) {
-        return (StatIndex::DenyList, None);
+        return (StatIndex::DenyList, 0);
     }
     if h.l4_malformed {
-        return (h.l4_error, None);
+        return (h.l4_error, 0);
     }
     let pass = parse::pass_reason(h.family);
     match h.l4 {
@@ -77,49 +78,78 @@ fn guard(h: &Headers, config: &GuardConfig) -> (StatIndex, Option<u16>) {
                 } else {
                     StatIndex::MalformedTcp
                 };
-                return (reason, None);
+                return (reason, 0);
             };
-            let port = Some(h.dst_port);
+            let slot = policy.slot;
             if policy.flags & PORT_TCP_SANITY != 0 {
                 if !h.tcp_offset_ok {
-                    return (StatIndex::TcpBadOffset, port);
+                    return (StatIndex::TcpBadOffset, slot);
                 }
                 if parse::bad_tcp_flags(h.tcp_flags) {
-                    return (StatIndex::TcpBadFlags, port);
+                    return (StatIndex::TcpBadFlags, slot);
                 }
             } else if !h.tcp_offset_ok {
-                return (StatIndex::MalformedTcp, port);
+                return (StatIndex::MalformedTcp, slot);
             }
             if policy.flags & PORT_SYN_GUARD != 0 && parse::is_syn(h.tcp_flags) {
-                // The clock is read only here and for entries with an expiry: it costs as
-                // much as a map lookup.
-                let now = ktime_ns();
-                if !source_budget(h, config, now) {
-                    return (StatIndex::SynOverSource, port);
-                }
-                if !global_budget(config, now) {
-                    return (StatIndex::SynOverGlobal, port);
-                }
+                return (syn_budget(h, config), slot);
             }
-            (pass, port)
+            (pass, slot)
         }
         L4::TcpFragment if h.port_known => match maps::port_policy(h.dst_port) {
-            Some(_) if config.drop_fragments != 0 => (StatIndex::Fragment, Some(h.dst_port)),
-            Some(_) => (pass, Some(h.dst_port)),
-            None => (pass, None),
+            Some(p) if config.drop_fragments != 0 => (StatIndex::Fragment, p.slot),
+            Some(p) => (pass, p.slot),
+            None => (pass, 0),
         },
         // A later fragment (or a first one too short to hold the port) cannot be tied to a
         // port: with fragments dropped, every such TCP fragment goes.
-        L4::TcpFragment if config.drop_fragments != 0 => (StatIndex::Fragment, None),
-        L4::TcpFragment | L4::Udp | L4::Other => (pass, None),
+        L4::TcpFragment if config.drop_fragments != 0 => (StatIndex::Fragment, 0),
+        L4::TcpFragment | L4::Udp | L4::Other => (pass, 0),
     }
 }
 
-/// `bpf_ktime_get_ns`.
+/// Spends a SYN's tokens: the global (per-CPU) budget first, an array slot, so that a flood
+/// of spoofed sources past the global budget is dropped before it churns the per-source LRU
+/// map; then the source's own bucket, which gives the global token back when it refuses.
 #[inline(always)]
-pub fn ktime_ns() -> u64 {
-    // SAFETY: bpf_ktime_get_ns has no preconditions.
-    unsafe { bpf_ktime_get_ns() }
+fn syn_budget(h: &Headers, config: &GuardConfig) -> StatIndex {
+    let now = maps::now_ns();
+    if !global_budget(config, now) {
+        return StatIndex::SynOverGlobal;
+    }
+    if source_budget(h, config, now) {
+        return parse::pass_reason(h.family);
+    }
+    global_refund(config);
+    StatIndex::SynOverSource
+}
+
+/// Takes a token from this CPU's share of the global budget.
+#[inline(always)]
+fn global_budget(config: &GuardConfig, now: u64) -> bool {
+    if config.syn_cpu_burst == 0 {
+        return true;
+    }
+    match maps::LB_XDP_SYN_GLOBAL.get_ptr_mut(0) {
+        // SAFETY: this CPU's copy of a per-CPU array slot; nothing else touches it now.
+        Some(bucket) => {
+            unsafe { &mut *bucket }.take(now, config.syn_cpu_rate, config.syn_cpu_burst)
+        }
+        None => true,
+    }
+}
+
+/// Gives back the token [`global_budget`] took. A second lookup rather than a pointer kept
+/// in an `Option`: LLVM spills the undefined bytes of a `None`, which the verifier rejects.
+#[inline(always)]
+fn global_refund(config: &GuardConfig) {
+    if config.syn_cpu_burst == 0 {
+        return;
+    }
+    if let Some(bucket) = maps::LB_XDP_SYN_GLOBAL.get_ptr_mut(0) {
+        // SAFETY: as in global_budget.
+        unsafe { &mut *bucket }.refund(config.syn_cpu_burst);
+    }
 }
 
 /// Whether the source is on the allow (`allow`) or deny list, counting the entry's hit.
@@ -169,20 +199,5 @@ fn source_budget(h: &Headers, config: &GuardConfig, now: u64) -> bool {
             let _ = maps::LB_XDP_SYN_SOURCE.insert(&key, &first, 0);
             true
         }
-    }
-}
-
-/// Takes a token from this CPU's share of the global budget.
-#[inline(always)]
-fn global_budget(config: &GuardConfig, now: u64) -> bool {
-    if config.syn_cpu_burst == 0 {
-        return true;
-    }
-    match maps::LB_XDP_SYN_GLOBAL.get_ptr_mut(0) {
-        // SAFETY: this CPU's copy of a per-CPU array slot; nothing else touches it now.
-        Some(bucket) => {
-            unsafe { &mut *bucket }.take(now, config.syn_cpu_rate, config.syn_cpu_burst)
-        }
-        None => true,
     }
 }

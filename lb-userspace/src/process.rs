@@ -121,6 +121,7 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
     // Kept alive for the life of the process: dropping it detaches the programs.
     let _xdp = start_ebpf(&config)?;
     let backends = Arc::new(Backends::new(&config.backends));
+    let _l4 = start_l4(&config, &backends)?;
     let _checks = checks::spawn_with_listener(Arc::clone(&backends), check_event_logger(&config)?)?;
     let frontends = config
         .frontends
@@ -146,6 +147,10 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
         bufsize: config.global.bufsize.max(1024),
         splice: !(opts.no_splice || config.global.nosplice),
         pipesize: config.global.pipesize,
+        http_maxhdr: config
+            .global
+            .http_maxhdr
+            .unwrap_or(crate::http::session::DEFAULT_MAXHDR),
     });
     let (stop_tx, stop_rx) = watch::channel(StopMode::Running);
     let threads = worker::spawn(&shared, listeners, &stop_rx)?;
@@ -204,6 +209,10 @@ fn default_maxconn(nofile: u64) -> u32 {
 }
 
 fn start_ebpf(config: &Config) -> anyhow::Result<Option<ebpf::XdpService>> {
+    // The L4 fast path owns the interfaces then, and chains the guard itself (start_l4).
+    if !config.xdp_forward.is_empty() {
+        return Ok(None);
+    }
     match ebpf::start_service(config) {
         Ok(service) => Ok(service),
         Err(e) if config.xdp.as_ref().is_some_and(|x| x.required) => Err(anyhow::anyhow!(
@@ -213,6 +222,21 @@ fn start_ebpf(config: &Config) -> anyhow::Result<Option<ebpf::XdpService>> {
             if let Some(xdp) = config.xdp.as_ref() {
                 ebpf::log_disabled(xdp, &e);
             }
+            Ok(None)
+        }
+    }
+}
+
+/// Starts the XDP L4 fast path of `option xdp-forward` backends, if any; without it (or
+/// when it fails and the xdp section is not `required`) the same frontends serve in user space.
+fn start_l4(config: &Config, backends: &Arc<Backends>) -> anyhow::Result<Option<ebpf::FastPath>> {
+    match ebpf::start_l4(config, backends) {
+        Ok(fast) => Ok(fast),
+        Err(e) if config.xdp.as_ref().is_some_and(|x| x.required) => Err(anyhow::anyhow!(
+            "xdp is 'required' but the L4 fast path could not start: {e}"
+        )),
+        Err(e) => {
+            tracing::warn!("XDP L4 fast path disabled, serving in user space: {e}");
             Ok(None)
         }
     }

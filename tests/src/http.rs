@@ -13,7 +13,7 @@
 //! [`request`] sends raw bytes and reads one response ([`Response::read`] understands
 //! `Content-Length`, chunked and close-delimited bodies).
 
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{BufRead, BufReader, Cursor, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -131,7 +131,19 @@ pub struct HttpBackend {
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<Vec<Request>>>,
     conns: Arc<AtomicUsize>,
+    seen: Arc<Seen>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What a backend saw besides the requests it parsed: raw bytes and refusals.
+#[derive(Default)]
+struct Seen {
+    /// Every byte received, per connection (index = connection id).
+    raw: Mutex<Vec<Vec<u8>>>,
+    /// Requests the strict parser refused as malformed (`conn N: reason`).
+    violations: Mutex<Vec<String>>,
+    /// Connections that closed in the middle of a request (the proxy aborted it).
+    truncated: AtomicUsize,
 }
 
 impl std::fmt::Debug for HttpBackend {
@@ -143,19 +155,22 @@ impl std::fmt::Debug for HttpBackend {
 impl HttpBackend {
     /// An echo server named `name` on a free port.
     pub fn echo(name: &str) -> Self {
+        Self::with(name, Arc::new(Self::echo_handler(name)))
+    }
+
+    /// The handler of [`HttpBackend::echo`], to build on: `200`, `x-server: NAME`, and the
+    /// request line and headers as the body.
+    pub fn echo_handler(name: &str) -> impl Fn(&Request) -> Response + Send + Sync + 'static {
         let n = name.to_owned();
-        Self::with(
-            name,
-            Arc::new(move |req: &Request| {
-                let mut body = format!("{n} {} {}\n", req.method, req.target);
-                for (k, v) in &req.headers {
-                    body.push_str(&format!("{k}: {v}\n"));
-                }
-                Response::new(200, &body)
-                    .header("x-server", &n)
-                    .header("content-type", "text/plain")
-            }),
-        )
+        move |req: &Request| {
+            let mut body = format!("{n} {} {}\n", req.method, req.target);
+            for (k, v) in &req.headers {
+                body.push_str(&format!("{k}: {v}\n"));
+            }
+            Response::new(200, &body)
+                .header("x-server", &n)
+                .header("content-type", "text/plain")
+        }
     }
 
     /// A server named `name` answering with `handler`.
@@ -167,15 +182,24 @@ impl HttpBackend {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let conns = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Seen::default());
         let thread = {
-            let (stop, log, conns) = (stop.clone(), log.clone(), conns.clone());
+            let (stop, log, conns, seen) = (stop.clone(), log.clone(), conns.clone(), seen.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((s, _)) => {
-                            let id = conns.fetch_add(1, Ordering::SeqCst);
-                            let (log, handler, stop) = (log.clone(), handler.clone(), stop.clone());
-                            std::thread::spawn(move || serve(s, id, &log, &*handler, &stop));
+                            let id = {
+                                // Allocate the id and its raw slot together: ids index `raw`.
+                                let mut raw = seen.raw.lock().expect("raw log");
+                                raw.push(Vec::new());
+                                conns.fetch_add(1, Ordering::SeqCst)
+                            };
+                            let (log, handler, stop, seen) =
+                                (log.clone(), handler.clone(), stop.clone(), seen.clone());
+                            std::thread::spawn(move || {
+                                serve(s, id, &log, &*handler, &stop, &seen);
+                            });
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {
                             std::thread::sleep(Duration::from_millis(2));
@@ -191,6 +215,7 @@ impl HttpBackend {
             stop,
             log,
             conns,
+            seen,
             thread: Some(thread),
         }
     }
@@ -214,6 +239,38 @@ impl HttpBackend {
     pub fn connections(&self) -> usize {
         self.conns.load(Ordering::SeqCst)
     }
+
+    /// Every byte received so far on connection `conn` (empty if there is no such connection).
+    pub fn raw(&self, conn: usize) -> Vec<u8> {
+        self.seen
+            .raw
+            .lock()
+            .expect("raw log")
+            .get(conn)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every byte received so far, all connections, as lossy text (for failure messages).
+    pub fn raw_text(&self) -> String {
+        let raw = self.seen.raw.lock().expect("raw log");
+        raw.iter()
+            .enumerate()
+            .map(|(i, r)| format!("[conn {i}] {:?}\n", String::from_utf8_lossy(r)))
+            .collect()
+    }
+
+    /// Requests the strict parser refused as malformed (`conn N: reason`): a proxy that
+    /// normalizes correctly never causes one.
+    pub fn violations(&self) -> Vec<String> {
+        self.seen.violations.lock().expect("violations").clone()
+    }
+
+    /// Connections closed in the middle of a request: what a proxy aborting a request whose
+    /// head it had already forwarded looks like (not a framing violation).
+    pub fn truncated(&self) -> usize {
+        self.seen.truncated.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for HttpBackend {
@@ -231,25 +288,48 @@ fn serve(
     log: &Mutex<Vec<Request>>,
     handler: &(dyn Fn(&Request) -> Response + Send + Sync),
     stop: &AtomicBool,
+    seen: &Seen,
 ) {
-    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
     let Ok(mut w) = s.try_clone() else { return };
-    let mut r = BufReader::new(s);
+    let mut r = BufReader::new(Tee {
+        inner: s,
+        seen,
+        conn,
+    });
     loop {
-        let req = loop {
-            match read_request(&mut r, conn) {
-                Ok(Some(req)) => break req,
-                Ok(None) => return,
+        // Idle between requests: short timeouts so that a stopped backend lets go. Inside a
+        // request, one long timeout: a partly read request cannot be resumed after a timeout.
+        let _ = w.set_read_timeout(Some(Duration::from_millis(200)));
+        loop {
+            match r.fill_buf() {
+                Ok([]) => return,
+                Ok(_) => break,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
                 }
-                Err(_) => {
-                    // A request this strict parser refuses: say so, as a real server would.
-                    let _ = w.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                    return;
-                }
+                Err(_) => return,
+            }
+        }
+        let _ = w.set_read_timeout(Some(Duration::from_secs(10)));
+        let req = match read_request(&mut r, conn) {
+            Ok(Some(req)) => req,
+            Ok(None) => return,
+            Err(e) if e.kind() == ErrorKind::InvalidData => {
+                seen.violations
+                    .lock()
+                    .expect("violations")
+                    .push(format!("conn {conn}: {e}"));
+                // A request this strict parser refuses: say so, as a real server would.
+                let _ = w.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+                return;
+            }
+            Err(_) => {
+                seen.truncated.fetch_add(1, Ordering::SeqCst);
+                return;
             }
         };
         let close = req
@@ -265,6 +345,23 @@ fn serve(
             let _ = w.shutdown(Shutdown::Both);
             return;
         }
+    }
+}
+
+/// A reader that keeps a copy of every byte read, per connection.
+struct Tee<'a> {
+    inner: TcpStream,
+    seen: &'a Seen,
+    conn: usize,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(raw) = self.seen.raw.lock().expect("raw log").get_mut(self.conn) {
+            raw.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
     }
 }
 
@@ -302,8 +399,8 @@ fn read_request(r: &mut impl BufRead, conn: usize) -> std::io::Result<Option<Req
     else {
         return Err(bad(format!("bad request line {line:?}")));
     };
-    if !version.starts_with("HTTP/1.") {
-        return Err(bad(format!("bad version {version:?}")));
+    if !matches!(version, "HTTP/1.1" | "HTTP/1.0") || !is_token(method) || target.is_empty() {
+        return Err(bad(format!("bad request line {line:?}")));
     }
     let headers = read_headers(r)?;
     let body = read_body(r, &headers, false)?;
@@ -317,11 +414,12 @@ fn read_request(r: &mut impl BufRead, conn: usize) -> std::io::Result<Option<Req
     }))
 }
 
-/// One CRLF-terminated line (a bare LF or a stray CR is an error: strict on purpose).
+/// One CRLF-terminated line (a bare LF or a stray CR is an error: strict on purpose; EOF in
+/// the middle of a line is a truncation, `UnexpectedEof`).
 fn read_line(r: &mut impl BufRead) -> std::io::Result<String> {
     let mut buf = Vec::new();
     let n = r.read_until(b'\n', &mut buf)?;
-    if n == 0 {
+    if n == 0 || !buf.ends_with(b"\n") {
         return Err(ErrorKind::UnexpectedEof.into());
     }
     if !buf.ends_with(b"\r\n") || buf[..buf.len() - 2].contains(&b'\r') {
@@ -331,7 +429,21 @@ fn read_line(r: &mut impl BufRead) -> std::io::Result<String> {
         )));
     }
     buf.truncate(buf.len() - 2);
-    String::from_utf8(buf).map_err(|_| bad("non-UTF-8 line".into()))
+    if let Some(c) = buf.iter().find(|&&c| c != b'\t' && (c < 0x20 || c == 0x7f)) {
+        return Err(bad(format!(
+            "control character {c:#04x} in {:?}",
+            String::from_utf8_lossy(&buf)
+        )));
+    }
+    // obs-text (bytes >= 0x80) is legal in values: keep it, lossily.
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// RFC 9110 `tchar`: what methods and field names are made of.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
 fn read_headers(r: &mut impl BufRead) -> std::io::Result<Vec<(String, String)>> {
@@ -344,7 +456,7 @@ fn read_headers(r: &mut impl BufRead) -> std::io::Result<Vec<(String, String)>> 
         let (name, value) = line
             .split_once(':')
             .ok_or_else(|| bad(format!("header without colon {line:?}")))?;
-        if name.is_empty() || name.contains([' ', '\t']) || line.starts_with([' ', '\t']) {
+        if !is_token(name) {
             return Err(bad(format!("bad header {line:?}")));
         }
         headers.push((name.into(), value.trim_matches([' ', '\t']).into()));
@@ -367,14 +479,30 @@ fn read_body(
     let te = get("transfer-encoding");
     let cl = get("content-length");
     if !te.is_empty() {
-        if !cl.is_empty() || te.len() != 1 || !te[0].eq_ignore_ascii_case("chunked") {
+        // Codings may precede it, but `chunked` must come once, last: the framing.
+        let codings: Vec<&str> = te
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let chunked = codings
+            .iter()
+            .filter(|c| c.eq_ignore_ascii_case("chunked"))
+            .count();
+        let last_chunked = codings
+            .last()
+            .is_some_and(|c| c.eq_ignore_ascii_case("chunked"));
+        if !cl.is_empty() || chunked != 1 || !last_chunked || !codings.iter().all(|c| is_token(c)) {
             return Err(bad(format!("ambiguous framing te={te:?} cl={cl:?}")));
         }
         let mut body = Vec::new();
         loop {
             let size_line = read_line(r)?;
-            let size = usize::from_str_radix(size_line.split(';').next().unwrap_or(""), 16)
-                .map_err(|_| bad(format!("bad chunk size {size_line:?}")))?;
+            let digits = size_line.split(';').next().unwrap_or("");
+            let size = (is_hex(digits) && digits.len() <= 8)
+                .then(|| usize::from_str_radix(digits, 16).ok())
+                .flatten()
+                .ok_or_else(|| bad(format!("bad chunk size {size_line:?}")))?;
             if size == 0 {
                 while !read_line(r)?.is_empty() {}
                 return Ok(body);
@@ -395,15 +523,21 @@ fn read_body(
         }
         [] => Ok(Vec::new()),
         [one] => {
-            let n: usize = one
-                .parse()
-                .map_err(|_| bad(format!("bad content-length {one:?}")))?;
+            let n: usize =
+                (!one.is_empty() && one.len() <= 12 && one.bytes().all(|c| c.is_ascii_digit()))
+                    .then(|| one.parse().ok())
+                    .flatten()
+                    .ok_or_else(|| bad(format!("bad content-length {one:?}")))?;
             let mut body = vec![0; n];
             r.read_exact(&mut body)?;
             Ok(body)
         }
         _ => Err(bad(format!("several content-length {cl:?}"))),
     }
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
 fn bad(msg: String) -> std::io::Error {
@@ -425,6 +559,94 @@ pub fn get(port: u16, path: &str, extra: &str) -> std::io::Result<Response> {
         port,
         format!("GET {path} HTTP/1.1\r\nhost: test\r\n{extra}connection: close\r\n\r\n").as_bytes(),
     )
+}
+
+/// What a client got back for a burst of raw bytes: see [`exchange`].
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// The complete responses, in order.
+    pub responses: Vec<Response>,
+    /// Whether the server closed the connection (or reset it).
+    pub closed: bool,
+    /// Bytes after the last complete response.
+    pub rest: Vec<u8>,
+}
+
+impl Exchange {
+    /// The statuses of the responses, in order.
+    pub fn statuses(&self) -> Vec<u16> {
+        self.responses.iter().map(|r| r.status).collect()
+    }
+}
+
+/// Sends `raw` to `127.0.0.1:port` in one write and collects responses until the server
+/// closes, or `want` responses arrived and nothing more came for `settle`, or 5 s passed.
+pub fn exchange(port: u16, raw: &[u8], want: usize, settle: Duration) -> std::io::Result<Exchange> {
+    let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    s.write_all(raw)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut buf = Vec::new();
+    let mut out = Exchange::default();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let wait = if out.responses.len() >= want {
+            settle
+        } else {
+            deadline - now
+        };
+        s.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+        match s.read(&mut chunk) {
+            Ok(0) => {
+                out.closed = true;
+                break;
+            }
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                parse_responses(&mut buf, &mut out.responses, false);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if out.responses.len() >= want {
+                    break;
+                }
+            }
+            Err(_) => {
+                out.closed = true;
+                break;
+            }
+        }
+    }
+    if out.closed {
+        parse_responses(&mut buf, &mut out.responses, true);
+    }
+    out.rest = buf;
+    Ok(out)
+}
+
+/// Moves every complete response at the front of `buf` into `out`. Responses delimited by
+/// the close are complete only once `eof`.
+fn parse_responses(buf: &mut Vec<u8>, out: &mut Vec<Response>, eof: bool) {
+    loop {
+        let mut cur = Cursor::new(&buf[..]);
+        let Ok(resp) = Response::read(&mut cur, false) else {
+            return;
+        };
+        let framed = resp.get("content-length").is_some()
+            || resp.get("transfer-encoding").is_some()
+            || matches!(resp.status, 100..=199 | 204 | 304);
+        if !framed && !eof {
+            return;
+        }
+        let used = usize::try_from(cur.position()).unwrap_or(buf.len());
+        buf.drain(..used);
+        out.push(resp);
+        if buf.is_empty() {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -182,10 +182,16 @@ impl Lb {
 
     /// Writes `config` to a temp dir and starts `lb ARGS... -f CONFIG` without waiting.
     pub fn spawn(config: &str, args: &[&str]) -> Self {
+        Self::spawn_with_env(config, args, &[])
+    }
+
+    /// [`Self::spawn`] with extra environment variables (e.g. `LB_NO_EBPF=1`).
+    pub fn spawn_with_env(config: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = TempDir::new();
         let path = dir.path().join("lb.cfg");
         std::fs::write(&path, config).expect("write config");
         let mut child = Command::new(lb_bin())
+            .envs(env.iter().copied())
             .args(args)
             .arg("-f")
             .arg(&path)

@@ -12,12 +12,16 @@
 //! * [`runtime`]: the runtime API (`stats socket`) client.
 //! * [`proxy_proto`]: PROXY protocol v1/v2 headers built and read by the tests.
 //! * [`http`]: HTTP/1.1 echo/custom backends that record every request, and a raw client.
+//! * [`differential`]: the same config and requests on HAProxy and lb, views compared.
+//! * [`h2raw`]: a raw h2c client sending exactly the frames a test writes (downgrade cases).
 
 // A harness failure must stop the test with a message: panicking is its error handling.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backend;
 pub mod client;
+pub mod differential;
+pub mod h2raw;
 pub mod http;
 pub mod lb;
 pub mod netns;

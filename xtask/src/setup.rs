@@ -1,6 +1,6 @@
 //! `cargo xtask setup`: everything `/work/shared/TOOLCHAIN.md` lists, installed only if missing.
 
-use std::{fs, process::Command};
+use std::{fs, path::PathBuf, process::Command};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -34,6 +34,8 @@ const TOOL_PACKAGES: &[&str] = &[
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// The fixed-rate HTTP load generator of the benchmarks (crates.io only: built once, cached).
+const OHA_VERSION: &str = "1.16.0";
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const TOOLCHAIN: &str = "debian";
 const BPFFS: &str = "/sys/fs/bpf";
@@ -161,4 +163,44 @@ fn bpffs() -> Result<()> {
         return Ok(());
     }
     run(privileged("mount").args(["-t", "bpf", "bpf", BPFFS]))
+}
+
+/// The benchmark tools: the apt packages (wrk, nginx, h2load, haproxy) and `oha`, built with
+/// `cargo install --locked` into `~/.cache/lb-xtask` once (it takes minutes) and reused.
+/// Returns the path of `oha`.
+pub fn bench_tools() -> Result<PathBuf> {
+    apt_packages()?;
+    let root = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .context("neither XDG_CACHE_HOME nor HOME is set")?
+        .join("lb-xtask");
+    let oha = root.join("bin/oha");
+    let wanted = format!("oha {OHA_VERSION}");
+    let version = || output(Command::new(&oha).arg("--version")).map(|v| v.trim().to_owned());
+    if version().as_deref() == Some(wanted.as_str()) {
+        eprintln!("xtask: {wanted} present ({})", oha.display());
+        return Ok(oha);
+    }
+    eprintln!(
+        "xtask: installing {wanted} into {} (takes a few minutes, once)",
+        root.display()
+    );
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "install",
+                "--locked",
+                "--force",
+                "oha",
+                "--version",
+                OHA_VERSION,
+            ])
+            .arg("--root")
+            .arg(&root),
+    )?;
+    match version() {
+        Some(v) if v == wanted => Ok(oha),
+        other => bail!("{} reports {other:?}, expected `{wanted}`", oha.display()),
+    }
 }

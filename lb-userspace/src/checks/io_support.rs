@@ -140,6 +140,7 @@ pub(super) fn server(name: &str, port: u16, inter_ms: u64) -> Server {
         send_proxy: None,
         cookie: None,
         non_stick: false,
+        proto_h2: false,
         location: Location::default(),
     }
 }
@@ -166,6 +167,7 @@ pub(super) fn backend(name: &str, servers: Vec<Server>, check: CheckKind) -> Bac
         http_rules: crate::http_rules::HttpRules::new(),
         persist: Default::default(),
         compression: None,
+        http: Default::default(),
     }
 }
 

@@ -227,6 +227,7 @@ mod tests {
             send_proxy: None,
             cookie: None,
             non_stick: false,
+            proto_h2: false,
             location: crate::config::model::Location::default(),
         }
     }

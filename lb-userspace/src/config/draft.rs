@@ -82,13 +82,17 @@ pub(crate) struct ProxyDraft {
     /// `tcp-request` / `tcp-response` rules and inspect delays.
     pub tcp: TcpDraft,
     /// `http-request` / `http-response` / `redirect` rules and captures.
-    pub http: super::http_rules::HttpDraft,
+    pub http_rules: super::http_rules::HttpDraft,
     /// Cookie persistence (`cookie`, `option persist`, `force-persist`...).
     pub persist: super::cookie::PersistCfg,
     /// `compression ...`.
     pub compression: Option<super::compression::CompressionCfg>,
     /// HTTP log settings (`option httplog`, `log-format`, `unique-id-format`...).
     pub http_log: super::httplog::HttpLogDraft,
+    /// HTTP-mode settings.
+    pub http: super::http::HttpProxy,
+    /// `option xdp-forward` and its settings.
+    pub xdp_forward: super::l4::XdpForwardDraft,
 }
 
 impl ProxyDraft {
@@ -121,10 +125,12 @@ impl ProxyDraft {
             stick_table: None,
             stick_rules: Vec::new(),
             tcp: TcpDraft::default(),
-            http: super::http_rules::HttpDraft::default(),
+            http_rules: super::http_rules::HttpDraft::default(),
             persist: super::cookie::PersistCfg::default(),
             compression: None,
             http_log: super::httplog::HttpLogDraft::default(),
+            http: super::http::HttpProxy::default(),
+            xdp_forward: super::l4::XdpForwardDraft::default(),
         }
     }
 
@@ -143,7 +149,7 @@ impl ProxyDraft {
             servers: Vec::new(),
             check: from.check.inherited(),
             tcp: from.tcp.inherited(),
-            http: from.http.inherited(),
+            http_rules: from.http_rules.inherited(),
             // Rules are not allowed in defaults; `compression offload` is ignored there.
             persist: super::cookie::PersistCfg {
                 rules: Vec::new(),

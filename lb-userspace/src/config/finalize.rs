@@ -26,6 +26,7 @@ pub(crate) fn finalize(
         frontends: Vec::new(),
         backends: Vec::new(),
         xdp,
+        xdp_forward: Vec::new(),
         tables: Vec::new(),
         warnings: Vec::new(),
     };
@@ -41,6 +42,7 @@ pub(crate) fn finalize(
     }
     check_backend_refs(&proxies, &config, errors);
     check_tracks(&config.backends, errors);
+    config.xdp_forward = super::l4::build(&proxies, &config, errors);
     for px in &proxies {
         let rules = if px.kind.frontend() {
             px.tcp.frontend_rules()
@@ -107,10 +109,11 @@ fn build_frontend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) -
         tcplog: px.tcplog || px.http_log.tcplog_fallback(px.mode),
         rules: px.tcp.frontend_rules(),
         stick_table: px.stick_table.clone(),
-        http_rules: px.http.rules(),
-        http_captures: px.http.captures(),
+        http_rules: px.http_rules.rules(),
+        http_captures: px.http_rules.captures(),
         compression: px.compression.clone(),
         http_log: px.http_log.resolve(px.mode, errors),
+        http: px.http.clone(),
     }
 }
 
@@ -137,11 +140,12 @@ fn build_backend(px: &ProxyDraft, global: &Global, errors: &mut ConfigErrors) ->
         logs: expand_logs(&px.logs, global),
         tcplog: px.tcplog,
         rules: px.tcp.backend_rules(),
-        http_rules: px.http.rules(),
+        http_rules: px.http_rules.rules(),
         stick_table: px.stick_table.clone(),
         stick_rules: px.stick_rules.clone(),
         persist: px.persist.clone(),
         compression: px.compression.clone(),
+        http: px.http.clone(),
     }
 }
 

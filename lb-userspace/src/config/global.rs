@@ -19,6 +19,7 @@ const SUPPORTED: &[&str] = &[
     "pidfile",
     "stats",
     "tune.bufsize",
+    "tune.http.maxhdr",
     "tune.pipesize",
 ];
 
@@ -57,6 +58,11 @@ pub(crate) fn parse_keyword(g: &mut Global, line: &Line) -> Result<(), ConfigErr
         }
         "tune.bufsize" => g.bufsize = buffer_size(line)? as usize,
         "tune.pipesize" => g.pipesize = Some(buffer_size(line)? as usize),
+        "tune.http.maxhdr" => {
+            let n = line.required(1, kw, "a number")?;
+            line.max_args(1, kw)?;
+            g.http_maxhdr = Some(line.u32_in(kw, n, 1, 32767)? as usize);
+        }
         "hard-stop-after" => {
             let t = line.required(1, kw, "a time argument")?;
             line.max_args(1, kw)?;

@@ -144,8 +144,8 @@ pub(crate) fn parse_http_rule(
     anonymous_defaults(px, line, kw)?;
     if line.arg(1) == Some("strict-mode") {
         match line.arg(2) {
-            Some("on") => px.http.lenient = false,
-            Some("off") => px.http.lenient = true,
+            Some("on") => px.http_rules.lenient = false,
+            Some("off") => px.http_rules.lenient = true,
             _ => return Err(line.missing(&format!("{kw} strict-mode"), "'on' or 'off'")),
         }
         return Ok(());
@@ -155,10 +155,10 @@ pub(crate) fn parse_http_rule(
         && slot.slot == usize::MAX
     {
         // `capture ... len N` declares a new request slot.
-        slot.slot = px.http.captures.req_slots.len();
-        px.http.captures.req_slots.push(slot.len);
+        slot.slot = px.http_rules.captures.req_slots.len();
+        px.http_rules.captures.req_slots.push(slot.len);
     }
-    let own = px.http.own.list_mut(list);
+    let own = px.http_rules.own.list_mut(list);
     let prev_final = own
         .last()
         .filter(|r| r.cond.is_none() && r.action.is_final())
@@ -167,12 +167,12 @@ pub(crate) fn parse_http_rule(
         let reason = format!(
             "previous '{kw}' action is final and has no condition attached, further entries are NOOP."
         );
-        px.http
+        px.http_rules
             .warnings
             .push(line.err(ErrorKind::Consistency(reason)));
     }
     if list == List::Request {
-        let later = if !px.http.own.redirects.is_empty() {
+        let later = if !px.http_rules.own.redirects.is_empty() {
             Some("redirect")
         } else if !px.use_backends.is_empty() {
             Some("use_backend")
@@ -183,12 +183,12 @@ pub(crate) fn parse_http_rule(
             let reason = format!(
                 "a '{kw}' rule placed after a '{later}' rule will still be processed before."
             );
-            px.http
+            px.http_rules
                 .warnings
                 .push(line.err(ErrorKind::Consistency(reason)));
         }
     }
-    px.http.own.list_mut(list).push(rule);
+    px.http_rules.own.list_mut(list).push(rule);
     Ok(())
 }
 
@@ -199,11 +199,11 @@ pub(crate) fn parse_redirect(px: &mut ProxyDraft, line: &Line) -> Result<(), Con
     if !px.use_backends.is_empty() {
         let reason =
             "a 'redirect' rule placed after a 'use_backend' rule will still be processed before.";
-        px.http
+        px.http_rules
             .warnings
             .push(line.err(ErrorKind::Consistency(reason.into())));
     }
-    px.http.own.redirects.push(rule);
+    px.http_rules.own.redirects.push(rule);
     Ok(())
 }
 
@@ -236,7 +236,7 @@ pub(crate) fn parse_capture(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
     let len = line.required(5, &format!("{kw} len"), "a length")?;
     let len = line.u32_in(&format!("{kw} len"), len, 1, 65535)? as usize;
     line.max_args(5, &kw)?;
-    let caps = &mut px.http.captures;
+    let caps = &mut px.http_rules.captures;
     let (slots, headers) = if which == "request" {
         (&mut caps.req_slots, &mut caps.req_headers)
     } else {
@@ -275,7 +275,7 @@ pub(crate) fn parse_declare(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
     let len = line.required(4, "declare capture len", "a length")?;
     let len = line.u32_in("declare capture len", len, 1, 65535)? as usize;
     line.max_args(4, "declare capture")?;
-    let caps = &mut px.http.captures;
+    let caps = &mut px.http_rules.captures;
     if res {
         caps.res_slots.push(len);
     } else {

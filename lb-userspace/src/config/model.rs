@@ -38,6 +38,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// The `xdp` section (our own keyword): where to attach the XDP program.
     pub xdp: Option<XdpSection>,
+    /// Backends balanced by the XDP L4 fast path (`option xdp-forward`, our own keyword).
+    pub xdp_forward: Vec<crate::config::l4::XdpForward>,
     /// Stick tables declared outside proxies (`table` lines of `peers` sections).
     pub tables: Vec<crate::stick::TableCfg>,
     /// Warnings: the configuration is valid, but something in it is likely not what was
@@ -100,6 +102,8 @@ pub struct Global {
     pub stats_timeout: Option<Duration>,
     /// `stats maxconn N`: concurrent runtime API connections (default 10).
     pub stats_maxconn: Option<u32>,
+    /// `tune.http.maxhdr N`: most header fields in a request or response (default 101).
+    pub http_maxhdr: Option<usize>,
 }
 
 /// Privilege level of a runtime API connection (`level user|operator|admin`), ordered.
@@ -136,7 +140,7 @@ pub enum Mode {
     /// Layer 4: bytes in both directions.
     #[default]
     Tcp,
-    /// Layer 7 HTTP (comes with the HTTP-mode issue; rejected by the parser until then).
+    /// Layer 7 HTTP.
     Http,
 }
 
@@ -160,6 +164,12 @@ pub struct Timeouts {
     pub queue: Option<Duration>,
     /// `timeout check`: extra read timeout of a health check once connected.
     pub check: Option<Duration>,
+    /// `timeout http-request`: time to receive a complete request head (HTTP mode).
+    pub http_request: Option<Duration>,
+    /// `timeout http-keep-alive`: time to wait for the next request (HTTP mode).
+    pub http_keep_alive: Option<Duration>,
+    /// `timeout tarpit`: how long a tarpitted request is held (HTTP mode).
+    pub tarpit: Option<Duration>,
 }
 
 /// One `log` line: where to send logs.
@@ -238,6 +248,8 @@ pub struct Frontend {
     pub compression: Option<crate::config::compression::CompressionCfg>,
     /// HTTP log settings: `option httplog`, `log-format`, `unique-id-*`, `capture cookie`.
     pub http_log: crate::config::httplog::HttpLogCfg,
+    /// HTTP-mode settings (`option forwardfor`, `monitor-uri`, `errorfile`...).
+    pub http: crate::config::http::HttpProxy,
 }
 
 /// One `use_backend NAME [if|unless COND]` rule.
@@ -281,6 +293,37 @@ pub struct Bind {
     pub accept_proxy: bool,
     /// Where the line is.
     pub location: Location,
+    /// Elements with an address prefix or a port range (`127.0.0.0/24:8000-8999`), served
+    /// through `sk_lookup` when eBPF is available, else expanded (see `worker::listener`).
+    pub ranges: Vec<BindRange>,
+    /// `steer POLICY`: how the kernel picks the worker of a new connection.
+    pub steer: SteerPolicy,
+}
+
+/// An address prefix and a port range of a `bind` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindRange {
+    /// The prefix's first address (host bits zero).
+    pub addr: std::net::IpAddr,
+    /// Prefix length (32 or 128: a single address).
+    pub prefix_len: u8,
+    /// First port.
+    pub first_port: u16,
+    /// Last port (inclusive).
+    pub last_port: u16,
+}
+
+/// `steer` policies of a `bind` line (our own keyword; HAProxy has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SteerPolicy {
+    /// The flow's 4-tuple hash picks the worker: stable, and the default.
+    #[default]
+    Hash,
+    /// The less loaded (active connections) of two random workers.
+    LeastLoaded,
+    /// The worker whose number is the CPU that received the connection (modulo workers);
+    /// workers are then pinned to their CPU.
+    Cpu,
 }
 
 /// `balance` algorithms.
@@ -433,6 +476,8 @@ pub struct Server {
     pub cookie: Option<String>,
     /// `non-stick`: connections to this server are never stored in stick tables.
     pub non_stick: bool,
+    /// `proto h2`: HTTP/2 to this server (HTTP mode; `proto h1` or nothing is HTTP/1.1).
+    pub proto_h2: bool,
     /// Where the line is.
     pub location: Location,
 }
@@ -614,6 +659,8 @@ pub struct Backend {
     pub persist: crate::config::cookie::PersistCfg,
     /// `compression ...` of the backend.
     pub compression: Option<crate::config::compression::CompressionCfg>,
+    /// HTTP-mode settings (`http-reuse`, `retry-on`, `option forwardfor`, `errorfile`...).
+    pub http: crate::config::http::HttpProxy,
 }
 
 /// Default `retries`, as in HAProxy.

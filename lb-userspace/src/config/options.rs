@@ -17,6 +17,7 @@ const SUPPORTED: &[&str] = &[
     "redispatch",
     "tcp-check",
     "tcplog",
+    "xdp-forward",
 ];
 
 /// Parses an `option` line.
@@ -60,12 +61,13 @@ pub(crate) fn parse_option(px: &mut ProxyDraft, line: &Line) -> Result<(), Confi
             require(px, line, &keyword, Cap::Backend)?;
             px.check.option_tcp_check(line)
         }
+        "xdp-forward" => super::l4::parse_option(px, line),
         "forceclose" | "http-tunnel" | "http-use-htx" => Err(line
             .err(ErrorKind::Obsolete {
                 keyword: keyword.clone(),
             })
             .with_hint("removed from HAProxy 2.x")),
-        _ => Err(unknown(line, name)),
+        _ => super::http::parse_option(px, line, name).unwrap_or_else(|| Err(unknown(line, name))),
     }
 }
 

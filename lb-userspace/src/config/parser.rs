@@ -17,7 +17,6 @@ const UNSUPPORTED_SECTIONS: &[(&str, &str)] = &[
     ("resolvers", "DNS resolvers"),
     ("mailers", "email alerts"),
     ("program", "master-worker mode"),
-    ("http-errors", "HTTP mode"),
     ("cache", "HTTP mode"),
     ("ring", "log rings"),
     ("log-forward", "log forwarding"),
@@ -36,6 +35,8 @@ enum Current {
     Peers(usize),
     /// A `userlist` section.
     Userlist(usize),
+    /// An `http-errors` section.
+    HttpErrors(usize),
     /// An unsupported section (already reported): its lines are skipped.
     Skipped,
 }
@@ -51,6 +52,7 @@ pub(crate) struct Parser<'e> {
     xdp: Option<XdpSection>,
     peers: Vec<PeersDraft>,
     userlists: Vec<super::userlist::UserlistDraft>,
+    http_errors: Vec<super::http::HttpErrors>,
     current: Current,
     /// Value of the `.SECTION` pseudo-variable.
     section_name: String,
@@ -79,6 +81,7 @@ impl<'e> Parser<'e> {
                 crate::http_rules::userlist::begin();
                 Vec::new()
             },
+            http_errors: Vec::new(),
             current: Current::None,
             section_name: String::new(),
             files: Vec::new(),
@@ -159,6 +162,7 @@ impl<'e> Parser<'e> {
             },
             Current::Peers(i) => stick::peers_keyword(&mut self.peers[i], line),
             Current::Userlist(i) => super::userlist::parse_keyword(&mut self.userlists[i], line),
+            Current::HttpErrors(i) => super::http::http_errors_line(&mut self.http_errors[i], line),
             Current::Skipped => Ok(()),
         }
     }
@@ -188,6 +192,17 @@ impl<'e> Parser<'e> {
                 self.userlists.push(draft);
                 self.enter(Current::Userlist(self.userlists.len() - 1), line);
                 return started.map(|_| true);
+            }
+            "http-errors" => {
+                line.no_modifier()?;
+                let name = line.required(1, "http-errors", "<name> as argument")?;
+                line.max_args(1, "http-errors")?;
+                self.http_errors.push(super::http::HttpErrors {
+                    name: name.to_owned(),
+                    pages: Vec::new(),
+                });
+                self.enter(Current::HttpErrors(self.http_errors.len() - 1), line);
+                return Ok(true);
             }
             kw => {
                 let Some((_, feature)) = UNSUPPORTED_SECTIONS.iter().find(|(s, _)| *s == kw) else {
@@ -334,7 +349,7 @@ impl<'e> Parser<'e> {
             .defaults
             .iter()
             .chain(&self.proxies)
-            .flat_map(|p| p.tcp.warnings.iter().chain(&p.http.warnings).cloned())
+            .flat_map(|p| p.tcp.warnings.iter().chain(&p.http_rules.warnings).cloned())
             .collect();
         // Taken before `finalize` consumes the sections: checked once tables are known.
         let acl_lines: Vec<names::AclLines> = self
@@ -351,6 +366,7 @@ impl<'e> Parser<'e> {
             &mut self.errors,
         );
         tcp_rules::check_tables(&config, &mut self.errors);
+        super::http::finish(&mut config, &self.http_errors, &mut self.errors);
         names::check(&config, &acl_lines, &mut self.errors);
         super::http_rules::check_tables(&config, &mut self.errors);
         // Userlists referenced where `names` does not look (log formats...).

@@ -109,6 +109,9 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
         "log" => return log(px, line),
         _ => line.no_modifier()?,
     }
+    if let Some(result) = super::l4::parse_keyword(px, line) {
+        return result;
+    }
     match kw {
         "mode" => mode(px, line),
         "bind" => {
@@ -177,7 +180,8 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Result<(), Conf
         "compression" => super::compression::parse_compression(px, line),
         "log-format" => super::httplog::log_format(px, line),
         "unique-id-format" | "unique-id-header" => super::httplog::unique_id(px, line),
-        _ => Err(unknown_or_obsolete(px, line)),
+        _ => super::http::parse_keyword(px, line)
+            .unwrap_or_else(|| Err(unknown_or_obsolete(px, line))),
     }
 }
 
@@ -226,9 +230,7 @@ fn timeout(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
     let cap = match which {
         "client" | "client-fin" => Cap::Frontend,
         "connect" | "server" | "server-fin" | "tunnel" | "queue" | "check" => Cap::Backend,
-        "http-request" | "http-keep-alive" | "tarpit" => {
-            return Err(line.unsupported(format!("timeout {which}"), "HTTP mode"));
-        }
+        "http-request" | "http-keep-alive" | "tarpit" => Cap::Frontend,
         _ => {
             let reason = format!(
                 "supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', \
@@ -250,7 +252,10 @@ fn timeout(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
         }
     };
     let kw = format!("timeout {which}");
-    require(px, line, &kw, cap)?;
+    // The HTTP timeouts apply to frontends and backends alike.
+    if !matches!(which, "http-request" | "http-keep-alive" | "tarpit") {
+        require(px, line, &kw, cap)?;
+    }
     let value = line.required(2, &kw, "a time (milliseconds unless a unit is given)")?;
     line.max_args(2, &kw)?;
     // 0 means "no timeout", as in HAProxy.
@@ -264,6 +269,9 @@ fn timeout(px: &mut ProxyDraft, line: &Line) -> Result<(), ConfigError> {
         "server-fin" => &mut to.server_fin,
         "tunnel" => &mut to.tunnel,
         "queue" => &mut to.queue,
+        "http-request" => &mut to.http_request,
+        "http-keep-alive" => &mut to.http_keep_alive,
+        "tarpit" => &mut to.tarpit,
         _ => &mut to.check,
     } = t;
     Ok(())

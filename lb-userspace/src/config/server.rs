@@ -38,6 +38,8 @@ pub(crate) struct ServerOpts {
     pub cookie: Option<String>,
     /// `non-stick` / `stick`.
     pub non_stick: Option<bool>,
+    /// `proto h2`: talk HTTP/2 to the server (HTTP mode).
+    pub proto_h2: Option<bool>,
 }
 
 /// A parsed `server` line, before ids, defaults and `track` are resolved.
@@ -181,6 +183,18 @@ fn parse_option(
         "no-send-proxy" => flag(&mut o.send_proxy_v1, false),
         "send-proxy-v2" => flag(&mut o.send_proxy_v2, true),
         "no-send-proxy-v2" => flag(&mut o.send_proxy_v2, false),
+        "proto" => {
+            let value = line.required(i + 1, "proto", "a MUX protocol name as argument")?;
+            o.proto_h2 = Some(match value {
+                "h2" => true,
+                "h1" => false,
+                _ => {
+                    let reason = format!("'proto' :  unknown MUX protocol '{value}'");
+                    return Err(line.invalid(context, reason));
+                }
+            });
+            Ok(2)
+        }
         "inter" | "fastinter" | "downinter" | "slowstart" => parse_delay(line, i, o),
         "rise" | "fall" | "weight" | "maxconn" | "port" => parse_count(line, i, o),
         "non-stick" => flag(&mut o.non_stick, true),

@@ -60,6 +60,7 @@ fn build_server(backend: &str, d: &ServerDraft, id: u32) -> Server {
         send_proxy: send_proxy(o),
         cookie: o.cookie.clone(),
         non_stick: o.non_stick.unwrap_or(false),
+        proto_h2: o.proto_h2.unwrap_or(false),
         location: d.location.clone(),
     }
 }

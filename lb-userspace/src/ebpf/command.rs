@@ -44,11 +44,14 @@ pub fn run_stats_command(args: &[String]) -> i32 {
     };
     match read_stats(&args.pin_path) {
         Ok(stats) if args.json => {
-            println!("{}", stats.to_json());
+            let mut json = stats.to_json();
+            super::l4_stats_section(&args.pin_path, Some(&mut json));
+            println!("{json}");
             0
         }
         Ok(stats) => {
             print!("{}", stats.to_table());
+            print!("{}", super::l4_stats_section(&args.pin_path, None));
             0
         }
         Err(e) => {

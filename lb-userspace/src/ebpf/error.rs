@@ -99,6 +99,9 @@ pub enum EbpfError {
         /// What went wrong.
         source: MapError,
     },
+    /// The L4 fast path cannot take this set of services.
+    #[error("xdp-forward: {0}")]
+    L4(String),
 }
 
 impl From<aya::EbpfError> for EbpfError {

@@ -1,20 +1,23 @@
 //! Configuring the XDP guard through its pinned maps: malformed-frame and fragment policy,
 //! SYN budgets, protected ports; reading the per-port counters.
 
-use std::{collections::BTreeMap, io, path::Path};
+use std::{io, path::Path};
 
-use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuHashMap};
+use aya::maps::{Array, Map, MapData, MapError};
 use lb_common::{
-    Counter, StatIndex,
+    Counter,
     guard::{
         ALLOW4_MAP, ALLOW6_MAP, CIDR_HITS_MAP, CONFIG_MAP, CidrEntry, CidrHitKey, DENY4_MAP,
-        DENY6_MAP, GuardConfig, Ipv4Prefix, MALFORMED_DROP, MALFORMED_PASS, PORT_STATS_MAP,
-        PORTS_MAP, PortPolicy, PortStatKey, SYN_GLOBAL_MAP, SYN_SOURCE_MAP, SourceKey, TokenBucket,
+        DENY6_MAP, GuardConfig, Ipv4Prefix, MALFORMED_DROP, MALFORMED_PASS, PORT_SLOTS_MAP,
+        PORT_STATS_MAP, PORTS_MAP, PortPolicy, SYN_GLOBAL_MAP, SYN_SOURCE_MAP, SourceKey,
+        TokenBucket,
     },
+    stats::{IF_SLOTS_MAP, IF_STATS_MAP, IFINDEX_MAP},
 };
 
 use super::EbpfError;
 
+pub use super::ports::{port_stats, protected_ports, set_protected_ports};
 pub use lb_common::guard::{PORT_SYN_GUARD, PORT_TCP_SANITY};
 
 /// A token-bucket budget: `rate` per second, bursts of up to `burst`.
@@ -85,73 +88,6 @@ pub fn set_settings(pin_dir: &Path, settings: &GuardSettings) -> Result<(), Ebpf
         })
 }
 
-/// Replaces the set of protected ports with `ports` (port, [`PORT_TCP_SANITY`] |
-/// [`PORT_SYN_GUARD`]).
-pub fn set_protected_ports(pin_dir: &Path, ports: &[(u16, u32)]) -> Result<(), EbpfError> {
-    let mut map: HashMap<MapData, u16, PortPolicy> = typed(pin_dir, PORTS_MAP, HashMap::try_from)?;
-    let write = |source| EbpfError::Write {
-        map: PORTS_MAP,
-        source,
-    };
-    let wanted: BTreeMap<u16, u32> = ports.iter().copied().collect();
-    let stale: Vec<u16> = map
-        .keys()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(write)?
-        .into_iter()
-        .filter(|p| !wanted.contains_key(p))
-        .collect();
-    for port in stale {
-        match map.remove(&port) {
-            Err(e) if !super::cidr::not_found(&e) => return Err(write(e)),
-            _ => {}
-        }
-    }
-    for (port, flags) in wanted {
-        map.insert(port, PortPolicy { flags }, 0).map_err(write)?;
-    }
-    Ok(())
-}
-
-/// The protected ports and their flags.
-pub fn protected_ports(pin_dir: &Path) -> Result<Vec<(u16, u32)>, EbpfError> {
-    let map: HashMap<MapData, u16, PortPolicy> = typed(pin_dir, PORTS_MAP, HashMap::try_from)?;
-    let mut ports = map
-        .iter()
-        .map(|r| r.map(|(port, policy)| (port, policy.flags)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| EbpfError::Read {
-            map: PORTS_MAP,
-            source,
-        })?;
-    ports.sort_unstable();
-    Ok(ports)
-}
-
-/// Counters per protected port and reason, summed over CPUs, sorted by port then reason.
-pub fn port_stats(pin_dir: &Path) -> Result<Vec<(u16, StatIndex, Counter)>, EbpfError> {
-    let map: PerCpuHashMap<MapData, PortStatKey, Counter> =
-        typed(pin_dir, PORT_STATS_MAP, PerCpuHashMap::try_from)?;
-    let mut out = Vec::new();
-    for item in map.iter() {
-        let (key, per_cpu) = item.map_err(|source| EbpfError::Read {
-            map: PORT_STATS_MAP,
-            source,
-        })?;
-        // Reasons a newer program counts are skipped by this build.
-        let Some(reason) = StatIndex::from_index(key.reason) else {
-            continue;
-        };
-        let sum = per_cpu.iter().fold(Counter::default(), |mut s, c| {
-            s.merge(c);
-            s
-        });
-        out.push((key.port, reason, sum));
-    }
-    out.sort_unstable_by_key(|(port, reason, _)| (*port, reason.index()));
-    Ok(out)
-}
-
 /// The kernel's SYN-cookie mode (`net.ipv4.tcp_syncookies`, which covers IPv6 too).
 ///
 /// The XDP budgets only cap how many SYNs reach the stack; SYN cookies keep a listener
@@ -220,7 +156,7 @@ pub(super) fn open_pinned(pin: &Path) -> Result<MapData, EbpfError> {
     })
 }
 
-fn typed<T>(
+pub(super) fn typed<T>(
     pin_dir: &Path,
     name: &'static str,
     convert: impl FnOnce(Map) -> Result<T, MapError>,
@@ -244,10 +180,12 @@ fn layout(name: &str) -> Option<(usize, usize)> {
         CONFIG_MAP => (4, size_of::<GuardConfig>()),
         DENY4_MAP | ALLOW4_MAP => lpm4,
         DENY6_MAP | ALLOW6_MAP => lpm6,
-        PORTS_MAP => (2, size_of::<PortPolicy>()),
+        PORTS_MAP => (4, size_of::<PortPolicy>()),
+        PORT_SLOTS_MAP | IFINDEX_MAP | IF_SLOTS_MAP => (4, 4),
+        IF_STATS_MAP => (4, size_of::<Counter>()),
         SYN_SOURCE_MAP => (size_of::<SourceKey>(), size_of::<TokenBucket>()),
         SYN_GLOBAL_MAP => (4, size_of::<TokenBucket>()),
-        PORT_STATS_MAP => (size_of::<PortStatKey>(), size_of::<Counter>()),
+        PORT_STATS_MAP => (4, size_of::<Counter>()),
         CIDR_HITS_MAP => (size_of::<CidrHitKey>(), 8),
         _ => return None,
     })

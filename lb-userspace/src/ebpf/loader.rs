@@ -9,7 +9,11 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{ProgramError, Xdp, XdpMode as AyaMode},
 };
-use lb_common::{XDP_PROGRAM, guard::GUARD_MAPS, stats::XDP_STATS_MAP};
+use lb_common::{
+    XDP_PROGRAM,
+    guard::GUARD_MAPS,
+    stats::{IF_MAPS, XDP_STATS_MAP},
+};
 
 use super::{EbpfError, Unavailable, XdpStats, build_info, object, probe, stats};
 use crate::config::model::{XdpInterface, XdpMode, XdpSection};
@@ -83,7 +87,7 @@ impl XdpRuntime {
             .ok_or(EbpfError::Missing(XDP_STATS_MAP))?;
         let array = stats::as_stats_array(map)?;
         let mut stats = stats::collect(&array, self.pin_dir.join(XDP_STATS_MAP))?;
-        stats.ports = stats::read_ports(&self.pin_dir)?;
+        stats::read_slots(&mut stats, &self.pin_dir)?;
         Ok(stats)
     }
 }
@@ -137,6 +141,11 @@ pub fn start(xdp: Option<&XdpSection>) -> Result<Option<XdpRuntime>, EbpfError> 
         });
     }
     runtime.attachments = attachments;
+    let names: Vec<&str> = xdp.interfaces.iter().map(|i| i.name.as_str()).collect();
+    // Without a slot an interface still counts, under "other".
+    if let Err(e) = super::interfaces::register(&runtime.pin_dir, &names) {
+        tracing::warn!("XDP: no per-interface counters: {e}");
+    }
     Ok(Some(runtime))
 }
 
@@ -188,7 +197,9 @@ impl XdpRuntime {
 
 /// Every map the program pins: the reason counters, then the guard's maps.
 fn pinned_maps() -> impl Iterator<Item = &'static str> {
-    std::iter::once(XDP_STATS_MAP).chain(GUARD_MAPS)
+    std::iter::once(XDP_STATS_MAP)
+        .chain(GUARD_MAPS)
+        .chain(IF_MAPS)
 }
 
 /// Creates the pin directory and removes pinned maps this build cannot reuse.
@@ -208,7 +219,7 @@ fn prepare_pins(dir: &Path) -> Result<(), EbpfError> {
             }
         }
     }
-    for name in GUARD_MAPS {
+    for name in GUARD_MAPS.into_iter().chain(IF_MAPS) {
         let pin = dir.join(name);
         if fs::symlink_metadata(&pin).is_err() {
             continue;

@@ -9,17 +9,26 @@ mod cidr;
 mod command;
 mod error;
 mod guard;
+mod interfaces;
+mod l4;
+mod l4_start;
+mod l4_stats;
 pub mod list_command;
 mod loader;
+pub mod maglev;
+mod ports;
 mod probe;
 pub mod pushdown;
 mod service;
 mod stats;
+mod steer;
 mod testrun;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_guard;
+#[cfg(test)]
+mod tests_l4;
 
 pub use cidr::{Cidr, CidrLists, CidrStatus, ListKind};
 pub use command::run_stats_command;
@@ -28,6 +37,12 @@ pub use guard::{
     Budget, GuardSettings, PORT_SYN_GUARD, PORT_TCP_SANITY, SYNCOOKIES_SYSCTL, SynCookies,
     monotonic_ns, port_stats, protected_ports, set_protected_ports, set_settings,
 };
+pub use interfaces::{InterfaceStats, interface_stats};
+pub use l4::{ForwardMethod, FrameRun, L4Runtime, L4Server, L4Service, L4Sources};
+pub use l4_start::{FastPath, services as l4_services, start_l4};
+pub use l4_stats::{
+    L4ServiceStats, L4Stats, flush_flows, read_l4_stats, stats_section as l4_stats_section,
+};
 pub use loader::{AttachedMode, Attachment, XdpRuntime, load, start};
 pub use probe::probe;
 pub use service::{
@@ -35,6 +50,7 @@ pub use service::{
     sync_list,
 };
 pub use stats::{SlotStats, XdpStats, read_stats};
+pub use steer::{LoadGuard, SteerBuilder, SteerError, Steering, WorkerLoad};
 pub use testrun::{TestRunOutcome, XDP_ABORTED, XDP_DROP, XDP_PASS};
 
 /// Whether this `lb` binary embeds the eBPF object.

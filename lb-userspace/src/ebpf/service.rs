@@ -38,7 +38,8 @@ impl XdpService {
 }
 
 #[derive(Debug)]
-struct Purge {
+/// The thread deleting expired deny/allow entries; stopped and joined on drop.
+pub struct Purge {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -66,7 +67,22 @@ pub fn start_service(config: &Config) -> Result<Option<XdpService>, EbpfError> {
     let Some(runtime) = start(Some(xdp))? else {
         return Ok(None);
     };
-    let pin_dir = runtime.pin_dir().to_path_buf();
+    let purge = configure_guard(config, xdp, runtime.pin_dir())?;
+    Ok(Some(XdpService {
+        _purge: purge,
+        runtime,
+    }))
+}
+
+/// Applies the `xdp` section to the guard's pinned maps under `pin_dir` (settings, protected
+/// ports, deny/allow lists), starts the expiry purge and enables `xdp-deny` push-downs.
+/// Used by [`start_service`] and by the L4 fast path, which loads the guard itself.
+pub fn configure_guard(
+    config: &Config,
+    xdp: &XdpSection,
+    pin_dir: &Path,
+) -> Result<Purge, EbpfError> {
+    let pin_dir = pin_dir.to_path_buf();
     set_settings(&pin_dir, &settings(xdp))?;
     let ports = config_ports(config);
     set_protected_ports(&pin_dir, &ports)?;
@@ -98,10 +114,7 @@ pub fn start_service(config: &Config) -> Result<Option<XdpService>, EbpfError> {
     );
     let purge = spawn_purge(lists)?;
     pushdown::enable(&pin_dir);
-    Ok(Some(XdpService {
-        _purge: purge,
-        runtime,
-    }))
+    Ok(purge)
 }
 
 /// Logs, once, what the failure of [`start_service`] disables while `lb` serves L7.
@@ -170,11 +183,15 @@ pub fn config_ports(config: &Config) -> Vec<(u16, u32)> {
             .frontends
             .iter()
             .flat_map(|f| &f.binds)
-            .flat_map(|b| &b.addrs)
-            .filter_map(|a| match a {
-                BindAddr::Tcp(SocketAddr::V4(s)) => Some(s.port()),
-                BindAddr::Tcp(SocketAddr::V6(s)) => Some(s.port()),
-                BindAddr::Unix(_) => None,
+            .flat_map(|b| {
+                let single = b.addrs.iter().filter_map(|a| match a {
+                    BindAddr::Tcp(SocketAddr::V4(s)) => Some(s.port()),
+                    BindAddr::Tcp(SocketAddr::V6(s)) => Some(s.port()),
+                    BindAddr::Unix(_) => None,
+                });
+                // Prefixes and port ranges served through sk_lookup are binds too.
+                let ranges = b.ranges.iter().flat_map(|r| r.first_port..=r.last_port);
+                single.chain(ranges).collect::<Vec<_>>()
             })
             .collect(),
     };

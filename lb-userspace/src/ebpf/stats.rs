@@ -9,12 +9,12 @@ use std::{
 use aya::maps::{Map, MapData, PerCpuArray};
 use lb_common::{
     Counter, StatIndex, Verdict,
-    guard::PORT_STATS_MAP,
-    stats::{XDP_STATS_ENTRIES, XDP_STATS_MAP},
+    guard::PORT_SLOTS_MAP,
+    stats::{IF_SLOTS_MAP, XDP_STATS_ENTRIES, XDP_STATS_MAP},
 };
 use serde_json::{Value, json};
 
-use super::EbpfError;
+use super::{EbpfError, InterfaceStats};
 
 /// Counters of one slot of the stats map, summed over CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,8 @@ pub struct XdpStats {
     pub slots: Vec<SlotStats>,
     /// Counters per protected port and reason (only pairs that counted something), sorted.
     pub ports: Vec<(u16, StatIndex, Counter)>,
+    /// Counters per interface the program is attached to, then "other" (slot 0).
+    pub interfaces: Vec<InterfaceStats>,
 }
 
 impl XdpStats {
@@ -68,6 +70,7 @@ impl XdpStats {
             cpus,
             slots,
             ports: Vec::new(),
+            interfaces: Vec::new(),
         }
     }
 
@@ -122,6 +125,7 @@ impl XdpStats {
             line(&slot.name(), verdict, slot.counter);
         }
         line("total", "", self.total());
+        self.interface_table(&mut out);
         if !self.ports.is_empty() {
             let _ = writeln!(
                 out,
@@ -142,7 +146,46 @@ impl XdpStats {
         out
     }
 
-    /// JSON: `{"source", "cpus", "reasons": {name: {verdict, packets, bytes}}, "verdicts": {...}, "total"}`.
+    /// Per interface: a line per reason that counted something, and its total.
+    fn interface_table(&self, out: &mut String) {
+        // "other" only matters when it counted something.
+        let shown: Vec<&InterfaceStats> = self
+            .interfaces
+            .iter()
+            .filter(|i| i.ifindex != 0 || i.total() != Counter::default())
+            .collect();
+        if shown.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n{:<16} {:<20} {:<8} {:>14} {:>16}",
+            "interface", "reason", "verdict", "packets", "bytes"
+        );
+        for iface in shown {
+            let label = iface.label();
+            for (reason, c) in iface.reasons.iter().filter(|(_, c)| c.packets != 0) {
+                let _ = writeln!(
+                    out,
+                    "{label:<16} {:<20} {:<8} {:>14} {:>16}",
+                    reason.name(),
+                    reason.verdict().name(),
+                    c.packets,
+                    c.bytes
+                );
+            }
+            let total = iface.total();
+            let _ = writeln!(
+                out,
+                "{label:<16} {:<20} {:<8} {:>14} {:>16}",
+                "total", "", total.packets, total.bytes
+            );
+        }
+    }
+
+    /// JSON: `{"source", "cpus", "reasons": {name: {verdict, packets, bytes}}, "verdicts",
+    /// "total", "ports": {port: {reason: counter}}, "interfaces": {label: {"ifindex",
+    /// "reasons": {reason: counter}, "total"}}}`; interface reasons list only non-zero ones.
     pub fn to_json(&self) -> Value {
         let counter = |c: Counter| json!({ "packets": c.packets, "bytes": c.bytes });
         let reasons: serde_json::Map<String, Value> = self
@@ -169,6 +212,23 @@ impl XdpStats {
             let entry = ports.entry(port.to_string()).or_insert_with(|| json!({}));
             entry[reason.name()] = counter(*c);
         }
+        let mut interfaces = serde_json::Map::new();
+        for iface in &self.interfaces {
+            let reasons: serde_json::Map<String, Value> = iface
+                .reasons
+                .iter()
+                .filter(|(_, c)| c.packets != 0)
+                .map(|(r, c)| (r.name().to_owned(), counter(*c)))
+                .collect();
+            interfaces.insert(
+                iface.label(),
+                json!({
+                    "ifindex": iface.ifindex,
+                    "reasons": reasons,
+                    "total": counter(iface.total()),
+                }),
+            );
+        }
         json!({
             "source": self.source.display().to_string(),
             "cpus": self.cpus,
@@ -176,6 +236,7 @@ impl XdpStats {
             "verdicts": verdicts,
             "total": counter(self.total()),
             "ports": ports,
+            "interfaces": interfaces,
         })
     }
 }
@@ -185,16 +246,20 @@ pub fn read_stats(pin_dir: &Path) -> Result<XdpStats, EbpfError> {
     let pin = pin_dir.join(XDP_STATS_MAP);
     let array = open_pinned(&pin)?;
     let mut stats = collect(&array, pin)?;
-    stats.ports = read_ports(pin_dir)?;
+    read_slots(&mut stats, pin_dir)?;
     Ok(stats)
 }
 
-/// The per-port counters under `pin_dir`; none when an older program pinned no such map.
-pub(super) fn read_ports(pin_dir: &Path) -> Result<Vec<(u16, StatIndex, Counter)>, EbpfError> {
-    if !pin_dir.join(PORT_STATS_MAP).exists() {
-        return Ok(Vec::new());
+/// Adds the per-port and per-interface counters under `pin_dir`; none when an older
+/// program pinned no such maps.
+pub(super) fn read_slots(stats: &mut XdpStats, pin_dir: &Path) -> Result<(), EbpfError> {
+    if pin_dir.join(PORT_SLOTS_MAP).exists() {
+        stats.ports = super::port_stats(pin_dir)?;
     }
-    super::port_stats(pin_dir)
+    if pin_dir.join(IF_SLOTS_MAP).exists() {
+        stats.interfaces = super::interface_stats(pin_dir)?;
+    }
+    Ok(())
 }
 
 /// Opens the pinned stats map, checking that its layout is this build's.
@@ -261,6 +326,33 @@ mod tests {
             (443, StatIndex::PassIpv4, c(5, 500)),
             (443, StatIndex::SynOverSource, c(2, 108)),
         ];
+        let reasons = |pass: u64, deny: u64| {
+            StatIndex::ALL
+                .into_iter()
+                .map(|r| match r {
+                    StatIndex::PassIpv4 => (r, c(pass, pass * 100)),
+                    StatIndex::DenyList => (r, c(deny, deny * 60)),
+                    _ => (r, Counter::default()),
+                })
+                .collect()
+        };
+        stats.interfaces = vec![
+            InterfaceStats {
+                ifindex: 0,
+                name: None,
+                reasons: reasons(0, 0),
+            },
+            InterfaceStats {
+                ifindex: 7,
+                name: Some("eth0".into()),
+                reasons: reasons(4, 3),
+            },
+            InterfaceStats {
+                ifindex: 9,
+                name: None,
+                reasons: reasons(3, 0),
+            },
+        ];
         stats
     }
 
@@ -291,6 +383,15 @@ mod tests {
         assert_eq!(json["total"]["packets"], 11);
         assert_eq!(json["ports"]["443"]["syn_over_source"]["packets"], 2);
         assert_eq!(json["ports"]["443"]["pass_ipv4"]["bytes"], 500);
+        let eth0 = &json["interfaces"]["eth0"];
+        assert_eq!(eth0["ifindex"], 7);
+        assert_eq!(eth0["reasons"]["deny_list"]["packets"], 3);
+        assert_eq!(eth0["reasons"]["pass_ipv4"]["bytes"], 400);
+        assert_eq!(eth0["total"]["packets"], 7);
+        // Only reasons that counted; a gone interface by index; "other" always.
+        assert!(eth0["reasons"].get("malformed_ipv4").is_none());
+        assert_eq!(json["interfaces"]["ifindex 9"]["total"]["packets"], 3);
+        assert_eq!(json["interfaces"]["other"]["total"]["packets"], 0);
     }
 
     #[test]
@@ -315,5 +416,21 @@ mod tests {
             syn.split_whitespace().collect::<Vec<_>>(),
             ["443", "syn_over_source", "drop", "2", "108"]
         );
+        let eth0: Vec<Vec<&str>> = lines
+            .iter()
+            .filter(|l| l.starts_with("eth0 "))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            eth0,
+            [
+                vec!["eth0", "pass_ipv4", "pass", "4", "400"],
+                vec!["eth0", "deny_list", "drop", "3", "180"],
+                vec!["eth0", "total", "7", "580"],
+            ]
+        );
+        assert!(lines.iter().any(|l| l.starts_with("ifindex 9 ")));
+        // "other" counted nothing: no line.
+        assert!(!lines.iter().any(|l| l.starts_with("other ")));
     }
 }

@@ -6,6 +6,8 @@ use lb_common::XDP_BASELINE_PROGRAM;
 
 use super::{EbpfError, XdpRuntime};
 
+mod cost;
+
 /// `XDP_ABORTED`.
 pub const XDP_ABORTED: u32 = 0;
 /// `XDP_DROP`.
@@ -28,6 +30,30 @@ impl XdpRuntime {
     /// Every run counts in the maps like a received packet. Needs CAP_BPF/CAP_SYS_ADMIN.
     pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, EbpfError> {
         run(self.program()?, frame, repeat)
+    }
+
+    /// Runs the program on `frame` as if received on interface `ifindex` (which must exist
+    /// in this network namespace; with [`Self::test_run`] the kernel uses the loopback's).
+    pub fn test_run_on(
+        &self,
+        frame: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> Result<TestRunOutcome, EbpfError> {
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex; data_end must be the frame's length.
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        let ctx: Vec<u8> = [0, len, 0, ifindex, 0, 0]
+            .iter()
+            .flat_map(|v: &u32| v.to_ne_bytes())
+            .collect();
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            ctx_in: Some(&ctx),
+            repeat: repeat.max(1),
+            ..TestRunOptions::default()
+        };
+        outcome(self.program()?, opts)
     }
 
     /// Mean cost per packet (ns) of the program on `frame` over `repeat` runs, for
@@ -63,6 +89,10 @@ fn run(program: &Xdp, frame: &[u8], repeat: u32) -> Result<TestRunOutcome, EbpfE
         repeat: repeat.max(1),
         ..TestRunOptions::default()
     };
+    outcome(program, opts)
+}
+
+fn outcome(program: &Xdp, opts: TestRunOptions<'_>) -> Result<TestRunOutcome, EbpfError> {
     let result = program.test_run(opts).map_err(EbpfError::TestRun)?;
     Ok(TestRunOutcome {
         action: result.return_value,

@@ -7,5 +7,6 @@ mod frames;
 mod lists;
 mod ops;
 mod parsing;
+mod slots;
 mod syn;
 mod tcp;

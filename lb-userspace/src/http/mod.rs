@@ -42,3 +42,17 @@ impl HttpTxn {
         }
     }
 }
+
+pub mod body;
+pub mod buffer;
+pub mod errors;
+pub mod forward;
+pub mod headers;
+pub mod io;
+pub mod normalize;
+pub mod pool;
+pub mod reply;
+pub mod session;
+pub mod tunnel;
+pub mod txn;
+pub mod upstream;

@@ -186,7 +186,7 @@ pub async fn establish(
 
 /// Writes the PROXY protocol header describing the stream's client (unix clients, which
 /// have no address, are announced as `UNKNOWN`/`LOCAL`, as HAProxy does).
-async fn send_proxy_header(
+pub(crate) async fn send_proxy_header(
     conn: &Conn,
     version: crate::config::model::ProxyVersion,
     sctx: &StreamCtx<'_>,
@@ -209,7 +209,10 @@ pub fn server_addr(server: &ServerState, dst: SocketAddr) -> SocketAddr {
     SocketAddr::new(server.cfg.addr, port)
 }
 
-async fn connect(addr: SocketAddr, limit: Option<Duration>) -> std::io::Result<TcpStream> {
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    limit: Option<Duration>,
+) -> std::io::Result<TcpStream> {
     match limit {
         Some(t) => tokio::time::timeout(t, TcpStream::connect(addr))
             .await
@@ -219,15 +222,18 @@ async fn connect(addr: SocketAddr, limit: Option<Duration>) -> std::io::Result<T
 }
 
 /// A slot obtained by [`acquire`].
-struct Acquired {
-    slot: ServerSlot,
-    waited: Duration,
-    queue_pos: (u32, u32),
+pub(crate) struct Acquired {
+    /// The slot held on the chosen server.
+    pub slot: ServerSlot,
+    /// Time spent in a queue.
+    pub waited: Duration,
+    /// Connections ahead in the (server, backend) queue.
+    pub queue_pos: (u32, u32),
 }
 
 /// Takes a slot on a server chosen by the backend's balancer, queueing when servers are full.
 /// On failure, also says how many were ahead in the queue and how long it waited.
-async fn acquire(
+pub(crate) async fn acquire(
     ctx: &WorkerCtx,
     be_idx: usize,
     be: &Arc<BackendState>,
@@ -295,7 +301,7 @@ fn join_backend_queue(be: &BackendState) -> oneshot::Receiver<ServerSlot> {
 
 /// Runs the backend's `stick` rules, if any: the server they remember (when it exists and
 /// is usable) and the keys to store once a server is chosen.
-fn stick_decision(
+pub(crate) fn stick_decision(
     ctx: &WorkerCtx,
     be: &BackendState,
     sctx: &StreamCtx<'_>,

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use crate::backend::state::ServerState;
+use crate::config::model::Mode;
 use crate::log::format::{LogAddr, TermCause, TermPhase, Termination};
 use crate::proxy::conn::Conn;
 use crate::proxy::connect::{self, FailKind};
@@ -67,7 +68,7 @@ pub struct StreamLog {
 
 impl StreamLog {
     /// The log record of a stream accepted at `accept_date`, before anything happened.
-    fn new(client: LogAddr, accept_date: SystemTime, frontend: usize) -> Self {
+    pub fn new(client: LogAddr, accept_date: SystemTime, frontend: usize) -> Self {
         Self {
             client,
             accept_date,
@@ -193,6 +194,28 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
         }
     }
     ctx.log_accept(frontend, client_addr, local_addr);
+    if fe.cfg.mode == Mode::Http {
+        // HTTP mode: session rules here, then one transaction per request.
+        match fe.cfg.rules.eval_session(&mut sctx, &mut host) {
+            Verdict::Accept => {}
+            Verdict::Reject => return,
+            Verdict::SilentDrop => return client.prepare_silent_drop(),
+        }
+        if let Some(t) = &tracking {
+            t.accept_session(crate::clock::now_ms());
+        }
+        let http = crate::http::session::Accepted {
+            frontend,
+            fixed_backend: None,
+            src: sctx.src,
+            dst: sctx.dst,
+            client: client_addr,
+            accept_date,
+        };
+        crate::http::session::serve(Rc::clone(&ctx), http, accepted.conn, tracking, vars).await;
+        drop(accounting);
+        return;
+    }
     let mut log = StreamLog::new(client_addr, accept_date, frontend);
     let mut peeked = Peeked::new(shared.bufsize);
     match request_phase(
@@ -206,6 +229,20 @@ pub async fn run(ctx: Rc<WorkerCtx>, frontend: usize, accepted: Accepted) {
     )
     .await
     {
+        Ok(be_idx) if shared.backends.list[be_idx].cfg.mode == Mode::Http => {
+            // A TCP frontend handing over to an HTTP backend: the stream becomes HTTP.
+            let http = crate::http::session::Accepted {
+                frontend,
+                fixed_backend: Some(be_idx),
+                src: sctx.src,
+                dst: sctx.dst,
+                client: client_addr,
+                accept_date,
+            };
+            crate::http::session::serve(Rc::clone(&ctx), http, accepted.conn, tracking, vars).await;
+            drop(accounting);
+            return;
+        }
         Ok(be_idx) => {
             let mut view = sctx.clone();
             view.payload = peeked.data();

@@ -36,7 +36,7 @@ pub(super) fn show_info(rt: &RuntimeState, now_ms: u64) -> String {
         .frontends
         .iter()
         .flat_map(|f| &f.cfg.binds)
-        .map(|b| b.addrs.len())
+        .map(|b| b.addrs.len() + b.ranges.len())
         .sum();
     let maxconn = shared.global.max();
     let mut out = String::new();

@@ -44,6 +44,7 @@ impl TestRt {
         let shared = Shared {
             tables: Arc::new(Tables::from_config(&config)),
             rules_active: false,
+            http_maxhdr: crate::http::session::DEFAULT_MAXHDR,
             frontends,
             backends,
             global: ConnGate::new(config.global.maxconn.unwrap_or(100)),

@@ -22,6 +22,8 @@ pub enum Fetch {
     DstPort,
     /// `fe_name`: name of the frontend.
     FeName,
+    /// `thread`: number of the worker serving the stream, `0..nbthread`.
+    Thread,
     /// `always_true`.
     AlwaysTrue,
     /// `always_false`.
@@ -60,6 +62,7 @@ impl Fetch {
             "dst" => Self::Dst,
             "dst_port" => Self::DstPort,
             "fe_name" => Self::FeName,
+            "thread" => Self::Thread,
             "always_true" => Self::AlwaysTrue,
             "always_false" => Self::AlwaysFalse,
             "int" => {
@@ -124,6 +127,7 @@ impl Fetch {
             Self::Dst => "dst",
             Self::DstPort => "dst_port",
             Self::FeName => "fe_name",
+            Self::Thread => "thread",
             Self::AlwaysTrue => "always_true",
             Self::AlwaysFalse => "always_false",
             Self::Int(_) => "int",
@@ -147,6 +151,7 @@ impl Fetch {
                 | Self::Dst
                 | Self::DstPort
                 | Self::FeName
+                | Self::Thread
                 | Self::AlwaysTrue
                 | Self::AlwaysFalse
         )
@@ -157,7 +162,7 @@ impl Fetch {
     pub fn out_type(&self) -> SampleType {
         match self {
             Self::Src | Self::Dst => SampleType::Addr,
-            Self::SrcPort | Self::DstPort | Self::Int(_) => SampleType::Int,
+            Self::SrcPort | Self::DstPort | Self::Int(_) | Self::Thread => SampleType::Int,
             Self::FeName | Self::Str(_) => SampleType::Str,
             Self::AlwaysTrue | Self::AlwaysFalse | Self::Bool(_) => SampleType::Bool,
             Self::Bin(_) => SampleType::Bin,
@@ -178,6 +183,7 @@ impl Fetch {
             Self::Dst => Sample::Ip(ctx.dst.ip()),
             Self::DstPort => Sample::Int(i64::from(ctx.dst.port())),
             Self::FeName => Sample::Str(Cow::Borrowed(ctx.fe_name)),
+            Self::Thread => Sample::Int(i64::try_from(crate::worker::current_id()?).ok()?),
             Self::AlwaysTrue => Sample::Bool(true),
             Self::AlwaysFalse => Sample::Bool(false),
             Self::Int(i) => Sample::Int(*i),

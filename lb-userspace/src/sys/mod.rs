@@ -5,11 +5,13 @@
     reason = "the one place that calls libc directly; each call is wrapped safely"
 )]
 
+pub mod affinity;
 pub mod crypt;
 pub mod daemon;
 pub mod localtime;
 pub mod peek;
 pub mod pipe;
 pub mod rlimit;
+pub mod shared_counters;
 pub mod sock;
 pub mod strftime;

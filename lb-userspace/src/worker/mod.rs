@@ -3,6 +3,9 @@
 
 pub mod gate;
 pub mod listener;
+mod steer;
+
+pub use steer::current_id;
 
 use std::cell::{Cell, RefCell};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -17,6 +20,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::backend::balance::Balancer;
 use crate::backend::state::Backends;
+use crate::config::model::SteerPolicy;
 use crate::log::format::{LogAddr, TcpLogRecord};
 use crate::log::sink::Logger;
 use crate::proxy::conn::Conn;
@@ -61,6 +65,8 @@ pub struct Shared {
     pub tables: Arc<crate::stick::Tables>,
     /// Some proxy has `tcp-request`/`tcp-response` rules (streams then get variables).
     pub rules_active: bool,
+    /// `tune.http.maxhdr`: most header fields in an HTTP message.
+    pub http_maxhdr: usize,
 }
 
 /// One worker's own state, shared by its tasks (never crosses threads).
@@ -167,6 +173,10 @@ pub fn spawn(
 }
 
 fn run(id: usize, shared: Arc<Shared>, listeners: Vec<Listener>, stop: watch::Receiver<StopMode>) {
+    steer::set_current_id(id);
+    if listeners.iter().any(|l| l.steer == SteerPolicy::Cpu) {
+        steer::pin_to_cpu(id);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -256,6 +266,7 @@ fn accept_loop(
     let fe_idx = listener.frontend;
     let listener_id = listener.id;
     let accept_proxy = listener.accept_proxy;
+    let load = listener.load;
     let socket = match listener.socket {
         ListenSocket::Tcp(s) => Accept::Tcp(TcpListener::from_std(s)?),
         ListenSocket::Unix(s) => Accept::Unix(UnixListener::from_std(s)?),
@@ -270,7 +281,18 @@ fn accept_loop(
             match socket.accept(listener_id).await {
                 Ok(mut accepted) => {
                     accepted.accept_proxy = accept_proxy;
-                    tokio::task::spawn_local(session::run(Rc::clone(&ctx), fe_idx, accepted));
+                    let session = session::run(Rc::clone(&ctx), fe_idx, accepted);
+                    match &load {
+                        // Published for `steer least-loaded` until the session ends.
+                        Some(load) => {
+                            let counted = load.enter();
+                            tokio::task::spawn_local(async move {
+                                session.await;
+                                drop(counted);
+                            })
+                        }
+                        None => tokio::task::spawn_local(session),
+                    };
                 }
                 Err(e) => {
                     fe.gate.release();

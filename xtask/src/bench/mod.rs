@@ -5,6 +5,7 @@
 //! `docs/benchmarks.md` with the SVG plots the parts drew under `docs/bench/`.
 
 pub mod http;
+pub mod l4;
 #[allow(dead_code, reason = "used by the parts as they gain plots")]
 pub mod plot;
 pub mod report;
@@ -21,7 +22,7 @@ pub struct Section {
 }
 
 /// The parts `cargo xtask bench` knows, in report order.
-const PARTS: &[&str] = &["http", "xdp"];
+const PARTS: &[&str] = &["http", "xdp", "l4"];
 
 /// Runs the named parts (all when `args` is empty) and writes the report.
 pub fn run(args: &[String]) -> Result<()> {
@@ -36,12 +37,16 @@ pub fn run(args: &[String]) -> Result<()> {
             PARTS.join(", ")
         );
     }
-    crate::cargo::build()?;
+    // `LB_BENCH_LB=PATH` benchmarks a given lb binary instead of a fresh release build.
+    if std::env::var_os("LB_BENCH_LB").is_none() {
+        crate::cargo::build()?;
+    }
     let mut sections = Vec::new();
     for part in wanted {
         let section = match part {
             "http" => http::run()?,
             "xdp" => xdp::run()?,
+            "l4" => l4::run()?,
             _ => continue,
         };
         sections.push(section);

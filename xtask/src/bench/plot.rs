@@ -86,6 +86,14 @@ pub fn svg(axes: &Axes<'_>, series: &[Series]) -> String {
             r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
             pts.join(" ")
         );
+        for &(x, y) in &s.points {
+            let _ = writeln!(
+                out,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
+                px(x),
+                py(y)
+            );
+        }
         let ly = TOP + 20.0 * i as f64;
         let _ = writeln!(
             out,

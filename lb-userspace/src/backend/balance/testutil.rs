@@ -34,6 +34,7 @@ pub fn server(name: &str, weight: u32) -> Server {
         send_proxy: None,
         cookie: None,
         non_stick: false,
+        proto_h2: false,
         location: Location::default(),
     }
 }
@@ -66,6 +67,7 @@ pub fn backend(balance: Balance, mut servers: Vec<Server>) -> Backend {
         http_rules: crate::http_rules::HttpRules::new(),
         persist: Default::default(),
         compression: None,
+        http: Default::default(),
     }
 }
 

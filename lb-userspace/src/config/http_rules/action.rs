@@ -528,9 +528,9 @@ pub(crate) fn parse_rule(
                     let id = line.required(4, &format!("{kw} id"), "a capture slot id")?;
                     let slot = line.u32_in(&format!("{kw} id"), id, 0, 65535)? as usize;
                     let slots = if list == List::Request {
-                        &px.http.captures.req_slots
+                        &px.http_rules.captures.req_slots
                     } else {
-                        &px.http.captures.res_slots
+                        &px.http_rules.captures.res_slots
                     };
                     let Some(&len) = slots.get(slot) else {
                         let reason = format!(

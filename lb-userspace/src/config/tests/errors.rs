@@ -64,14 +64,6 @@ fn unsupported_real_keywords_say_so() {
             "keyword 'chroot' is not supported yet (comes with privilege dropping)".into()
         )
     );
-    let e = one(&["defaults", "    timeout http-request 5s"]);
-    assert_eq!(
-        e,
-        (
-            2,
-            "keyword 'timeout http-request' is not supported yet (comes with HTTP mode)".into()
-        )
-    );
 }
 
 #[test]
@@ -571,7 +563,6 @@ fn a_distribution_default_config_lists_what_is_missing() {
         "    option httplog",
         "    option dontlognull",
         "    timeout connect 5000",
-        "    errorfile 400 /etc/haproxy/errors/400.http",
     ]);
     let want = [
         (
@@ -581,10 +572,6 @@ fn a_distribution_default_config_lists_what_is_missing() {
         (
             5,
             "keyword 'user' is not supported yet (comes with privilege dropping)",
-        ),
-        (
-            13,
-            "keyword 'errorfile' is not supported yet (comes with HTTP mode)",
         ),
     ];
     let want: Vec<(usize, String)> = want.iter().map(|(l, m)| (*l, (*m).to_owned())).collect();
