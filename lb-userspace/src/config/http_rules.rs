@@ -113,7 +113,7 @@ pub(crate) fn check_inherit(
     kind: ProxyKind,
     line: &Line,
 ) -> Result<(), ConfigError> {
-    let own = &defaults.http.own;
+    let own = &defaults.http_rules.own;
     if own.request.is_empty() && own.response.is_empty() && own.after_response.is_empty() {
         return Ok(());
     }
@@ -122,11 +122,11 @@ pub(crate) fn check_inherit(
             "a {} section cannot inherit from a defaults section defining TCP/HTTP rules",
             kind.name()
         ),
-        _ if defaults.http.used_by.is_some_and(|k| k != kind) => {
+        _ if defaults.http_rules.used_by.is_some_and(|k| k != kind) => {
             "frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules".to_owned()
         }
         _ => {
-            defaults.http.used_by = Some(kind);
+            defaults.http_rules.used_by = Some(kind);
             return Ok(());
         }
     };
