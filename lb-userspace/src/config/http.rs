@@ -36,6 +36,8 @@ pub struct HttpProxy {
     /// `errorfiles NAME [CODE...]` lines, resolved against `http-errors` sections by the
     /// finalizer.
     pub errorfiles_refs: Vec<(String, Vec<u16>, Location)>,
+    /// Every `http-errors` section of the configuration (for rules naming one).
+    pub sections: Arc<Vec<HttpErrors>>,
 }
 
 impl Default for HttpProxy {
@@ -50,11 +52,23 @@ impl Default for HttpProxy {
             monitor_fail: None,
             errorfiles: Vec::new(),
             errorfiles_refs: Vec::new(),
+            sections: Arc::new(Vec::new()),
         }
     }
 }
 
 impl HttpProxy {
+    /// The page for `status` of the `http-errors NAME` section, if it has one.
+    pub fn section_page(&self, name: &str, status: u16) -> Option<Arc<ErrorMessage>> {
+        let section = self.sections.iter().find(|s| s.name == name)?;
+        section
+            .pages
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == status)
+            .map(|(_, m)| Arc::clone(m))
+    }
+
     /// The configured page for `status`, if any.
     pub fn errorfile(&self, status: u16) -> Option<&Arc<ErrorMessage>> {
         self.errorfiles
@@ -512,9 +526,13 @@ pub(crate) fn finish(
         .iter_mut()
         .map(|f| &mut f.http)
         .chain(config.backends.iter_mut().map(|b| &mut b.http));
+    let all = Arc::new(sections.to_vec());
     for http in http_parts {
         if let Err(e) = resolve_errorfiles(http, sections) {
             errors.push(e);
+        }
+        if !all.is_empty() {
+            http.sections = Arc::clone(&all);
         }
     }
     let mut warnings = Vec::new();

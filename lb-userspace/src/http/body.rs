@@ -99,7 +99,11 @@ pub struct ResBody {
 enum ResInner {
     Stream(Incoming),
     Full(Option<Bytes>),
+    Compressed(Box<crate::http::compress::CompressBody<Incoming>>),
 }
+
+/// Errors of a response body (the server's, or the compressor's).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl std::fmt::Debug for ResBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,6 +128,23 @@ impl ResBody {
     pub fn stream(body: Incoming) -> Self {
         Self {
             inner: ResInner::Stream(body),
+            bytes: 0,
+            end: None,
+        }
+    }
+
+    /// A server's body compressed on the fly with `algo` (streamed as it is if the
+    /// compressor cannot start).
+    pub fn compressed(body: Incoming, algo: crate::http::compress::CompAlgo) -> Self {
+        let inner = match crate::http::compress::CompressBody::new(body, algo) {
+            Ok(c) => ResInner::Compressed(Box::new(c)),
+            Err(e) => {
+                tracing::debug!("compression not started: {e}");
+                return Self::full(Bytes::new());
+            }
+        };
+        Self {
+            inner,
             bytes: 0,
             end: None,
         }
@@ -155,16 +176,19 @@ impl Drop for ResBody {
 
 impl Body for ResBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let polled = match &mut this.inner {
-            ResInner::Stream(b) => Pin::new(b).poll_frame(cx),
+        let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut this.inner {
+            ResInner::Stream(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BoxError::from))),
             ResInner::Full(b) => Poll::Ready(b.take().map(|d| Ok(Frame::data(d)))),
+            ResInner::Compressed(c) => Pin::new(c.as_mut()).poll_frame(cx),
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -196,6 +220,7 @@ impl Body for ResBody {
         match &self.inner {
             ResInner::Stream(b) => b.is_end_stream(),
             ResInner::Full(b) => b.is_none(),
+            ResInner::Compressed(c) => c.is_end_stream(),
         }
     }
 
@@ -203,6 +228,7 @@ impl Body for ResBody {
         match &self.inner {
             ResInner::Stream(b) => b.size_hint(),
             ResInner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |d| d.len() as u64)),
+            ResInner::Compressed(c) => c.size_hint(),
         }
     }
 }

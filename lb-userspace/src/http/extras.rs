@@ -118,6 +118,13 @@ impl Extras {
         if let Some(cap) = &fe.http_log.capture_cookie {
             self.res_cookie = cookie::capture_response(cap, res);
         }
+        // A request redispatched away from its cookie's server is no longer "direct"
+        // (HAProxy clears SF_DIRECT): the answering server's cookie is inserted.
+        if let Some(i) = self.cookie.server
+            && server.map(|s| s.id) != be.servers.get(i).map(|s| s.cfg.id)
+        {
+            self.cookie.direct = false;
+        }
         let method = self.method.clone().unwrap_or(Method::GET);
         let flags = ResponseFlags {
             server,

@@ -127,3 +127,28 @@ fn ignore_persist_without_a_cookie_and_no_compression_without_algos() {
     x.fill_facts(&mut facts, Some(&be));
     assert_eq!(facts.cookie_chars, ['-', '-']);
 }
+
+#[test]
+fn a_redispatched_request_gets_the_new_servers_cookie() {
+    let cfg = crate::config::parse_str(CFG, Path::new("t.cfg")).unwrap();
+    let fe = &cfg.frontends[0];
+    let be = BackendState::new(cfg.backends[0].clone());
+    let (mut req, ()) = http::Request::builder()
+        .header("cookie", "SRV=two")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let ctx = StreamCtx::new(
+        "127.0.0.1:4660".parse().unwrap(),
+        "127.0.0.1:1".parse().unwrap(),
+        "fe",
+    );
+    let mut x = Extras::default();
+    x.on_request_head(fe, &mut req, &ctx, &HttpLogFacts::new(UNIX_EPOCH));
+    assert_eq!(x.on_backend(fe, &be, &mut req, &ctx), Some(1));
+    // s2 failed, s1 answered.
+    let (mut res, ()) = http::Response::builder().body(()).unwrap().into_parts();
+    x.on_response_head(fe, &be, Some(&be.servers[0].cfg), &mut res);
+    assert_eq!(res.headers["set-cookie"], "SRV=one; path=/");
+    assert_eq!(x.cookie.set_status, cookie::SetCookieStatus::Inserted);
+}

@@ -20,7 +20,7 @@ use crate::http::HttpTxn;
 use crate::http::body::{ReqBody, ResBody};
 use crate::http::pool::{Idle, Key, Sender};
 use crate::http::session::ConnState;
-use crate::http::txn::{Done, Record, base_ctx, finish_local, ms};
+use crate::http::txn::{Record, Txn, base_ctx, deliver, finish_local, ms};
 use crate::http::upstream::{self, OpenError, SendFailure, Sent};
 use crate::http::{headers, tunnel};
 use crate::log::format::{TermCause, TermPhase, Termination};
@@ -70,8 +70,8 @@ struct Plan {
 pub async fn forward(
     state: &Rc<ConnState>,
     mut rec: Record,
-    mut txn: HttpTxn,
-    body: Incoming,
+    mut t: Txn,
+    body: ReqBody,
     be_idx: usize,
 ) -> Response<ResBody> {
     let ctx = &state.ctx;
@@ -82,7 +82,7 @@ pub async fn forward(
     be.cur_conns.fetch_add(1, Ordering::AcqRel);
     be.total_conns.fetch_add(1, Ordering::Relaxed);
     if be.cfg.mode != Mode::Http {
-        return finish_local(state, rec, Some(be_idx), 500, false);
+        return finish_local(state, rec, t, Some(be_idx), 500, false);
     }
     let plan = Plan {
         conn_mode: fe
@@ -93,6 +93,7 @@ pub async fn forward(
         retry_on: be.cfg.http.retry_on,
         first: state.requests.get() == 1,
     };
+    let txn = &mut t.txn;
     let upgrade = headers::wants_upgrade(&txn.req.headers, txn.req.version)
         || txn.req.method == Method::CONNECT;
     let client_upgrade = if upgrade {
@@ -113,8 +114,18 @@ pub async fn forward(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    let mut req_body = ReqBody::Stream(body);
-    if fe.http.buffer_request || be.cfg.http.buffer_request {
+    let mut req_body = body;
+    // `balance url_param NAME check_post` looks in the body of a POST: wait for it too.
+    let check_post = matches!(
+        &be.cfg.balance,
+        crate::config::model::Balance::UrlParam {
+            check_post: true,
+            ..
+        }
+    ) && txn.req.method == Method::POST;
+    if (fe.http.buffer_request || be.cfg.http.buffer_request || check_post)
+        && txn.req_body.is_none()
+    {
         match crate::http::buffer::read_body(req_body, shared.bufsize).await {
             Ok((b, whole)) => {
                 txn.req_body = whole;
@@ -122,7 +133,7 @@ pub async fn forward(
             }
             Err(()) => {
                 rec.log.termination = Termination::new(TermCause::ClientAbort, TermPhase::Request);
-                return finish_local(state, rec, Some(be_idx), 400, true);
+                return finish_local(state, rec, t, Some(be_idx), 400, true);
             }
         }
     }
@@ -141,27 +152,54 @@ pub async fn forward(
                 Err(()) => {
                     rec.log.termination =
                         Termination::new(TermCause::ClientAbort, TermPhase::Request);
-                    return finish_local(state, rec, Some(be_idx), 400, true);
+                    return finish_local(state, rec, t, Some(be_idx), 400, true);
                 }
             }
         }
     }
-    let replay = replayable(&txn, &req_body, plan.retry_on, be.cfg.retries);
-    // `stick match|on`: a remembered server takes precedence over balancing.
+    let replay = replayable(&t.txn, &req_body, plan.retry_on, be.cfg.retries);
+    // Persistence cookie, then `stick match|on`, then balancing.
+    let cookie_server = {
+        // `force-persist`/`ignore-persist` conditions read the request while the cookie
+        // code edits it: give them a copy, only when there are such rules.
+        let view =
+            (!be.cfg.persist.rules.is_empty()).then(|| HttpTxn::new(clone_parts(&t.txn.req)));
+        let mut sctx = base_ctx(state);
+        sctx.be_name = Some(&be.cfg.name);
+        sctx.http = view.as_ref();
+        let mut req = std::mem::replace(&mut t.txn.req, empty_parts());
+        let chosen = t.extras.on_backend(fe, be, &mut req, &sctx);
+        t.txn.req = req;
+        chosen
+    };
     let stick = {
         let mut sctx = base_ctx(state);
         sctx.be_name = Some(&be.cfg.name);
-        sctx.http = Some(&txn);
+        sctx.http = Some(&t.txn);
         connect::stick_decision(ctx, be, &sctx)
     };
-    let mut preferred = stick
-        .as_ref()
-        .and_then(|d| d.server())
-        .and_then(|id| be.servers.iter().find(|s| s.cfg.id == id).cloned());
-    let mut req = http::Request::from_parts(txn.req, req_body);
+    let mut preferred = cookie_server
+        .and_then(|i| be.servers.get(i).cloned())
+        .or_else(|| {
+            stick
+                .as_ref()
+                .and_then(|d| d.server())
+                .and_then(|id| be.servers.iter().find(|s| s.cfg.id == id).cloned())
+        });
+    // Response rules and logs still read the request: keep a copy only when they do.
+    let keep_request = needs_request_later(fe, &be.cfg)
+        || be.cfg.balance.needs_http()
+        || matches!(be.cfg.balance, crate::config::model::Balance::Hash(_));
+    let parts = if keep_request {
+        clone_parts(&t.txn.req)
+    } else {
+        std::mem::replace(&mut t.txn.req, empty_parts())
+    };
+    let mut req = http::Request::from_parts(parts, req_body);
     let mut retries_left = be.cfg.retries;
     let mut exclude: Option<Arc<ServerState>> = None;
     loop {
+        let view = keep_request.then_some(&t.txn);
         let mut att = match connection(
             state,
             be_idx,
@@ -171,11 +209,12 @@ pub async fn forward(
             &mut retries_left,
             &mut exclude,
             preferred.take(),
+            view,
         )
         .await
         {
             Ok(a) => a,
-            Err(status) => return finish_local(state, rec, Some(be_idx), status, false),
+            Err(status) => return finish_local(state, rec, t, Some(be_idx), status, false),
         };
         let (mut parts, body) = req.into_parts();
         headers::target_for_server(
@@ -212,11 +251,11 @@ pub async fn forward(
                     d.store(att.server.cfg.id, crate::clock::now_ms());
                 }
                 rec.log.tc_ms.get_or_insert(0);
-                let tr = ms(sent_at.elapsed());
-                tracing::trace!("response after {tr} ms");
+                rec.tr_ms = Some(ms(sent_at.elapsed()));
                 return respond(
                     state,
                     rec,
+                    t,
                     att,
                     res,
                     &plan,
@@ -236,7 +275,7 @@ pub async fn forward(
             }
             Sent::Failed(f) => {
                 let Some(r) = replay.as_ref() else {
-                    return failed(state, rec, be_idx, f);
+                    return failed(state, rec, t, be_idx, f);
                 };
                 req = r.build();
                 f
@@ -249,7 +288,7 @@ pub async fn forward(
             SendFailure::ClientBody => false,
         };
         if !wanted || retries_left == 0 {
-            return failed(state, rec, be_idx, failure);
+            return failed(state, rec, t, be_idx, failure);
         }
         next_try(be, &att.server, &mut rec, &mut retries_left, &mut exclude);
     }
@@ -275,6 +314,7 @@ fn next_try(
 fn failed(
     state: &Rc<ConnState>,
     mut rec: Record,
+    t: Txn,
     be_idx: usize,
     failure: SendFailure,
 ) -> Response<ResBody> {
@@ -284,7 +324,33 @@ fn failed(
         SendFailure::Empty | SendFailure::Junk => (TermCause::ServerAbort, TermPhase::Headers, 502),
     };
     rec.log.termination = Termination::new(cause, phase);
-    finish_local(state, rec, Some(be_idx), status, false)
+    finish_local(state, rec, t, Some(be_idx), status, false)
+}
+
+/// A copy of a request head (extensions are not copied: they belong to the original).
+fn clone_parts(p: &http::request::Parts) -> http::request::Parts {
+    let mut req = http::Request::new(());
+    *req.method_mut() = p.method.clone();
+    *req.uri_mut() = p.uri.clone();
+    *req.version_mut() = p.version;
+    *req.headers_mut() = p.headers.clone();
+    req.into_parts().0
+}
+
+/// An empty request head (what stays in the transaction once the request left).
+fn empty_parts() -> http::request::Parts {
+    http::Request::new(()).into_parts().0
+}
+
+/// Whether something after the response reads the request (response rules, log
+/// formats with request fetches, captures).
+fn needs_request_later(
+    fe: &crate::config::model::Frontend,
+    be: &crate::config::model::Backend,
+) -> bool {
+    let rules =
+        |r: &crate::http_rules::HttpRules| !r.response.is_empty() || !r.after_response.is_empty();
+    rules(&fe.http_rules) || rules(&be.http_rules) || fe.http_log.format.is_some()
 }
 
 /// Whether a failure after the request was sent may be retried (connection failures never
@@ -330,12 +396,14 @@ async fn connection(
     retries_left: &mut u32,
     exclude: &mut Option<Arc<ServerState>>,
     mut preferred: Option<Arc<ServerState>>,
+    txn: Option<&HttpTxn>,
 ) -> Result<Attempt, u16> {
     let ctx = &state.ctx;
     'slot: loop {
         let got = {
             let mut sctx = base_ctx(state);
             sctx.be_name = Some(&be.cfg.name);
+            sctx.http = txn;
             connect::acquire(ctx, be_idx, be, &sctx, exclude.as_ref(), preferred.take()).await
         };
         let got = match got {
@@ -430,12 +498,14 @@ async fn connection(
     }
 }
 
-/// Turns the server's response into the client's, and arranges the end of the
-/// transaction (pooling, log) and any tunnel.
+/// Turns the server's response into the client's (response rules, persistence cookie,
+/// compression, after-response rules), and arranges the end of the transaction (pooling,
+/// log) and any tunnel.
 #[allow(clippy::too_many_arguments)]
 fn respond(
     state: &Rc<ConnState>,
     mut rec: Record,
+    mut t: Txn,
     att: Attempt,
     res: Response<Incoming>,
     plan: &Plan,
@@ -444,17 +514,16 @@ fn respond(
     be_idx: usize,
 ) -> Response<ResBody> {
     let shared = &state.ctx.shared;
+    let fe = &shared.frontends[state.frontend].cfg;
     let be = &shared.backends.list[be_idx];
     let mut res = res;
     let status = res.status();
-    rec.status = status.as_u16();
     let switching = client_upgrade.is_some()
         && (status == http::StatusCode::SWITCHING_PROTOCOLS
-            || (status.is_success() && rec.log.backend.is_some() && is_connect(&res)));
+            || (status.is_success() && is_connect(&res)));
     let mut tunnel_conn = None;
     if switching {
-        let server_upgrade = hyper::upgrade::on(&mut res);
-        tunnel_conn = Some(server_upgrade);
+        tunnel_conn = Some(hyper::upgrade::on(&mut res));
     }
     let (mut parts, body) = res.into_parts();
     if state.h2.get() {
@@ -462,6 +531,40 @@ fn respond(
     } else {
         headers::connection_h1(&mut parts.headers);
     }
+    t.txn.res = Some(parts);
+    crate::http_rules::capture_response_headers(&fe.http_captures, &mut t.txn);
+    let lists = [
+        (be.cfg.name != fe.name).then_some(&be.cfg.http_rules),
+        Some(&fe.http_rules),
+    ];
+    if let Some(verdict) = crate::http::phases::response_rules(
+        state,
+        lists,
+        &mut t.txn,
+        Some(&be.cfg.name),
+        true,
+        &mut rec.level,
+    ) {
+        // The server's response is replaced: its connection cannot be reused.
+        drop(body);
+        let reply = match verdict {
+            crate::http_rules::HttpVerdict::Reply(r)
+            | crate::http_rules::HttpVerdict::Tarpit(r) => *r,
+            _ => crate::http_rules::Reply::error(502, crate::http_rules::ReplyCause::Deny),
+        };
+        t.txn.res = None;
+        rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Headers);
+        let res = crate::http::phases::reply_response(state, Some(be_idx), reply);
+        return deliver(state, rec, t, Some(be_idx), res, Some(att.slot), None, true);
+    }
+    let mut parts = t
+        .txn
+        .res
+        .take()
+        .unwrap_or_else(|| Response::new(()).into_parts().0);
+    let algo = t
+        .extras
+        .on_response_head(fe, be, Some(&att.server.cfg), &mut parts);
     if plan.conn_mode == ConnMode::Close || (client_close && !state.h2.get()) {
         parts
             .headers
@@ -487,17 +590,24 @@ fn respond(
                 max_idle,
                 reused: att.reused,
             },
+            be.cfg.http.reuse == HttpReuse::Never,
         )
     });
-    let end = Done {
-        state: Rc::clone(state),
-        rec,
-        slot: Some(att.slot),
-        conn: pooled,
-        be_counted: true,
-        private: be.cfg.http.reuse == HttpReuse::Never,
+    let body = match algo {
+        Some(a) => ResBody::compressed(body, a),
+        None => ResBody::stream(body),
     };
-    Response::from_parts(parts, ResBody::stream(body).on_end(Box::new(end)))
+    let res = Response::from_parts(parts, body);
+    deliver(
+        state,
+        rec,
+        t,
+        Some(be_idx),
+        res,
+        Some(att.slot),
+        pooled,
+        true,
+    )
 }
 
 /// hyper marks the response to a `CONNECT` by keeping the request method out of it: the

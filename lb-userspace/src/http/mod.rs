@@ -50,6 +50,7 @@ pub mod forward;
 pub mod headers;
 pub mod io;
 pub mod normalize;
+pub mod phases;
 pub mod pool;
 pub mod reply;
 pub mod session;

@@ -57,6 +57,8 @@ pub struct ConnState {
     pub vars: Option<Vars>,
     /// Bytes received from the client.
     pub bytes_in: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The client socket (for `silent-drop`).
+    pub fd: std::os::fd::RawFd,
     /// The server connection kept for this client alone (`http-reuse never`).
     pub private: std::cell::RefCell<Option<(crate::http::pool::Key, crate::http::pool::Idle)>>,
 }
@@ -112,7 +114,19 @@ pub async fn serve(
         keep_alive: fe.timeouts.http_keep_alive,
         client: fe.timeouts.client,
     };
+    // HTTP rules keep variables (`txn.*` across the request and response rules).
+    let vars = vars.or_else(|| {
+        let any_rules = !fe.http_rules.is_empty()
+            || ctx
+                .shared
+                .backends
+                .list
+                .iter()
+                .any(|b| !b.cfg.http_rules.is_empty());
+        any_rules.then(Vars::default)
+    });
     let h2 = detect_h2(&conn, timers).await;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&conn);
     let phase = PhaseCell::new(if h2 { Phase::Multiplexed } else { Phase::New });
     let fe_http = &ctx.shared.frontends[accepted.frontend].cfg.http;
     let raw = |status| -> std::sync::Arc<[u8]> {
@@ -141,6 +155,7 @@ pub async fn serve(
         vars,
         bytes_in,
         private: std::cell::RefCell::new(None),
+        fd,
     });
     let svc_state = Rc::clone(&state);
     let service =

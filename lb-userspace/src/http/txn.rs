@@ -1,7 +1,6 @@
 //! One HTTP request from head to log line: normalization, `monitor-uri`, routing, then
 //! [`crate::http::forward`] to a server; local answers (errors) are made here.
 
-use std::convert::Infallible;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,21 +11,31 @@ use tokio::time::Instant;
 
 use crate::backend::state::ServerSlot;
 use crate::http::HttpTxn;
-use crate::http::body::{ResBody, TxnEnd};
+use crate::http::body::{ReqBody, ResBody, TxnEnd};
+use crate::http::extras::Extras;
 use crate::http::io::Phase;
+use crate::http::phases::{self, RequestOutcome};
 use crate::http::pool::{self, Idle, Key};
 use crate::http::session::ConnState;
 use crate::http::{normalize, reply};
 use crate::log::format::{TermCause, TermPhase, Termination};
 use crate::proxy::session::StreamLog;
 use crate::sample::StreamCtx;
+use crate::sample::vars::Scope;
 
-/// hyper's service entry point: never fails, errors become HTTP responses.
+/// The connection must close without (more of) a response: `http-request reject` or
+/// `silent-drop`. hyper closes the connection when the service fails.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed by a rule")]
+pub struct Closed;
+
+/// hyper's service entry point: errors become HTTP responses; only rules that close the
+/// connection fail.
 pub async fn handle(
     state: Rc<ConnState>,
     req: http::Request<Incoming>,
-) -> Result<Response<ResBody>, Infallible> {
-    Ok(process(state, req).await)
+) -> Result<Response<ResBody>, Closed> {
+    process(state, req).await
 }
 
 /// What a transaction records for its log line and accounting.
@@ -38,9 +47,25 @@ pub struct Record {
     pub started: Instant,
     /// Status sent to the client.
     pub status: u16,
+    /// Server response time (request sent to response head).
+    pub tr_ms: Option<u64>,
+    /// `set-log-level` (`Some(None)`: silent).
+    pub level: Option<Option<crate::log::syslog::Level>>,
 }
 
-async fn process(state: Rc<ConnState>, req: http::Request<Incoming>) -> Response<ResBody> {
+/// A transaction on its way: the request as rules see it, and the persistence,
+/// compression and log state.
+pub struct Txn {
+    /// The HTTP transaction.
+    pub txn: HttpTxn,
+    /// Cookie persistence, compression, log facts.
+    pub extras: Extras,
+}
+
+async fn process(
+    state: Rc<ConnState>,
+    req: http::Request<Incoming>,
+) -> Result<Response<ResBody>, Closed> {
     if !state.h2.get() {
         state.phase.set(Phase::Busy);
     }
@@ -57,9 +82,17 @@ async fn process(state: Rc<ConnState>, req: http::Request<Incoming>) -> Response
         log: StreamLog::new(state.client, accept_date, state.frontend),
         started: Instant::now(),
         status: 0,
+        tr_ms: None,
+        level: None,
     };
     if let Some(t) = &state.tracking {
         t.inc_http_req(crate::clock::now_ms());
+    }
+    if let Some(v) = &state.vars {
+        // A new transaction: only `sess` variables survive.
+        for scope in [Scope::Txn, Scope::Req, Scope::Res] {
+            v.clear(scope);
+        }
     }
     let (mut parts, body) = req.into_parts();
     if let Err(reason) = normalize::check_request(&mut parts, shared.http_maxhdr) {
@@ -74,7 +107,11 @@ async fn process(state: Rc<ConnState>, req: http::Request<Incoming>) -> Response
         } else {
             400
         };
-        return finish_local(&state, rec, None, status, true);
+        let t = Txn {
+            txn: HttpTxn::new(parts),
+            extras: Extras::default(),
+        };
+        return Ok(finish_local(&state, rec, t, None, status, true));
     }
     // `monitor-uri`: answered here and never logged, as in HAProxy.
     if let Some(uri) = &fe.cfg.http.monitor_uri
@@ -91,22 +128,157 @@ async fn process(state: Rc<ConnState>, req: http::Request<Incoming>) -> Response
             .is_some_and(|c| c.eval(&sctx));
         let status = if failing { 503 } else { 200 };
         state.phase_idle();
-        return reply::message(&reply::page(&fe.cfg.http, None, status), false);
+        return Ok(reply::message(
+            &reply::page(&fe.cfg.http, None, status),
+            false,
+        ));
     }
-    let txn = HttpTxn::new(parts);
+    let mut t = Txn {
+        txn: HttpTxn::new(parts),
+        extras: Extras::default(),
+    };
+    {
+        let sctx = base_ctx(&state);
+        let facts = crate::http::log::HttpLogFacts::new(accept_date);
+        t.extras
+            .on_request_head(&fe.cfg, &mut t.txn.req, &sctx, &facts);
+    }
+    crate::http_rules::capture_request_headers(&fe.cfg.http_captures, &mut t.txn);
+    let mut body = ReqBody::Stream(body);
+    let tarpit = fe.cfg.timeouts.tarpit.or(fe.cfg.timeouts.connect);
+    match phases::request_rules(
+        &state,
+        &fe.cfg.http_rules,
+        &mut t.txn,
+        &mut body,
+        None,
+        &mut rec.level,
+        tarpit,
+    )
+    .await
+    {
+        RequestOutcome::Continue => {}
+        RequestOutcome::Respond(r) => return Ok(deliver_reply(&state, rec, t, None, r)),
+        RequestOutcome::Close { silent } => return Err(close(&state, silent)),
+    }
     let be_idx = match state.fixed_backend {
         Some(b) => Some(b),
         None => {
             let mut sctx = base_ctx(&state);
-            sctx.http = Some(&txn);
+            sctx.http = Some(&t.txn);
             fe.route(&sctx)
         }
     };
     let Some(be_idx) = be_idx else {
         rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Request);
-        return finish_local(&state, rec, None, 503, false);
+        return Ok(finish_local(&state, rec, t, None, 503, false));
     };
-    crate::http::forward::forward(&state, rec, txn, body, be_idx).await
+    let be = &shared.backends.list[be_idx];
+    if be.cfg.name != fe.cfg.name {
+        let tarpit = be.cfg.timeouts.tarpit.or(tarpit);
+        match phases::request_rules(
+            &state,
+            &be.cfg.http_rules,
+            &mut t.txn,
+            &mut body,
+            Some(&be.cfg.name),
+            &mut rec.level,
+            tarpit,
+        )
+        .await
+        {
+            RequestOutcome::Continue => {}
+            RequestOutcome::Respond(r) => {
+                return Ok(deliver_reply(&state, rec, t, Some(be_idx), r));
+            }
+            RequestOutcome::Close { silent } => return Err(close(&state, silent)),
+        }
+    }
+    Ok(crate::http::forward::forward(&state, rec, t, body, be_idx).await)
+}
+
+/// Prepares the connection's end for a closing rule.
+fn close(state: &ConnState, silent: bool) -> Closed {
+    if silent {
+        crate::sys::sock::prepare_silent_close(state.fd);
+    }
+    Closed
+}
+
+/// Answers with a rule's reply (counting the backend if one was chosen).
+pub fn deliver_reply(
+    state: &Rc<ConnState>,
+    mut rec: Record,
+    t: Txn,
+    be_idx: Option<usize>,
+    r: crate::http_rules::Reply,
+) -> Response<ResBody> {
+    rec.log.backend = be_idx;
+    rec.log.termination = match r.cause {
+        crate::http_rules::ReplyCause::Deny | crate::http_rules::ReplyCause::Tarpit => {
+            Termination::new(TermCause::Proxy, TermPhase::Request)
+        }
+        crate::http_rules::ReplyCause::RewriteFailed => {
+            Termination::new(TermCause::Internal, TermPhase::Request)
+        }
+        _ => Termination::new(TermCause::Local, TermPhase::Request),
+    };
+    if let Some(b) = be_idx {
+        let be = &state.ctx.shared.backends.list[b];
+        be.cur_conns.fetch_add(1, Ordering::AcqRel);
+    }
+    let res = phases::reply_response(state, be_idx, r);
+    deliver(state, rec, t, be_idx, res, None, None, be_idx.is_some())
+}
+
+/// Sends `res` to the client: `http-after-response` rules, then the end-of-transaction
+/// accounting (`slot` and `conn` are the server's, if any).
+#[allow(clippy::too_many_arguments)]
+pub fn deliver(
+    state: &Rc<ConnState>,
+    mut rec: Record,
+    mut t: Txn,
+    be_idx: Option<usize>,
+    res: Response<ResBody>,
+    slot: Option<ServerSlot>,
+    conn: Option<(Key, Idle, bool)>,
+    be_counted: bool,
+) -> Response<ResBody> {
+    let shared = &state.ctx.shared;
+    let fe = &shared.frontends[state.frontend].cfg;
+    let be = be_idx.map(|b| &shared.backends.list[b].cfg);
+    let (parts, mut body) = res.into_parts();
+    t.txn.res = Some(parts);
+    let lists = [
+        be.filter(|b| b.name != fe.name).map(|b| &b.http_rules),
+        Some(&fe.http_rules),
+    ];
+    let be_name = be.map(|b| b.name.as_str());
+    if let Some(v) =
+        phases::response_rules(state, lists, &mut t.txn, be_name, false, &mut rec.level)
+    {
+        // A failed after-response rule answers 500 instead, as HAProxy does.
+        tracing::debug!("http-after-response: {v:?}");
+        let page = reply::message(&reply::page(&fe.http, be.map(|b| &b.http), 500), false);
+        let (p, b) = page.into_parts();
+        t.txn.res = Some(p);
+        body = b;
+    }
+    let parts = t
+        .txn
+        .res
+        .take()
+        .unwrap_or_else(|| Response::new(()).into_parts().0);
+    rec.status = parts.status.as_u16();
+    let end = Done {
+        state: Rc::clone(state),
+        rec,
+        slot,
+        conn,
+        be_counted,
+        t: Some(t),
+    };
+    Response::from_parts(parts, body.on_end(Box::new(end)))
 }
 
 impl ConnState {
@@ -135,6 +307,7 @@ pub fn base_ctx(state: &ConnState) -> StreamCtx<'_> {
 pub fn finish_local(
     state: &Rc<ConnState>,
     mut rec: Record,
+    t: Txn,
     be_idx: Option<usize>,
     status: u16,
     close: bool,
@@ -143,19 +316,9 @@ pub fn finish_local(
     let fe = &shared.frontends[state.frontend].cfg.http;
     let be = be_idx.map(|b| &shared.backends.list[b].cfg.http);
     let page = reply::page(fe, be, status);
-    rec.status = page.status;
     rec.log.backend = be_idx;
-    let res = reply::message(&page, close);
-    let end = Done {
-        state: Rc::clone(state),
-        rec,
-        slot: None,
-        conn: None,
-        be_counted: be_idx.is_some(),
-        private: false,
-    };
-    let (parts, body) = res.into_parts();
-    Response::from_parts(parts, body.on_end(Box::new(end)))
+    let res = reply::message(&page, close && !state.h2.get());
+    deliver(state, rec, t, be_idx, res, None, None, be_idx.is_some())
 }
 
 /// Accounting when a response is over: the server connection goes back to the pool (if the
@@ -167,19 +330,20 @@ pub struct Done {
     pub rec: Record,
     /// The server slot held for the request.
     pub slot: Option<ServerSlot>,
-    /// The server connection to pool once the response is complete.
-    pub conn: Option<(Key, Idle)>,
+    /// The server connection to pool once the response is complete, and whether it is
+    /// private to this client connection (`http-reuse never`).
+    pub conn: Option<(Key, Idle, bool)>,
     /// The backend's `cur_conns` was incremented for this request.
     pub be_counted: bool,
-    /// The server connection is private to the client connection (`http-reuse never`).
-    pub private: bool,
+    /// The transaction, for the log line.
+    pub t: Option<Txn>,
 }
 
 impl TxnEnd for Done {
     fn finish(&mut self, complete: bool, bytes: u64) {
-        if complete && let Some((key, mut idle)) = self.conn.take() {
+        if complete && let Some((key, mut idle, private)) = self.conn.take() {
             idle.since = Instant::now();
-            if self.private {
+            if private {
                 // `http-reuse never`: the connection stays with its client connection.
                 *self.state.private.borrow_mut() = Some((key, idle));
             } else {
@@ -221,8 +385,72 @@ impl TxnEnd for Done {
                 t.inc_http_fail(now);
             }
         }
-        state.ctx.log_stream(log);
-        state.phase_idle();
+        self.log();
+        self.state.phase_idle();
+    }
+}
+
+impl Done {
+    /// The log line: the frontend's HTTP format (`option httplog`, `log-format`), else
+    /// the TCP one with `option tcplog`.
+    fn log(&mut self) {
+        let state = Rc::clone(&self.state);
+        let shared = &state.ctx.shared;
+        let fe = &shared.frontends[state.frontend].cfg;
+        if self.rec.level == Some(None) {
+            return;
+        }
+        let Some(format) = &fe.http_log.format else {
+            state.ctx.log_stream(&self.rec.log);
+            return;
+        };
+        let Some(t) = self.t.as_ref() else {
+            return;
+        };
+        let log = &self.rec.log;
+        let be = log.backend.map(|b| &shared.backends.list[b]);
+        let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut facts = crate::http::log::HttpLogFacts::new(log.accept_date);
+        facts.request_date = log.accept_date;
+        facts.treq_ms = 0;
+        facts.tw_ms = log.tw_ms.map_or(-1, signed);
+        facts.tc_ms = log.tc_ms.map_or(-1, signed);
+        facts.tr_ms = self.rec.tr_ms.map_or(-1, signed);
+        facts.tt_ms = signed(log.tt_ms);
+        facts.ta_ms = facts.tt_ms;
+        facts.status = (self.rec.status != 0).then_some(self.rec.status);
+        facts.bytes_out = log.bytes_out;
+        facts.bytes_in = log.bytes_in;
+        facts.termination = log.termination;
+        facts.actconn = log.actconn;
+        facts.feconn = log.feconn;
+        facts.beconn = log.beconn;
+        facts.srv_conn = log.srv_conn;
+        facts.retries = log.retries;
+        facts.redispatched = log.redispatched;
+        facts.srv_queue = log.srv_queue as usize;
+        facts.backend_queue = log.backend_queue as usize;
+        facts.req_captures = &t.txn.req_captures;
+        facts.res_captures = &t.txn.res_captures;
+        facts.request_counter = state.requests.get();
+        facts.server_addr = log
+            .server
+            .as_ref()
+            .map(|s| crate::proxy::connect::server_addr(s, state.dst));
+        t.extras.fill_facts(&mut facts, be.map(|b| &**b));
+        if fe.http_log.dontlognull && facts.is_null() {
+            return;
+        }
+        let mut sctx = base_ctx(&state);
+        sctx.http = Some(&t.txn);
+        sctx.be_name = be.map(|b| b.cfg.name.as_str());
+        sctx.srv_name = log.server.as_ref().map(|s| s.cfg.name.as_str());
+        state.ctx.loggers[state.frontend].log_http(
+            format,
+            &sctx,
+            &mut facts,
+            fe.http_log.log_separate_errors,
+        );
     }
 }
 

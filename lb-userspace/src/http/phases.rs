@@ -1,0 +1,234 @@
+//! Glue between the HTTP runtime and the rule engine ([`crate::http_rules`]): the rule host,
+//! request rules with `wait-for-body`, `tarpit`, response and after-response rules, and
+//! the responses built from rule replies.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::http::HttpTxn;
+use crate::http::body::{ReqBody, ResBody};
+use crate::http::session::ConnState;
+use crate::http::txn::base_ctx;
+use crate::http_rules::reply::ErrorPage;
+use crate::http_rules::{HttpRuleHost, HttpRules, HttpVerdict, Reply};
+use crate::log::syslog::Level;
+use crate::proxy::inspect::Host;
+use crate::rules::{Gpc, RuleHost};
+use crate::sample::Sample;
+
+/// Side effects of HTTP rules: stick counters (through the TCP host) and the log level.
+pub struct HttpHost<'a> {
+    inner: Host<'a>,
+    /// `set-log-level`: `Some(None)` is `silent`.
+    pub log_level: Option<Option<Level>>,
+}
+
+impl<'a> HttpHost<'a> {
+    /// A host tracking with `tracking`.
+    pub fn new(tracking: Option<&'a crate::stick::Tracking>) -> Self {
+        Self {
+            inner: Host::new(tracking),
+            log_level: None,
+        }
+    }
+}
+
+impl RuleHost for HttpHost<'_> {
+    fn track(&mut self, sc: u8, table: &str, key: Sample<'_>) {
+        self.inner.track(sc, table, key);
+    }
+
+    fn inc_gpc(&mut self, sc: u8, gpc: Gpc) {
+        self.inner.inc_gpc(sc, gpc);
+    }
+
+    fn set_gpt0(&mut self, sc: u8, value: i64) {
+        self.inner.set_gpt0(sc, value);
+    }
+
+    fn set_src(&mut self, addr: SocketAddr) {
+        self.inner.set_src(addr);
+    }
+
+    fn set_dst(&mut self, addr: SocketAddr) {
+        self.inner.set_dst(addr);
+    }
+
+    fn expect_proxy(&mut self) {}
+
+    fn xdp_deny(&mut self, src: std::net::IpAddr, action: &crate::rules::XdpDenyAction) {
+        self.inner.xdp_deny(src, action);
+    }
+}
+
+impl HttpRuleHost for HttpHost<'_> {
+    fn set_log_level(&mut self, level: Option<Level>) {
+        self.log_level = Some(level);
+    }
+}
+
+/// What a request rule list decided.
+pub enum RequestOutcome {
+    /// Go on.
+    Continue,
+    /// Answer this (after waiting, for `tarpit`).
+    Respond(Reply),
+    /// Close the connection (`reject`; `silent` for `silent-drop`).
+    Close {
+        /// Without telling the client.
+        silent: bool,
+    },
+}
+
+/// Runs `http-request` (then `redirect`) rules of one proxy, buffering the body for
+/// `wait-for-body`. `be_name` is set for a backend's rules.
+pub async fn request_rules(
+    state: &Rc<ConnState>,
+    rules: &HttpRules,
+    txn: &mut HttpTxn,
+    body: &mut ReqBody,
+    be_name: Option<&str>,
+    log_level: &mut Option<Option<Level>>,
+    tarpit: Option<Duration>,
+) -> RequestOutcome {
+    if rules.request.is_empty() && rules.redirects.is_empty() {
+        return RequestOutcome::Continue;
+    }
+    let mut cursor = 0;
+    loop {
+        let verdict = {
+            let mut sctx = base_ctx(state);
+            sctx.be_name = be_name;
+            let mut host = HttpHost::new(state.tracking.as_ref());
+            let v = crate::http_rules::eval_request(rules, txn, &sctx, &mut host, &mut cursor);
+            if host.log_level.is_some() {
+                *log_level = host.log_level;
+            }
+            v
+        };
+        match verdict {
+            HttpVerdict::Continue | HttpVerdict::Allow => return RequestOutcome::Continue,
+            HttpVerdict::Reply(r) => return RequestOutcome::Respond(*r),
+            HttpVerdict::Tarpit(r) => {
+                if let Some(t) = tarpit {
+                    tokio::time::sleep(t).await;
+                }
+                return RequestOutcome::Respond(*r);
+            }
+            HttpVerdict::Reject => return RequestOutcome::Close { silent: false },
+            HttpVerdict::SilentDrop => return RequestOutcome::Close { silent: true },
+            HttpVerdict::WaitForBody { time, at_least } => {
+                let limit = at_least
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(usize::MAX)
+                    .min(state.ctx.shared.bufsize);
+                let current = std::mem::replace(body, ReqBody::empty());
+                let read =
+                    tokio::time::timeout(time, crate::http::buffer::read_body(current, limit))
+                        .await;
+                match read {
+                    Ok(Ok((b, whole))) => {
+                        txn.req_body = whole.or_else(|| match &b {
+                            ReqBody::Prefixed(Some(head), _) => Some(head.clone()),
+                            _ => None,
+                        });
+                        *body = b;
+                    }
+                    // Timed out: HAProxy goes on with what it has (here: nothing more).
+                    Err(_) => {
+                        return RequestOutcome::Respond(Reply::error(
+                            408,
+                            crate::http_rules::ReplyCause::BadRequest,
+                        ));
+                    }
+                    Ok(Err(())) => return RequestOutcome::Close { silent: false },
+                }
+            }
+        }
+    }
+}
+
+/// Runs response rules (`response = true`: `http-response`; else `http-after-response`)
+/// of the backend then the frontend on `txn.res`. A reply replaces the response.
+pub fn response_rules(
+    state: &Rc<ConnState>,
+    lists: [Option<&HttpRules>; 2],
+    txn: &mut HttpTxn,
+    be_name: Option<&str>,
+    response: bool,
+    log_level: &mut Option<Option<Level>>,
+) -> Option<HttpVerdict> {
+    for rules in lists.into_iter().flatten() {
+        let empty = if response {
+            rules.response.is_empty()
+        } else {
+            rules.after_response.is_empty()
+        };
+        if empty {
+            continue;
+        }
+        let mut sctx = base_ctx(state);
+        sctx.be_name = be_name;
+        let mut host = HttpHost::new(state.tracking.as_ref());
+        let v = if response {
+            crate::http_rules::eval_response(rules, txn, &sctx, &mut host)
+        } else {
+            crate::http_rules::eval_after_response(rules, txn, &sctx, &mut host)
+        };
+        if host.log_level.is_some() {
+            *log_level = host.log_level;
+        }
+        match v {
+            HttpVerdict::Continue | HttpVerdict::Allow => {}
+            other => return Some(other),
+        }
+    }
+    None
+}
+
+/// The response for a rule's reply, with the proxy's error pages resolved (`be_idx` is
+/// the backend, if chosen: its `errorfile` wins).
+pub fn reply_response(state: &ConnState, be_idx: Option<usize>, reply: Reply) -> Response<ResBody> {
+    let shared = &state.ctx.shared;
+    let fe = &shared.frontends[state.frontend].cfg.http;
+    let be = be_idx.map(|b| &shared.backends.list[b].cfg.http);
+    let status = reply.status.as_u16();
+    let mut res = match &reply.error_page {
+        ErrorPage::Proxy => {
+            crate::http::reply::message(&crate::http::reply::page(fe, be, status), false)
+        }
+        ErrorPage::Section(name) => {
+            let page = be
+                .into_iter()
+                .chain(std::iter::once(fe))
+                .find_map(|h| h.section_page(name, status))
+                .unwrap_or_else(|| crate::http::reply::builtin(status));
+            crate::http::reply::message(&page, false)
+        }
+        ErrorPage::None => {
+            let mut res = Response::new(ResBody::full(reply.body.clone()));
+            *res.status_mut() = reply.status;
+            if let Some(reason) = &reply.reason
+                && let Ok(r) = hyper::ext::ReasonPhrase::try_from(Bytes::from(reason.clone()))
+            {
+                res.extensions_mut().insert(r);
+            }
+            res
+        }
+    };
+    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = res.headers_mut();
+    for (n, v) in reply.headers {
+        headers.append(n, v);
+    }
+    if state.h2.get() {
+        headers.remove(http::header::CONNECTION);
+    } else if matches!(status, 400 | 408) && !headers.contains_key(http::header::CONNECTION) {
+        headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
