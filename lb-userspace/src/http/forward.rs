@@ -557,6 +557,34 @@ fn respond(
         let res = crate::http::phases::reply_response(state, Some(be_idx), reply);
         return deliver(state, rec, t, Some(be_idx), res, Some(att.slot), None, true);
     }
+    // `stick store-response`: learn the key from the response head.
+    if be
+        .cfg
+        .stick_rules
+        .iter()
+        .any(|r| r.kind == crate::stick::rules::StickKind::StoreResponse)
+        && !att.server.cfg.non_stick
+    {
+        let mut sctx = base_ctx(state);
+        sctx.be_name = Some(&be.cfg.name);
+        sctx.http = Some(&t.txn);
+        crate::stick::rules::store_response(
+            &be.cfg.stick_rules,
+            &shared.tables,
+            &sctx,
+            att.server.cfg.id,
+            crate::clock::now_ms(),
+        );
+    }
+    // A request redispatched away from its cookie's server gets a new cookie.
+    if let Some(i) = t.extras.cookie.server
+        && be
+            .servers
+            .get(i)
+            .is_none_or(|s| !Arc::ptr_eq(s, &att.server))
+    {
+        t.extras.cookie.direct = false;
+    }
     let mut parts = t
         .txn
         .res

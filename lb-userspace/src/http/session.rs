@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 
 use crate::http::io::{ClientIo, ClientTimers, Phase, PhaseCell, RawPages};
 use crate::http::upstream::LocalExec;
-use crate::log::format::LogAddr;
+use crate::log::format::{LogAddr, TermCause, TermPhase, Termination};
 use crate::proxy::conn::Conn;
 use crate::sample::vars::Vars;
 use crate::stick::Tracking;
@@ -186,6 +186,7 @@ pub async fn serve(
             .max_buf_size(bufsize)
             .max_headers(maxhdr)
             .half_close(false)
+            .auto_date_header(false)
             .keep_alive(true);
         let conn = builder.serve_connection(io, service).with_upgrades();
         tokio::select! {
@@ -198,11 +199,15 @@ pub async fn serve(
         match phase.timed_out() {
             Some(Phase::New | Phase::Head) => {
                 tracing::info!("{fe_name}: {}: request timeout (408)", state.client);
+                let t = Termination::new(TermCause::ClientTimeout, TermPhase::Request);
+                crate::http::txn::log_bad_request(&state, 408, t);
             }
             Some(_) => {}
             None if e.is_parse() || e.is_parse_too_large() => {
                 // hyper answered 400/414/431 itself; say why, as HAProxy's error log would.
                 tracing::info!("{fe_name}: {}: bad request: {e}", state.client);
+                let t = Termination::new(TermCause::Proxy, TermPhase::Request);
+                crate::http::txn::log_bad_request(&state, 400, t);
             }
             None => tracing::debug!("{fe_name}: {}: connection ended: {e}", state.client),
         }
