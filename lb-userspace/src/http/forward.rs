@@ -196,6 +196,7 @@ pub async fn forward(
         std::mem::replace(&mut t.txn.req, empty_parts())
     };
     let mut req = http::Request::from_parts(parts, req_body);
+    t.txn.req_released = true;
     let mut retries_left = be.cfg.retries;
     let mut exclude: Option<Arc<ServerState>> = None;
     loop {
