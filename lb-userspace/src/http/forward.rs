@@ -196,7 +196,6 @@ pub async fn forward(
         std::mem::replace(&mut t.txn.req, empty_parts())
     };
     let mut req = http::Request::from_parts(parts, req_body);
-    t.txn.req_released = true;
     let mut retries_left = be.cfg.retries;
     let mut exclude: Option<Arc<ServerState>> = None;
     loop {
@@ -533,6 +532,7 @@ fn respond(
         headers::connection_h1(&mut parts.headers);
     }
     t.txn.res = Some(parts);
+    t.txn.req_released = true;
     crate::http_rules::capture_response_headers(&fe.http_captures, &mut t.txn);
     let lists = [
         (be.cfg.name != fe.name).then_some(&be.cfg.http_rules),
