@@ -186,14 +186,16 @@ pub async fn forward(
                 .and_then(|d| d.server())
                 .and_then(|id| be.servers.iter().find(|s| s.cfg.id == id).cloned())
         });
-    // Response rules and logs still read the request: keep a copy only when they do.
-    let keep_request = needs_request_later(fe, &be.cfg)
-        || be.cfg.balance.needs_http()
+    // Balancing on HTTP data (also when retrying) reads the whole request: keep a copy
+    // then. Otherwise the transaction keeps only what later phases may read (`method`,
+    // `capture.req.*`: method, URI, version), which allocates nothing.
+    let keep_request = be.cfg.balance.needs_http()
         || matches!(be.cfg.balance, crate::config::model::Balance::Hash(_));
     let parts = if keep_request {
         clone_parts(&t.txn.req)
     } else {
-        std::mem::replace(&mut t.txn.req, empty_parts())
+        let light = light_parts(&t.txn.req);
+        std::mem::replace(&mut t.txn.req, light)
     };
     let mut req = http::Request::from_parts(parts, req_body);
     let mut retries_left = be.cfg.retries;
@@ -342,15 +344,14 @@ fn empty_parts() -> http::request::Parts {
     http::Request::new(()).into_parts().0
 }
 
-/// Whether something after the response reads the request (response rules, log
-/// formats with request fetches, captures).
-fn needs_request_later(
-    fe: &crate::config::model::Frontend,
-    be: &crate::config::model::Backend,
-) -> bool {
-    let rules =
-        |r: &crate::http_rules::HttpRules| !r.response.is_empty() || !r.after_response.is_empty();
-    rules(&fe.http_rules) || rules(&be.http_rules) || fe.http_log.format.is_some()
+/// Method, URI and version of a request head, without headers (no allocation: the URI
+/// shares its bytes).
+fn light_parts(p: &http::request::Parts) -> http::request::Parts {
+    let mut req = http::Request::new(());
+    *req.method_mut() = p.method.clone();
+    *req.uri_mut() = p.uri.clone();
+    *req.version_mut() = p.version;
+    req.into_parts().0
 }
 
 /// Whether a failure after the request was sent may be retried (connection failures never
@@ -532,6 +533,7 @@ fn respond(
         headers::connection_h1(&mut parts.headers);
     }
     t.txn.res = Some(parts);
+    t.txn.req_released = true;
     crate::http_rules::capture_response_headers(&fe.http_captures, &mut t.txn);
     let lists = [
         (be.cfg.name != fe.name).then_some(&be.cfg.http_rules),
@@ -556,6 +558,34 @@ fn respond(
         rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Headers);
         let res = crate::http::phases::reply_response(state, Some(be_idx), reply);
         return deliver(state, rec, t, Some(be_idx), res, Some(att.slot), None, true);
+    }
+    // `stick store-response`: learn the key from the response head.
+    if be
+        .cfg
+        .stick_rules
+        .iter()
+        .any(|r| r.kind == crate::stick::rules::StickKind::StoreResponse)
+        && !att.server.cfg.non_stick
+    {
+        let mut sctx = base_ctx(state);
+        sctx.be_name = Some(&be.cfg.name);
+        sctx.http = Some(&t.txn);
+        crate::stick::rules::store_response(
+            &be.cfg.stick_rules,
+            &shared.tables,
+            &sctx,
+            att.server.cfg.id,
+            crate::clock::now_ms(),
+        );
+    }
+    // A request redispatched away from its cookie's server gets a new cookie.
+    if let Some(i) = t.extras.cookie.server
+        && be
+            .servers
+            .get(i)
+            .is_none_or(|s| !Arc::ptr_eq(s, &att.server))
+    {
+        t.extras.cookie.direct = false;
     }
     let mut parts = t
         .txn

@@ -28,6 +28,10 @@ pub struct HttpTxn {
     pub req_captures: Vec<Option<String>>,
     /// Response captures (`capture response header`, `http-response capture`), by slot.
     pub res_captures: Vec<Option<String>>,
+    /// The request went to the server: fetches of its URI, headers and body find nothing
+    /// any more (HAProxy's behaviour in response rules); `req` keeps what
+    /// `method` and `capture.req.*` read.
+    pub req_released: bool,
 }
 
 impl HttpTxn {
@@ -39,6 +43,7 @@ impl HttpTxn {
             res: None,
             req_captures: Vec::new(),
             res_captures: Vec::new(),
+            req_released: false,
         }
     }
 }

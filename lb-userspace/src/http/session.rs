@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 
 use crate::http::io::{ClientIo, ClientTimers, Phase, PhaseCell, RawPages};
 use crate::http::upstream::LocalExec;
-use crate::log::format::LogAddr;
+use crate::log::format::{LogAddr, TermCause, TermPhase, Termination};
 use crate::proxy::conn::Conn;
 use crate::sample::vars::Vars;
 use crate::stick::Tracking;
@@ -128,16 +128,7 @@ pub async fn serve(
     let h2 = detect_h2(&conn, timers).await;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&conn);
     let phase = PhaseCell::new(if h2 { Phase::Multiplexed } else { Phase::New });
-    let fe_http = &ctx.shared.frontends[accepted.frontend].cfg.http;
-    let raw = |status| -> std::sync::Arc<[u8]> {
-        crate::http::reply::page(fe_http, None, status)
-            .to_http1()
-            .into()
-    };
-    let pages = RawPages {
-        timeout: raw(408),
-        bad_request: raw(400),
-    };
+    let pages = raw_pages(&ctx, accepted.frontend);
     let io = ClientIo::new(conn, timers, std::sync::Arc::clone(&phase), pages);
     let bytes_in = std::sync::Arc::clone(&io.bytes_in);
     let state = Rc::new(ConnState {
@@ -186,6 +177,7 @@ pub async fn serve(
             .max_buf_size(bufsize)
             .max_headers(maxhdr)
             .half_close(false)
+            .auto_date_header(false)
             .keep_alive(true);
         let conn = builder.serve_connection(io, service).with_upgrades();
         tokio::select! {
@@ -198,15 +190,47 @@ pub async fn serve(
         match phase.timed_out() {
             Some(Phase::New | Phase::Head) => {
                 tracing::info!("{fe_name}: {}: request timeout (408)", state.client);
+                let t = Termination::new(TermCause::ClientTimeout, TermPhase::Request);
+                crate::http::txn::log_bad_request(&state, 408, t);
             }
             Some(_) => {}
             None if e.is_parse() || e.is_parse_too_large() => {
                 // hyper answered 400/414/431 itself; say why, as HAProxy's error log would.
                 tracing::info!("{fe_name}: {}: bad request: {e}", state.client);
+                let t = Termination::new(TermCause::Proxy, TermPhase::Request);
+                crate::http::txn::log_bad_request(&state, 400, t);
             }
             None => tracing::debug!("{fe_name}: {}: connection ended: {e}", state.client),
         }
     }
+}
+
+/// The frontend's raw 408 and 400 answers, rendered once per worker and frontend.
+fn raw_pages(ctx: &WorkerCtx, frontend: usize) -> RawPages {
+    thread_local! {
+        static PAGES: std::cell::RefCell<Vec<Option<RawPages>>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    PAGES.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() <= frontend {
+            p.resize(frontend + 1, None);
+        }
+        p[frontend]
+            .get_or_insert_with(|| {
+                let fe_http = &ctx.shared.frontends[frontend].cfg.http;
+                let raw = |status| -> std::sync::Arc<[u8]> {
+                    crate::http::reply::page(fe_http, None, status)
+                        .to_http1()
+                        .into()
+                };
+                RawPages {
+                    timeout: raw(408),
+                    bad_request: raw(400),
+                }
+            })
+            .clone()
+    })
 }
 
 /// Peeks at the first bytes: an HTTP/2 connection preface means h2c prior knowledge.

@@ -51,6 +51,8 @@ pub struct Record {
     pub tr_ms: Option<u64>,
     /// `set-log-level` (`Some(None)`: silent).
     pub level: Option<Option<crate::log::syslog::Level>>,
+    /// Size of the response head sent to the client (for `%B`).
+    pub head_bytes: u64,
 }
 
 /// A transaction on its way: the request as rules see it, and the persistence,
@@ -84,6 +86,7 @@ async fn process(
         status: 0,
         tr_ms: None,
         level: None,
+        head_bytes: 0,
     };
     if let Some(t) = &state.tracking {
         t.inc_http_req(crate::clock::now_ms());
@@ -270,6 +273,7 @@ pub fn deliver(
         .take()
         .unwrap_or_else(|| Response::new(()).into_parts().0);
     rec.status = parts.status.as_u16();
+    rec.head_bytes = head_size(&parts, &body);
     let end = Done {
         state: Rc::clone(state),
         rec,
@@ -354,7 +358,7 @@ impl TxnEnd for Done {
         let state = &self.state;
         let shared = &state.ctx.shared;
         let log = &mut self.rec.log;
-        log.bytes_out = bytes;
+        log.bytes_out = bytes + self.rec.head_bytes;
         log.bytes_in = state.bytes_in.load(std::sync::atomic::Ordering::Relaxed);
         log.tt_ms = ms(self.rec.started.elapsed());
         if !complete && log.termination == Termination::NORMAL {
@@ -452,6 +456,65 @@ impl Done {
             fe.http_log.log_separate_errors,
         );
     }
+}
+
+/// The size of the HTTP/1.1 head hyper writes for `parts` (status line, headers, the
+/// `content-length` it adds for a body of known size, the empty line).
+fn head_size(parts: &http::response::Parts, body: &ResBody) -> u64 {
+    let reason = parts
+        .extensions
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| r.as_bytes().len())
+        .or_else(|| parts.status.canonical_reason().map(str::len))
+        .unwrap_or(0);
+    let mut n = 13 + reason + 2;
+    for (name, value) in &parts.headers {
+        n += name.as_str().len() + 2 + value.len() + 2;
+    }
+    if !parts.headers.contains_key(http::header::CONTENT_LENGTH)
+        && let Some(len) = http_body::Body::size_hint(body).exact()
+    {
+        n += 16 + len.to_string().len() + 2;
+    } else if !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        n += 28; // transfer-encoding: chunked
+    }
+    (n + 2) as u64
+}
+
+/// Logs a request hyper could not parse (answered 400) or a head that timed out (408):
+/// HAProxy's `<BADREQ>` line.
+pub fn log_bad_request(state: &ConnState, status: u16, termination: Termination) {
+    let shared = &state.ctx.shared;
+    let fe = &shared.frontends[state.frontend].cfg;
+    let Some(format) = &fe.http_log.format else {
+        return;
+    };
+    let mut facts = crate::http::log::HttpLogFacts::new(state.accept_date);
+    let tt = state
+        .accept_date
+        .elapsed()
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    facts.tt_ms = tt;
+    facts.ta_ms = tt;
+    facts.status = Some(status);
+    facts.termination = termination;
+    facts.bytes_in = state.bytes_in.load(std::sync::atomic::Ordering::Relaxed);
+    facts.bytes_out = reply::page(&fe.http, None, status).to_http1().len() as u64;
+    facts.actconn = shared.actconn.load(Ordering::Acquire);
+    facts.feconn = shared.frontends[state.frontend]
+        .cur_conns
+        .load(Ordering::Acquire);
+    if fe.http_log.dontlognull && facts.is_null() {
+        return;
+    }
+    let mut sctx = base_ctx(state);
+    sctx.be_name = Some(&fe.name);
+    state.ctx.loggers[state.frontend].log_http(
+        format,
+        &sctx,
+        &mut facts,
+        fe.http_log.log_separate_errors,
+    );
 }
 
 /// Milliseconds of a duration, saturated.

@@ -461,6 +461,35 @@ impl HttpFetch {
         )
     }
 
+    /// Whether the fetch reads the request itself (its URI, headers or body), which
+    /// HAProxy no longer has once the request left for the server (response rules see no
+    /// `path` or `req.hdr`; `method` and `capture.req.*` stay).
+    pub fn reads_request(&self) -> bool {
+        use HttpKind as K;
+        match &self.kind {
+            K::Path
+            | K::Pathq
+            | K::Url
+            | K::Query
+            | K::Base
+            | K::Hash32 { .. }
+            | K::UrlIp
+            | K::UrlPort
+            | K::UrlParam { .. }
+            | K::Body
+            | K::BodyParam(_)
+            | K::BodyLen
+            | K::BodySize => true,
+            K::Hdr { dir, .. }
+            | K::HdrCnt { dir, .. }
+            | K::HdrNames { dir, .. }
+            | K::Cook { dir, .. }
+            | K::CookCnt { dir, .. } => *dir == Dir::Req,
+            K::Hdrs(dir) => *dir == Dir::Req,
+            _ => false,
+        }
+    }
+
     /// Calls `f` with each value an ACL compares (see [`HttpFetch::iterates`]) until it
     /// returns true; returns whether one did.
     pub fn for_each<'a>(
@@ -471,6 +500,9 @@ impl HttpFetch {
         let Some(txn) = ctx.http else {
             return false;
         };
+        if txn.req_released && self.reads_request() {
+            return false;
+        }
         match &self.kind {
             HttpKind::Hdr {
                 dir,
@@ -511,6 +543,9 @@ impl HttpFetch {
     /// Fetches the value; `None` outside HTTP mode or when the data is missing.
     pub fn eval<'a>(&'a self, ctx: &StreamCtx<'a>) -> Option<Sample<'a>> {
         let txn: &'a HttpTxn = ctx.http?;
+        if txn.req_released && self.reads_request() {
+            return None;
+        }
         let req = &txn.req;
         use HttpKind as K;
         Some(match &self.kind {
