@@ -5,7 +5,7 @@
 use std::{
     fmt::Write as _,
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     thread,
     time::{Duration, Instant},
@@ -30,9 +30,11 @@ const LEGIT_SECS: u32 = 4;
 const ROUNDS: usize = 3;
 /// The legitimate throughput during the flood must stay at this share of the baseline.
 const LEGIT_TARGET: f64 = 0.90;
-/// Per-source SYN budget of the `xdp-syn` system.
+/// Per-source and global SYN budgets of the `xdp-syn` system: the flood's sources are
+/// random (spoofed), so the global budget is what stops it.
 const SYN_RATE: u32 = 10;
 const SYN_BURST: u32 = 20;
+const SYN_GLOBAL: u32 = 2_000;
 
 /// What protects lb.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -210,7 +212,7 @@ impl Drop for NftTable {
 }
 
 fn run_one(lab: &Lab, lb: &Path, helper: &Path, system: System, flood: Flood) -> Result<Sample> {
-    let pin = PathBuf::from(format!("/sys/fs/bpf/lb-bench-xdp-{}", std::process::id()));
+    let pin = lab.bpffs.join("lb");
     let _ = fs::remove_dir_all(&pin);
     let cfg = lab.path("lb.cfg");
     fs::write(&cfg, lb_config(lab, system, &pin))?;
@@ -241,6 +243,13 @@ fn run_one(lab: &Lab, lb: &Path, helper: &Path, system: System, flood: Flood) ->
         nginx.check_running(&nginx_log)?;
         Err(e)
     })?;
+    if system.xdp() {
+        let attached = || {
+            output(Command::new("ip").args(["-n", SRV_NS, "link", "show", SRV_IF]))
+                .is_some_and(|s| s.contains("xdp"))
+        };
+        wait_for(10, "XDP on the server end", attached)?;
+    }
     let _nft = configure(lab, helper, system, &pin)?;
     let flood_proc = match flood {
         Flood::Off => None,
@@ -251,7 +260,15 @@ fn run_one(lab: &Lab, lb: &Path, helper: &Path, system: System, flood: Flood) ->
             ])
             .arg("--conf")
             .arg(lab.path("flood.cfg"))
-            .args(["--cpus", "1", "-A", "-Q", "-C", "-n", "30000000"]);
+            .args([
+                "--cpus",
+                "1",
+                "--no-sock-mem",
+                "--notouch-irq",
+                "--no-cpu-stats",
+                "-n",
+                "30000000",
+            ]);
             if let Flood::Rate(pps) = flood {
                 cmd.args(["-b", &format!("{pps}pps")]);
             }
@@ -406,14 +423,15 @@ fn markdown(medians: &[Sample], samples: &[Vec<Sample>]) -> Result<String> {
          `master_process off`, CPU 0) and lb in TCP mode (`nbthread 1`, `taskset -c 1`) on \
          {SRV_ADDR}:{LB_PORT} in front of it; with an XDP system, the config adds \
          `xdp / interface {SRV_IF} mode native / pin-path ... / required`. In `{CLI_NS}`, on CPU 0: \
-         `trafgen --dev {CLI_IF} --conf flood.cfg --cpus 1 -A -Q -C -n 30000000 [-b 100000pps]` \
+         `trafgen --dev {CLI_IF} --conf flood.cfg --cpus 1 --no-sock-mem --notouch-irq --no-cpu-stats -n 30000000 [-b 100000pps]` \
          (bounded by `timeout 30`) sends TCP SYNs with valid checksums from random sources of \
          {FLOOD_NET} and random ports to {SRV_ADDR}:{LB_PORT}, and `xdp_bench client \
          {SRV_ADDR}:{LB_PORT} {LEGIT_RATE} {LEGIT_CONNS} {LEGIT_SECS}` sends {LEGIT_RATE} HTTP/1.1 \
          requests per second over {LEGIT_CONNS} keep-alive connections for {LEGIT_SECS} s \
          (latency from each request's scheduled time). Systems: *lb XDP SYN budget* \
-         (`xdp_bench guard PIN {LB_PORT} syn {SYN_RATE} {SYN_BURST}`: port {LB_PORT} protected, \
-         {SYN_RATE} SYN/s per source, burst {SYN_BURST}), *lb XDP deny list* (`xdp_bench guard PIN \
+         (`xdp_bench guard PIN {LB_PORT} syn {SYN_RATE} {SYN_BURST} global {SYN_GLOBAL} \
+         {SYN_GLOBAL}`: port {LB_PORT} protected, {SYN_RATE} SYN/s per source with bursts of \
+         {SYN_BURST}, {SYN_GLOBAL} SYN/s for the host with bursts of {SYN_GLOBAL}), *lb XDP deny list* (`xdp_bench guard PIN \
          {LB_PORT} deny {FLOOD_NET}`), *nftables raw drop* (no XDP; `table inet lbbench {{ chain \
          pre {{ type filter hook prerouting priority raw; ip saddr {FLOOD_NET} tcp flags & (syn | \
          ack) == syn counter drop }} }}`), *no guard* (the kernel's SYN cookies, \
@@ -424,8 +442,8 @@ fn markdown(medians: &[Sample], samples: &[Vec<Sample>]) -> Result<String> {
          rounds; the baseline is *no guard / no flood*.\n"
     );
     s.push_str(
-        "| system | flood | flood offered (kpps) | dropped (kpps) | softirq CPU | lb CPU | legit req/s | % of baseline | legit p99 (ms) | errors | rounds: req/s |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+        "| system | flood | flood offered (kpps) | dropped (kpps) | softirq CPU | softirq ns / flood pkt | lb CPU | legit req/s | % of baseline | legit p99 (ms) | errors | rounds: req/s |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );
     for (i, (system, flood)) in PLAN.iter().enumerate() {
         let m = &medians[i];
@@ -435,9 +453,14 @@ fn markdown(medians: &[Sample], samples: &[Vec<Sample>]) -> Result<String> {
             format!("{:.1}", m.dropped_pps / 1000.0)
         };
         let rounds: Vec<String> = samples[i].iter().map(|s| format!("{:.0}", s.rps)).collect();
+        let per_packet = if m.flood_pps > 0.0 {
+            format!("{:.0}", m.softirq_cpu / m.flood_pps * 1e9)
+        } else {
+            "-".to_owned()
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} | {dropped} | {:.2} | {:.2} | {:.0} | {:.1}% | {:.2} | {} | {} |",
+            "| {} | {} | {:.1} | {dropped} | {:.2} | {per_packet} | {:.2} | {:.0} | {:.1}% | {:.2} | {} | {} |",
             system.name(),
             flood.name(),
             m.flood_pps / 1000.0,
