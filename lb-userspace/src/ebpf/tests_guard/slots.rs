@@ -11,18 +11,21 @@ use crate::ebpf::{
     port_stats, protected_ports, set_protected_ports,
 };
 
-/// A dummy interface, removed on drop.
+/// One end of a veth pair (this kernel has no dummy driver), removed with its peer on drop.
 struct Dummy(String);
 
 impl Dummy {
     fn new(tag: &str) -> Self {
-        let name = format!("lbd{}{tag}", std::process::id() % 100_000);
+        let id = std::process::id() % 100_000;
+        let name = format!("lbd{id}{tag}");
+        let peer = format!("lbp{id}{tag}");
+        let _ = Command::new("ip").args(["link", "del", &name]).status();
         let ok = Command::new("ip")
-            .args(["link", "add", &name, "type", "dummy"])
+            .args(["link", "add", &name, "type", "veth", "peer", "name", &peer])
             .status()
             .unwrap()
             .success();
-        assert!(ok, "ip link add {name} type dummy");
+        assert!(ok, "ip link add {name} type veth");
         Self(name)
     }
 
@@ -92,7 +95,7 @@ fn counters_per_interface_are_exact_and_survive_re_registration() {
     assert_eq!(stats.get(StatIndex::PassIpv4).packets, 4);
     assert_eq!(stats.get(StatIndex::MalformedIpv4).packets, 2);
     let labels: Vec<String> = stats.interfaces.iter().map(|i| i.label()).collect();
-    assert_eq!(labels, ["other", a.0.clone(), b.0.clone()]);
+    assert_eq!(labels, ["other".to_owned(), a.0.clone(), b.0.clone()]);
 
     // A restart registers the same interfaces: same slots, counters kept.
     let again = crate::ebpf::interfaces::register(&fx.pin, &[&b.0, &a.0]).unwrap();
