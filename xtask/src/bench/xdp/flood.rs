@@ -225,11 +225,12 @@ fn run_one(lab: &Lab, lb: &Path, helper: &Path, system: System, flood: Flood) ->
         &nginx_log,
     )?;
     let lb_log = lab.path("lb.log");
+    let lb_bin = lb;
     let mut lb = Proc::spawn(
         "lb",
         in_ns(SRV_NS, "taskset")
             .args(["-c", "1"])
-            .arg(lb)
+            .arg(lb_bin)
             .arg("-f")
             .arg(&cfg),
         &lb_log,
@@ -303,6 +304,20 @@ fn run_one(lab: &Lab, lb: &Path, helper: &Path, system: System, flood: Flood) ->
     let drops1 = dropped(helper, system, &pin);
     let (soft1, total1) = cpu_jiffies();
     let lb_cpu1 = proc_cpu_ns(lb.id());
+    if system.xdp() {
+        // What the program counted, in the log of the run, to tell which check dropped.
+        let table = output(
+            Command::new(lb_bin)
+                .args(["xdp", "stats", "--pin-path"])
+                .arg(&pin),
+        )
+        .unwrap_or_default();
+        for line in table.lines().filter(|l| {
+            l.contains(" drop ") && l.split_whitespace().nth(2).is_some_and(|n| n != "0")
+        }) {
+            eprintln!("xtask:   {line}");
+        }
+    }
     drop(flood_proc);
     lb.check_running(&lb_log)?;
     drop(lb);
