@@ -23,7 +23,8 @@ pub const SLOT_REASONS: u32 = 32;
 pub const IFINDEX_MAP: &str = "LB_XDP_IFINDEX";
 /// ifindexes below this have a slot entry; higher ones count under slot 0.
 pub const IFINDEX_ENTRIES: u32 = 65_536;
-/// Which ifindex owns each interface slot: `Array<u32, `[`IF_SLOTS`]`>` (0: free).
+/// Which interface owns each interface slot: `Array<`[`IfSlot`]`, `[`IF_SLOTS`]`>`
+/// (ifindex 0: free).
 pub const IF_SLOTS_MAP: &str = "LB_XDP_IF_SLOTS";
 /// Interface slots; slot 0 holds frames of interfaces without one (and test runs).
 pub const IF_SLOTS: u32 = 64;
@@ -51,6 +52,17 @@ impl Counter {
         self.packets = self.packets.wrapping_add(other.packets);
         self.bytes = self.bytes.wrapping_add(other.bytes);
     }
+}
+
+/// The owner of an interface slot. The name is recorded at registration: an ifindex only
+/// means something in its network namespace, and `lb xdp stats` may run in another one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfSlot {
+    /// The interface's index in `lb`'s network namespace; 0: a free slot.
+    pub ifindex: u32,
+    /// Its name, NUL-padded (`IFNAMSIZ`).
+    pub name: [u8; 16],
 }
 
 /// What the XDP program did with a packet.
@@ -221,6 +233,9 @@ mod pod {
     // SAFETY: `Counter` is `#[repr(C)]`, made of two `u64`s with no padding, and every bit
     // pattern is a valid value.
     unsafe impl aya::Pod for super::Counter {}
+    #[allow(unsafe_code, reason = "aya::Pod is an unsafe marker trait")]
+    // SAFETY: `IfSlot` is `#[repr(C)]`, a u32 then 16 bytes (no padding); any bits are valid.
+    unsafe impl aya::Pod for super::IfSlot {}
 }
 
 #[cfg(test)]

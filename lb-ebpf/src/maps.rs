@@ -14,7 +14,7 @@ use lb_common::{
         PORT_STAT_SLOTS, PORT_STATS_ENTRIES, PortPolicy, SYN_SOURCE_ENTRIES, SourceKey,
         TokenBucket,
     },
-    stats::{IF_SLOTS, IF_STATS_ENTRIES, IFINDEX_ENTRIES, SLOT_REASONS, XDP_STATS_ENTRIES},
+    stats::{IF_SLOTS, IF_STATS_ENTRIES, IFINDEX_ENTRIES, IfSlot, SLOT_REASONS, XDP_STATS_ENTRIES},
 };
 
 /// Per-CPU packet/byte counters indexed by [`StatIndex`]; user space pins it by name.
@@ -56,7 +56,7 @@ static LB_XDP_IFINDEX: Array<u32, { IFINDEX_ENTRIES as usize }> = Array::new();
 
 /// Which ifindex owns each interface slot (written by user space, read by it only).
 #[btf_map(name = "LB_XDP_IF_SLOTS")]
-static LB_XDP_IF_SLOTS: Array<u32, { IF_SLOTS as usize }> = Array::new();
+static LB_XDP_IF_SLOTS: Array<IfSlot, { IF_SLOTS as usize }> = Array::new();
 
 /// Counters per (interface slot, reason).
 #[btf_map(name = "LB_XDP_IF_STATS")]

@@ -277,8 +277,10 @@ pub fn ipv4<P: Packet>(packet: &P, offset: usize) -> Result<Ip, StatIndex> {
     } else {
         Fragment::No
     };
-    let mut src = [0; 16];
-    src[..4].copy_from_slice(&h[12..16]);
+    // Spelled out: a zeroed array then a copy into it becomes a call to `memset`.
+    let src = [
+        h[12], h[13], h[14], h[15], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
     Ok(Ip {
         family: 4,
         src,

@@ -179,9 +179,13 @@ fn source_budget(h: &Headers, config: &GuardConfig, now: u64) -> bool {
     if config.syn_source_burst == 0 {
         return true;
     }
-    let mut addr = [0u8; 8];
-    let width = if h.family == 4 { 4 } else { 8 };
-    addr[..width].copy_from_slice(&h.src[..width]);
+    // Spelled out: a copy of a variable width becomes a call to `memcpy`.
+    let s = &h.src;
+    let addr = if h.family == 4 {
+        [s[0], s[1], s[2], s[3], 0, 0, 0, 0]
+    } else {
+        [s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]
+    };
     let key = SourceKey {
         family: u32::from(h.family),
         pad: 0,

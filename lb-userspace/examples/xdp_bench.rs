@@ -5,9 +5,9 @@
 //!   at exit), configures the benchmark's guard, runs every case and prints one line per
 //!   case: `name ours_median baseline_median ratio ours_per_round baseline_per_round what`
 //!   (per-round lists comma-separated).
-//! - `xdp_bench guard PIN PORT [syn RATE BURST] [deny CIDR]`: configures the guard of a
-//!   running `lb` through its pinned maps: PORT protected (TCP sanity, SYN budgets), a
-//!   per-source SYN budget, a deny entry.
+//! - `xdp_bench guard PIN PORT [syn RATE BURST] [global RATE BURST] [deny CIDR]`:
+//!   configures the guard of a running `lb` through its pinned maps: PORT protected (TCP
+//!   sanity, SYN budgets), a per-source and a global SYN budget, deny entries.
 //! - `xdp_bench counters PIN`: prints `packets P dropped D` from the pinned counters.
 //! - `xdp_bench client ADDR RATE CONNS SECS`: a fixed-rate HTTP/1.1 keep-alive client
 //!   (RATE requests per second over CONNS connections for SECS seconds); latency counts from
@@ -85,6 +85,13 @@ fn guard(args: &[String]) -> Result<()> {
         match word.as_str() {
             "syn" => {
                 settings.syn_per_source = Some(Budget {
+                    rate: arg(args, i + 1, "rate")?,
+                    burst: arg(args, i + 2, "burst")?,
+                });
+                i += 3;
+            }
+            "global" => {
+                settings.syn_global = Some(Budget {
                     rate: arg(args, i + 1, "rate")?,
                     burst: arg(args, i + 2, "burst")?,
                 });

@@ -31,6 +31,8 @@ const TOOL_PACKAGES: &[&str] = &[
     "nghttp2-client",
     "hping3",
     "netsniff-ng",
+    // The nftables raw-table drop that `cargo xtask bench xdp` compares the XDP guard with.
+    "nftables",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

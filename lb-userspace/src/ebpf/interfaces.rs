@@ -7,7 +7,9 @@ use std::{ffi::CString, path::Path};
 use aya::maps::{Array, MapData, PerCpuArray, PerCpuValues};
 use lb_common::{
     Counter, StatIndex,
-    stats::{IF_SLOTS, IF_SLOTS_MAP, IF_STATS_MAP, IFINDEX_ENTRIES, IFINDEX_MAP, SLOT_REASONS},
+    stats::{
+        IF_SLOTS, IF_SLOTS_MAP, IF_STATS_MAP, IFINDEX_ENTRIES, IFINDEX_MAP, IfSlot, SLOT_REASONS,
+    },
 };
 
 use super::{EbpfError, guard::typed};
@@ -17,14 +19,14 @@ use super::{EbpfError, guard::typed};
 pub struct InterfaceStats {
     /// The interface's index; 0 for slot 0 (interfaces without a slot of their own).
     pub ifindex: u32,
-    /// Its name now (`None` for slot 0, or when no interface has that index any more).
+    /// Its name when it was registered (`None` for slot 0).
     pub name: Option<String>,
     /// Counters by reason (every known reason, zeros included).
     pub reasons: Vec<(StatIndex, Counter)>,
 }
 
 impl InterfaceStats {
-    /// The label of tables and JSON keys: the name, `ifindex N` when gone, or `other`.
+    /// The label of tables and JSON keys: the name, `ifindex N` without one, or `other`.
     pub fn label(&self) -> String {
         match (&self.name, self.ifindex) {
             (Some(name), _) => name.clone(),
@@ -85,10 +87,10 @@ pub fn ifname(index: u32) -> Option<String> {
 /// A slot is free when no interface has its ifindex any more; reusing it zeroes it.
 pub fn register(pin_dir: &Path, interfaces: &[&str]) -> Result<Vec<u32>, EbpfError> {
     let mut by_index: Array<MapData, u32> = typed(pin_dir, IFINDEX_MAP, Array::try_from)?;
-    let mut owners: Array<MapData, u32> = typed(pin_dir, IF_SLOTS_MAP, Array::try_from)?;
+    let mut owners: Array<MapData, IfSlot> = typed(pin_dir, IF_SLOTS_MAP, Array::try_from)?;
     let mut stats: PerCpuArray<MapData, Counter> =
         typed(pin_dir, IF_STATS_MAP, PerCpuArray::try_from)?;
-    let mut owner_of: Vec<u32> = owners
+    let mut owner_of: Vec<IfSlot> = owners
         .iter()
         .collect::<Result<_, _>>()
         .map_err(read(IF_SLOTS_MAP))?;
@@ -98,31 +100,45 @@ pub fn register(pin_dir: &Path, interfaces: &[&str]) -> Result<Vec<u32>, EbpfErr
             slots.push(0);
             continue;
         };
+        let owner = IfSlot {
+            ifindex: index,
+            name: name_bytes(name),
+        };
         let current = by_index.get(&index, 0).map_err(read(IFINDEX_MAP))?;
-        if current != 0 && owner_of.get(current as usize) == Some(&index) {
+        if current != 0 && owner_of.get(current as usize) == Some(&owner) {
             slots.push(current);
             continue;
         }
+        // Free: never used, or its interface is gone (no such index, or another name now).
         let free = (1..IF_SLOTS).find(|s| {
-            let owner = owner_of[*s as usize];
-            owner == 0 || ifname(owner).is_none()
+            let o = owner_of[*s as usize];
+            o.ifindex == 0 || ifname(o.ifindex).map(|n| name_bytes(&n)) != Some(o.name)
         });
         let Some(slot) = free else {
             slots.push(0);
             continue;
         };
-        let stale = owner_of[slot as usize];
+        let stale = owner_of[slot as usize].ifindex;
         if stale != 0 && by_index.get(&stale, 0).map_err(read(IFINDEX_MAP))? == slot {
             by_index.set(stale, 0, 0).map_err(write(IFINDEX_MAP))?;
         }
         zero_slot(&mut stats, slot)?;
-        owners.set(slot, index, 0).map_err(write(IF_SLOTS_MAP))?;
-        owner_of[slot as usize] = index;
+        owners.set(slot, owner, 0).map_err(write(IF_SLOTS_MAP))?;
+        owner_of[slot as usize] = owner;
         // Last: the program counts under the slot only once it is clean and owned.
         by_index.set(index, slot, 0).map_err(write(IFINDEX_MAP))?;
         slots.push(slot);
     }
     Ok(slots)
+}
+
+/// `name` as the NUL-padded bytes of [`IfSlot::name`] (cut at 15 bytes, as the kernel's).
+fn name_bytes(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (o, b) in out.iter_mut().zip(name.bytes().take(15)) {
+        *o = b;
+    }
+    out
 }
 
 fn zero_slot(stats: &mut PerCpuArray<MapData, Counter>, slot: u32) -> Result<(), EbpfError> {
@@ -142,12 +158,12 @@ fn zero_slot(stats: &mut PerCpuArray<MapData, Counter>, slot: u32) -> Result<(),
 
 /// The counters of slot 0 ("other") and of every owned slot, summed over CPUs.
 pub fn interface_stats(pin_dir: &Path) -> Result<Vec<InterfaceStats>, EbpfError> {
-    let owners: Array<MapData, u32> = typed(pin_dir, IF_SLOTS_MAP, Array::try_from)?;
+    let owners: Array<MapData, IfSlot> = typed(pin_dir, IF_SLOTS_MAP, Array::try_from)?;
     let stats: PerCpuArray<MapData, Counter> = typed(pin_dir, IF_STATS_MAP, PerCpuArray::try_from)?;
     let mut out = Vec::new();
     for (slot, owner) in (0u32..).zip(owners.iter()) {
         let owner = owner.map_err(read(IF_SLOTS_MAP))?;
-        if slot != 0 && owner == 0 {
+        if slot != 0 && owner.ifindex == 0 {
             continue;
         }
         let mut reasons = Vec::with_capacity(StatIndex::ALL.len());
@@ -161,10 +177,12 @@ pub fn interface_stats(pin_dir: &Path) -> Result<Vec<InterfaceStats>, EbpfError>
             });
             reasons.push((reason, sum));
         }
-        let ifindex = if slot == 0 { 0 } else { owner };
+        let ifindex = if slot == 0 { 0 } else { owner.ifindex };
+        let len = owner.name.iter().position(|b| *b == 0).unwrap_or(16);
+        let name = String::from_utf8_lossy(&owner.name[..len]).into_owned();
         out.push(InterfaceStats {
             ifindex,
-            name: (ifindex != 0).then(|| ifname(ifindex)).flatten(),
+            name: (ifindex != 0 && !name.is_empty()).then_some(name),
             reasons,
         });
     }

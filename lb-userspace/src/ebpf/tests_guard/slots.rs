@@ -11,18 +11,21 @@ use crate::ebpf::{
     port_stats, protected_ports, set_protected_ports,
 };
 
-/// A dummy interface, removed on drop.
+/// One end of a veth pair (this kernel has no dummy driver), removed with its peer on drop.
 struct Dummy(String);
 
 impl Dummy {
     fn new(tag: &str) -> Self {
-        let name = format!("lbd{}{tag}", std::process::id() % 100_000);
+        let id = std::process::id() % 100_000;
+        let name = format!("lbd{id}{tag}");
+        let peer = format!("lbp{id}{tag}");
+        let _ = Command::new("ip").args(["link", "del", &name]).status();
         let ok = Command::new("ip")
-            .args(["link", "add", &name, "type", "dummy"])
+            .args(["link", "add", &name, "type", "veth", "peer", "name", &peer])
             .status()
             .unwrap()
             .success();
-        assert!(ok, "ip link add {name} type dummy");
+        assert!(ok, "ip link add {name} type veth");
         Self(name)
     }
 

@@ -94,6 +94,9 @@ pub struct Lab {
     pub srv_mac: String,
     /// MAC address of [`CLI_IF`].
     pub cli_mac: String,
+    /// A bpffs mount of our own for lb's pinned maps: `ip netns exec` mounts a fresh
+    /// /sys, which hides /sys/fs/bpf from lb in the namespace.
+    pub bpffs: PathBuf,
 }
 
 fn ip(args: &[&str]) -> Result<()> {
@@ -134,11 +137,21 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("lb-bench-xdp-{}", std::process::id()));
         fs::create_dir_all(&dir)?;
         // From here on, Drop cleans up whatever exists.
+        let bpffs = PathBuf::from(format!("/run/lb-bench-bpf-{}", std::process::id()));
         let mut lab = Self {
             dir,
             srv_mac: String::new(),
             cli_mac: String::new(),
+            bpffs,
         };
+        fs::create_dir_all(&lab.bpffs)?;
+        let mounted = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(&lab.bpffs)
+            .status()?;
+        if !mounted.success() {
+            bail!("mount -t bpf bpf {} failed", lab.bpffs.display());
+        }
         ip(&["netns", "add", CLI_NS])?;
         ip(&["netns", "add", SRV_NS])?;
         ip(&[
@@ -167,6 +180,8 @@ impl Drop for Lab {
     fn drop(&mut self) {
         remove_namespaces();
         let _ = fs::remove_dir_all(&self.dir);
+        let _ = Command::new("umount").arg(&self.bpffs).status();
+        let _ = fs::remove_dir(&self.bpffs);
     }
 }
 
@@ -199,12 +214,19 @@ pub fn cpu_jiffies() -> (u64, u64) {
     (softirq, fields.iter().take(8).sum())
 }
 
-/// CPU time of process `pid` in nanoseconds (`/proc/PID/schedstat`, field 1).
+/// CPU time of process `pid`, all threads, in nanoseconds (`/proc/PID/stat` utime + stime,
+/// in USER_HZ ticks of 10 ms).
 pub fn proc_cpu_ns(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/schedstat"))
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which sits in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    ticks * 10_000_000
 }
 
 /// Waits until `cond` holds, for up to `secs` seconds.
