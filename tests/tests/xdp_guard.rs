@@ -512,6 +512,74 @@ fn a_connection_rate_limit_pushes_the_source_down_to_xdp() {
     assert!(hits >= 3, "hits {hits}");
 }
 
+/// One `GET /` over a fresh connection from the namespace: the status code.
+fn http_get_status(ns: &Netns, to: SocketAddr) -> Result<u16, String> {
+    ns.run(|| {
+        let mut s =
+            TcpStream::connect_timeout(&to, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        s.write_all(b"GET / HTTP/1.1\r\nhost: guard\r\nconnection: close\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let line = read_line(&mut s).map_err(|e| e.to_string())?;
+        line.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("bad status line {line:?}"))
+    })
+}
+
+#[test]
+fn an_http_request_rate_limit_pushes_the_source_down_to_xdp() {
+    require_xdp();
+    let ns = Netns::new();
+    let pin = PinDir::new("httppush");
+    let backend = lb_tests::http::HttpBackend::echo("s1");
+    let port = lb_tests::free_port();
+    let config = format!(
+        "{}frontend fe\n    mode http\n    bind {}:{port}\n\
+         \x20   stick-table type ip size 1k expire 30s store http_req_rate(10s)\n\
+         \x20   http-request track-sc0 src\n\
+         \x20   http-request xdp-deny for 10s if {{ sc0_http_req_rate gt 5 }}\n\
+         \x20   http-request deny if {{ sc0_http_req_rate gt 5 }}\n\
+         \x20   default_backend be\n\n\
+         backend be\n    mode http\n    server s1 {}\n\n\
+         xdp\n    interface {} mode native\n    pin-path {}\n    required\n",
+        header(1),
+        ns.host_addr(),
+        backend.addr(),
+        ns.host_if(),
+        pin.arg(),
+    );
+    let lb = Lb::start(&config);
+    lb.expect_line("XDP guard active", Duration::from_secs(5));
+    let to = SocketAddr::from((ns.host_addr(), port));
+    for i in 0..5 {
+        assert_eq!(http_get_status(&ns, to), Ok(200), "request {i}");
+    }
+    // The sixth request goes over the rate: denied by HTTP, and its source pushed to XDP.
+    assert_eq!(http_get_status(&ns, to), Ok(403));
+    let cidr = format!("{}/32", ns.ns_addr());
+    lb.expect_line(
+        &regex::escape(&format!("xdp-deny: {cidr} denied in XDP for 10s")),
+        Duration::from_secs(5),
+    );
+    let before = stats(&pin);
+    let served = backend.requests().len();
+    for _ in 0..3 {
+        assert_times_out(&ns, to);
+    }
+    let after = stats(&pin);
+    // The SYNs died in XDP: nothing more reached lb, nor the server.
+    assert!(packets(&after, "deny_list") - packets(&before, "deny_list") >= 3);
+    assert_eq!(backend.requests().len(), served);
+    assert_eq!(served, 5);
+    let hits = entry(&list(&pin, "deny"), &cidr).expect("entry")["hits"]
+        .as_u64()
+        .unwrap();
+    assert!(hits >= 3, "hits {hits}");
+}
+
 #[test]
 fn config_lists_from_files_are_applied_and_restarts_keep_timed_entries() {
     require_xdp();

@@ -115,9 +115,22 @@ pub fn put(key: Key, idle: Idle) {
             return;
         }
     }
-    POOL.with(|p| p.borrow_mut().entry(key).or_default().push(idle));
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let list = p.entry(key).or_default();
+        // Clients that never reuse (the first request of each session under `http-reuse
+        // safe`, close-mode clients) would otherwise leave one idle socket per request until
+        // its timeout: keep the warmest ones, close the oldest.
+        if list.len() >= MAX_IDLE_PER_SERVER {
+            list.remove(0);
+        }
+        list.push(idle);
+    });
     ensure_sweeper();
 }
+
+/// Idle connections one worker keeps per server; beyond it the oldest is closed.
+pub const MAX_IDLE_PER_SERVER: usize = 32;
 
 fn refresh_h2(key: Key) {
     POOL.with(|p| {

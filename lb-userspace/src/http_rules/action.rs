@@ -91,6 +91,9 @@ pub enum HttpAction {
     Reject,
     /// `silent-drop`: close without telling the client.
     SilentDrop,
+    /// `xdp-deny [for T] [prefix V4[,V6]]`: push the source down to the XDP deny list
+    /// (not final; lb's own keyword, see `crate::rules::xdp_deny`).
+    XdpDeny(crate::rules::XdpDenyAction),
     /// `set-header NAME FMT`.
     SetHeader {
         /// The header.

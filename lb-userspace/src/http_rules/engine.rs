@@ -262,6 +262,10 @@ fn prepare(
         A::Allow => Pending::Stop(HttpVerdict::Allow),
         A::Reject => Pending::Stop(HttpVerdict::Reject),
         A::SilentDrop => Pending::Stop(HttpVerdict::SilentDrop),
+        A::XdpDeny(action) => {
+            host.xdp_deny(ctx.src.ip(), action);
+            Pending::None
+        }
         A::Deny(spec) => reply(spec.build(ctx, aliases(host), ReplyCause::Deny)),
         A::Return(spec) => reply(spec.build(ctx, aliases(host), ReplyCause::Return)),
         A::Tarpit(spec) => Pending::Stop(HttpVerdict::Tarpit(Box::new(spec.build(

@@ -184,6 +184,7 @@ const REQUEST: &[&str] = &[
     "track-sc2",
     "unset-var",
     "wait-for-body",
+    "xdp-deny",
 ];
 
 const RESPONSE: &[&str] = &[
@@ -317,6 +318,12 @@ pub(crate) fn parse_rule(
         "allow" => A::Allow,
         "reject" => A::Reject,
         "silent-drop" => A::SilentDrop,
+        "xdp-deny" => {
+            let (action, used) = crate::rules::parse_xdp_deny(&line.words[2..])
+                .map_err(|e| line.invalid(&kw, e.to_string()))?;
+            next = 2 + used;
+            A::XdpDeny(action)
+        }
         "deny" | "tarpit" | "return" => {
             let spec = super::reply::parse_reply(list, line, &kw, family, &mut next)?;
             match family {
