@@ -98,11 +98,11 @@ impl WorkerCtx {
         }
     }
 
-    /// Logs an accepted connection when the frontend logs without `option tcplog`
-    /// (HAProxy's default: one line at accept).
+    /// Logs an accepted connection when the frontend logs without `option tcplog`,
+    /// `option httplog` or `log-format` (HAProxy's default: one line at accept).
     pub fn log_accept(&self, frontend: usize, client: LogAddr, local: LogAddr) {
         let fe = &self.shared.frontends[frontend];
-        if !fe.cfg.tcplog {
+        if !fe.cfg.tcplog && fe.cfg.http_log.format.is_none() {
             self.loggers[frontend].log_connect(client, local, &fe.cfg.name, fe.cfg.mode);
         }
     }
