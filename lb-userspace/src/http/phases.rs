@@ -39,7 +39,9 @@ impl<'a> HttpHost<'a> {
 
 impl RuleHost for HttpHost<'_> {
     fn track(&mut self, sc: u8, table: &str, key: Sample<'_>) {
-        self.inner.track(sc, table, key);
+        if let Some(t) = self.inner.tracking {
+            let _ = t.track_http(usize::from(sc), table, key, crate::clock::now_ms());
+        }
     }
 
     fn inc_gpc(&mut self, sc: u8, gpc: Gpc) {

@@ -177,6 +177,19 @@ impl Tracking {
         }
     }
 
+    /// `track-scN` from an HTTP rule: as HAProxy does, a newly tracked entry also counts
+    /// the current request (`http_req_cnt`, `http_req_rate`), which began before tracking.
+    pub fn track_http(&self, sc: usize, table: &str, key: Sample<'_>, now: u64) -> TrackOutcome {
+        let outcome = self.track(sc, table, key, now);
+        if outcome == TrackOutcome::Tracked
+            && let Some(t) = self.get(sc)
+        {
+            t.add(DataType::HttpReqCnt, 1, now);
+            t.add(DataType::HttpReqRate, 1, now);
+        }
+        outcome
+    }
+
     /// One HTTP request (`http_req_*`).
     pub fn inc_http_req(&self, now: u64) {
         self.count(DataType::HttpReqCnt, DataType::HttpReqRate, 1, now);
