@@ -139,6 +139,11 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // Children first: an nginx worker whose master is SIGKILLed lives on, orphaned.
+        let root = self.child.id();
+        for pid in self.pids().into_iter().filter(|&p| p != root) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
