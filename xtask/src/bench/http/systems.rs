@@ -142,7 +142,9 @@ impl Drop for Proc {
         // Children first: an nginx worker whose master is SIGKILLed lives on, orphaned.
         let root = self.child.id();
         for pid in self.pids().into_iter().filter(|&p| p != root) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
