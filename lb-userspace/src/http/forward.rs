@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Response, Uri, Version, header};
+use http::{HeaderValue, Method, Response, Version, header};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
@@ -32,21 +32,13 @@ const DEFAULT_IDLE: Duration = Duration::from_secs(5);
 
 /// A request ready to be sent again after a failure (its body is in memory).
 struct Replay {
-    method: Method,
-    uri: Uri,
-    version: Version,
-    headers: HeaderMap,
+    head: http::request::Parts,
     body: Option<Bytes>,
 }
 
 impl Replay {
     fn build(&self) -> http::Request<ReqBody> {
-        let mut req = http::Request::new(ReqBody::Full(self.body.clone()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
-        *req.version_mut() = self.version;
-        *req.headers_mut() = self.headers.clone();
-        req
+        http::Request::from_parts(clone_parts(&self.head), ReqBody::Full(self.body.clone()))
     }
 }
 
@@ -331,12 +323,9 @@ fn failed(
 
 /// A copy of a request head (extensions are not copied: they belong to the original).
 fn clone_parts(p: &http::request::Parts) -> http::request::Parts {
-    let mut req = http::Request::new(());
-    *req.method_mut() = p.method.clone();
-    *req.uri_mut() = p.uri.clone();
-    *req.version_mut() = p.version;
-    *req.headers_mut() = p.headers.clone();
-    req.into_parts().0
+    let mut copy = light_parts(p);
+    copy.headers = p.headers.clone();
+    copy
 }
 
 /// An empty request head (what stays in the transaction once the request left).
@@ -377,10 +366,7 @@ fn replayable(txn: &HttpTxn, body: &ReqBody, retry_on: RetryOn, retries: u32) ->
         _ => return None,
     };
     Some(Replay {
-        method: txn.req.method.clone(),
-        uri: txn.req.uri.clone(),
-        version: txn.req.version,
-        headers: txn.req.headers.clone(),
+        head: clone_parts(&txn.req),
         body: data,
     })
 }
