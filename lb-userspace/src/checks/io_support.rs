@@ -141,6 +141,8 @@ pub(super) fn server(name: &str, port: u16, inter_ms: u64) -> Server {
         cookie: None,
         non_stick: false,
         proto_h2: false,
+        pool_max_conn: None,
+        pool_purge_delay: std::time::Duration::from_secs(5),
         location: Location::default(),
     }
 }

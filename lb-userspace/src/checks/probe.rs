@@ -228,6 +228,8 @@ mod tests {
             cookie: None,
             non_stick: false,
             proto_h2: false,
+            pool_max_conn: None,
+            pool_purge_delay: std::time::Duration::from_secs(5),
             location: crate::config::model::Location::default(),
         }
     }

@@ -129,7 +129,7 @@ pub(crate) const SERVER: Table = &[
     (&["error-limit", "observe", "on-error", "on-marked-down", "on-marked-up"], "observe/on-error reactions"),
     (&["init-addr", "resolvers", "resolve-net", "resolve-opts", "resolve-prefer"], "server templates and DNS resolvers"),
     (&["maxqueue", "minconn"], "dynamic server limits (minconn/fullconn)"),
-    (&["max-reuse", "pool-low-conn", "pool-max-conn", "pool-purge-delay", "redir", "ws"], HTTP),
+    (&["max-reuse", "pool-low-conn", "redir", "ws"], HTTP),
     (&["check-proto", "proto", "log-proto"], "QUIC and custom protocols"),
     (&["check-via-socks4", "socks4"], "SOCKS4 servers"),
     (&["namespace", "source", "usesrc", "interface", "tcp-ut", "tfo", "no-tfo"], TCP_TUNING),

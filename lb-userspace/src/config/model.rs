@@ -478,6 +478,11 @@ pub struct Server {
     pub non_stick: bool,
     /// `proto h2`: HTTP/2 to this server (HTTP mode; `proto h1` or nothing is HTTP/1.1).
     pub proto_h2: bool,
+    /// `pool-max-conn`: idle connections each worker may keep (`None`: no fixed limit,
+    /// only the estimated need; HAProxy's -1).
+    pub pool_max_conn: Option<u32>,
+    /// `pool-purge-delay`: period of the idle pool's need estimate and purge (5s).
+    pub pool_purge_delay: Duration,
     /// Where the line is.
     pub location: Location,
 }
@@ -507,6 +512,8 @@ pub mod server_defaults {
     pub const INTER: Duration = Duration::from_secs(2);
     /// `rise` default.
     pub const RISE: u32 = 2;
+    /// `pool-purge-delay` default.
+    pub const POOL_PURGE_DELAY: Duration = Duration::from_secs(5);
     /// `fall` default.
     pub const FALL: u32 = 3;
     /// `weight` default.

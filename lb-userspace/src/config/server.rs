@@ -40,6 +40,10 @@ pub(crate) struct ServerOpts {
     pub non_stick: Option<bool>,
     /// `proto h2`: talk HTTP/2 to the server (HTTP mode).
     pub proto_h2: Option<bool>,
+    /// `pool-max-conn N`: idle connections kept per worker (-1 = no limit).
+    pub pool_max_conn: Option<i64>,
+    /// `pool-purge-delay T`: how often surplus idle connections are closed.
+    pub pool_purge_delay: Option<Duration>,
 }
 
 /// A parsed `server` line, before ids, defaults and `track` are resolved.
@@ -75,6 +79,8 @@ const SUPPORTED: &[&str] = &[
     "no-send-proxy",
     "no-send-proxy-v2",
     "non-stick",
+    "pool-max-conn",
+    "pool-purge-delay",
     "port",
     "rise",
     "send-proxy",
@@ -197,6 +203,21 @@ fn parse_option(
         }
         "inter" | "fastinter" | "downinter" | "slowstart" => parse_delay(line, i, o),
         "rise" | "fall" | "weight" | "maxconn" | "port" => parse_count(line, i, o),
+        "pool-max-conn" => {
+            let value = line.required(i + 1, opt, "an integer as argument")?;
+            let n = value
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (-1..=i64::from(i32::MAX)).contains(n))
+                .ok_or_else(|| line.bad_value(opt, value, "must be >= -1"))?;
+            o.pool_max_conn = Some(n);
+            Ok(2)
+        }
+        "pool-purge-delay" => {
+            let value = line.required(i + 1, opt, "a time as argument")?;
+            o.pool_purge_delay = Some(line.time(opt, value)?);
+            Ok(2)
+        }
         "non-stick" => flag(&mut o.non_stick, true),
         "stick" => flag(&mut o.non_stick, false),
         "cookie" => {

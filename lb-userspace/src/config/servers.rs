@@ -61,6 +61,10 @@ fn build_server(backend: &str, d: &ServerDraft, id: u32) -> Server {
         cookie: o.cookie.clone(),
         non_stick: o.non_stick.unwrap_or(false),
         proto_h2: o.proto_h2.unwrap_or(false),
+        pool_max_conn: o.pool_max_conn.and_then(|n| u32::try_from(n).ok()),
+        pool_purge_delay: o
+            .pool_purge_delay
+            .unwrap_or(server_defaults::POOL_PURGE_DELAY),
         location: d.location.clone(),
     }
 }

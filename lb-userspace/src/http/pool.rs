@@ -5,6 +5,13 @@
 //! most-recently-used first (the warmest socket, and the oldest ones age out). An entry
 //! idle longer than its limit is dropped when seen (hyper then closes the socket), and a
 //! per-worker sweeper drops the rest so idle sockets don't outlive their timeout.
+//!
+//! How many idle connections a server keeps follows HAProxy: no fixed number (unless
+//! `pool-max-conn`), but the *estimated need*, the peak of concurrent requests to the
+//! server seen over the last `pool-purge-delay` periods. A steady load therefore never
+//! closes and reopens connections (a fixed cap below the concurrency did: each surplus
+//! connection cost a handshake, a FIN exchange and extra ACKs), and once the load drops,
+//! each period closes the surplus down to the decaying estimate.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -68,8 +75,62 @@ pub enum Want {
 /// confused with its former self.
 pub type Key = (usize, std::net::SocketAddr);
 
+/// The idle connections of one server and its need estimate.
+#[derive(Debug, Default)]
+struct Server {
+    /// Idle connections, oldest first.
+    idle: Vec<Idle>,
+    /// Peak of concurrent requests seen during the current period.
+    peak: u32,
+    /// Estimated need: the peaks of the last periods, halving as they age.
+    need: u32,
+    /// When the current period started (`None` until the first `put`).
+    period_start: Option<Instant>,
+    /// The server's `pool-purge-delay`.
+    purge: Duration,
+    /// The server's `pool-max-conn` (`None`: no fixed limit).
+    max: Option<u32>,
+}
+
+impl Server {
+    /// How many idle connections may stay now.
+    fn allowed(&self) -> usize {
+        let need = self.need.max(self.peak) as usize;
+        self.max.map_or(need, |m| need.min(m as usize))
+    }
+
+    /// Ends the period if it is over: the estimate becomes the mean of the old one and
+    /// the last peak (never below the peak), as HAProxy's `est_need_conns`, and the
+    /// surplus idle connections, oldest first, are closed.
+    fn roll(&mut self, now: Instant) {
+        let Some(start) = self.period_start else {
+            return;
+        };
+        if now.duration_since(start) < self.purge {
+            return;
+        }
+        let mean = (u64::from(self.need) + u64::from(self.peak)) / 2;
+        self.need = u32::try_from(mean).unwrap_or(u32::MAX).max(self.peak);
+        self.peak = 0;
+        self.period_start = Some(now);
+        let surplus = self.idle.len().saturating_sub(self.allowed());
+        self.idle.drain(..surplus);
+    }
+}
+
+/// What the pool needs to know about a server when a connection comes back.
+#[derive(Debug, Clone, Copy)]
+pub struct Demand {
+    /// Requests in progress on the server now, this one included.
+    pub in_use: u32,
+    /// `pool-max-conn` (`None`: no fixed limit).
+    pub max: Option<u32>,
+    /// `pool-purge-delay`.
+    pub purge: Duration,
+}
+
 thread_local! {
-    static POOL: RefCell<HashMap<Key, Vec<Idle>>> = RefCell::new(HashMap::new());
+    static POOL: RefCell<HashMap<Key, Server>> = RefCell::new(HashMap::new());
     static SWEEPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -77,7 +138,7 @@ thread_local! {
 pub fn take(key: Key, want: Want) -> Option<Idle> {
     POOL.with(|p| {
         let mut p = p.borrow_mut();
-        let list = p.get_mut(&key)?;
+        let list = &mut p.get_mut(&key)?.idle;
         let now = Instant::now();
         list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < i.max_idle);
         let pos = list
@@ -97,9 +158,9 @@ pub fn take(key: Key, want: Want) -> Option<Idle> {
     })
 }
 
-/// Returns a connection to the pool after a response.
-pub fn put(key: Key, idle: Idle) {
-    if idle.sender.is_closed() || idle.max_idle.is_zero() {
+/// Returns a connection to the pool after a response; `demand` sizes the pool.
+pub fn put(key: Key, idle: Idle, demand: Demand) {
+    if idle.sender.is_closed() || idle.max_idle.is_zero() || demand.max == Some(0) {
         return;
     }
     if let Sender::H2(_) = idle.sender {
@@ -108,7 +169,7 @@ pub fn put(key: Key, idle: Idle) {
         let known = POOL.with(|p| {
             p.borrow()
                 .get(&key)
-                .is_some_and(|l| l.iter().any(|i| matches!(i.sender, Sender::H2(_))))
+                .is_some_and(|l| l.idle.iter().any(|i| matches!(i.sender, Sender::H2(_))))
         });
         if known {
             refresh_h2(key);
@@ -117,26 +178,34 @@ pub fn put(key: Key, idle: Idle) {
     }
     POOL.with(|p| {
         let mut p = p.borrow_mut();
-        let list = p.entry(key).or_default();
+        let srv = p.entry(key).or_default();
+        srv.purge = demand.purge;
+        srv.max = demand.max;
+        srv.peak = srv.peak.max(demand.in_use);
+        let now = idle.since;
+        if srv.period_start.is_none() {
+            srv.period_start = Some(now);
+        }
+        srv.roll(now);
         // Clients that never reuse (the first request of each session under `http-reuse
         // safe`, close-mode clients) would otherwise leave one idle socket per request until
-        // its timeout: keep the warmest ones, close the oldest.
-        if list.len() >= MAX_IDLE_PER_SERVER {
-            list.remove(0);
+        // its timeout: beyond the need, keep the warmest ones and close the oldest.
+        let allowed = srv.allowed().max(1);
+        if srv.idle.len() >= allowed {
+            let surplus = srv.idle.len() + 1 - allowed;
+            srv.idle.drain(..surplus);
         }
-        list.push(idle);
+        srv.idle.push(idle);
     });
     ensure_sweeper();
 }
-
-/// Idle connections one worker keeps per server; beyond it the oldest is closed.
-pub const MAX_IDLE_PER_SERVER: usize = 32;
 
 fn refresh_h2(key: Key) {
     POOL.with(|p| {
         if let Some(list) = p.borrow_mut().get_mut(&key) {
             let now = Instant::now();
             for i in list
+                .idle
                 .iter_mut()
                 .filter(|i| matches!(i.sender, Sender::H2(_)))
             {
@@ -148,7 +217,7 @@ fn refresh_h2(key: Key) {
 
 /// Number of idle connections to `key` (tests, stats).
 pub fn idle_count(key: Key) -> usize {
-    POOL.with(|p| p.borrow().get(&key).map_or(0, Vec::len))
+    POOL.with(|p| p.borrow().get(&key).map_or(0, |s| s.idle.len()))
 }
 
 /// Drops every idle connection of this worker (hard stop).
@@ -157,7 +226,8 @@ pub fn clear() {
 }
 
 /// Starts the worker's sweeper once: every second, idle connections past their limit are
-/// dropped, so their sockets close on time even when no request comes.
+/// dropped and finished periods are rolled, so sockets close on time even when no
+/// request comes.
 fn ensure_sweeper() {
     if SWEEPER.with(|s| s.replace(true)) {
         return;
@@ -183,9 +253,77 @@ fn sweep() {
     let now = Instant::now();
     POOL.with(|p| {
         let mut p = p.borrow_mut();
-        for list in p.values_mut() {
-            list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < i.max_idle);
+        for srv in p.values_mut() {
+            srv.idle
+                .retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < i.max_idle);
+            srv.roll(now);
         }
-        p.retain(|_, l| !l.is_empty());
+        // A server with neither idle connections nor a need left is forgotten.
+        p.retain(|_, s| !s.idle.is_empty() || s.need > 0 || s.peak > 0);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(purge: u64, max: Option<u32>) -> Server {
+        Server {
+            purge: Duration::from_secs(purge),
+            max,
+            ..Server::default()
+        }
+    }
+
+    #[test]
+    fn need_follows_the_peak_and_decays_by_half_each_idle_period() {
+        let t0 = Instant::now();
+        let mut s = server(5, None);
+        s.period_start = Some(t0);
+        s.peak = 50;
+        assert_eq!(
+            s.allowed(),
+            50,
+            "the current peak counts before the period ends"
+        );
+        s.roll(t0 + Duration::from_secs(4));
+        assert_eq!(
+            (s.need, s.peak),
+            (0, 50),
+            "a period rolls only after pool-purge-delay"
+        );
+        s.roll(t0 + Duration::from_secs(5));
+        assert_eq!((s.need, s.peak), (50, 0));
+        let mut at = t0 + Duration::from_secs(5);
+        let mut seen = Vec::new();
+        for _ in 0..7 {
+            at += Duration::from_secs(5);
+            s.roll(at);
+            seen.push(s.need);
+        }
+        assert_eq!(seen, [25, 12, 6, 3, 1, 0, 0]);
+    }
+
+    #[test]
+    fn a_new_peak_above_the_estimate_wins_at_once() {
+        let t0 = Instant::now();
+        let mut s = server(5, None);
+        s.period_start = Some(t0);
+        s.need = 10;
+        s.peak = 40;
+        s.roll(t0 + Duration::from_secs(6));
+        assert_eq!(s.need, 40);
+        s.peak = 20;
+        s.roll(t0 + Duration::from_secs(12));
+        assert_eq!(s.need, 30, "mean of the estimate and the last peak");
+    }
+
+    #[test]
+    fn pool_max_conn_caps_the_estimate() {
+        let mut s = server(5, Some(8));
+        s.peak = 100;
+        assert_eq!(s.allowed(), 8);
+        s.max = Some(0);
+        assert_eq!(s.allowed(), 0);
+    }
 }

@@ -351,7 +351,23 @@ impl TxnEnd for Done {
                 // `http-reuse never`: the connection stays with its client connection.
                 *self.state.private.borrow_mut() = Some((key, idle));
             } else {
-                pool::put(key, idle);
+                let demand = self.slot.as_ref().map(|s| {
+                    let server = s.server();
+                    pool::Demand {
+                        in_use: server.cur_conns(),
+                        max: server.cfg.pool_max_conn,
+                        purge: server.cfg.pool_purge_delay,
+                    }
+                });
+                pool::put(
+                    key,
+                    idle,
+                    demand.unwrap_or(pool::Demand {
+                        in_use: 1,
+                        max: None,
+                        purge: crate::config::model::server_defaults::POOL_PURGE_DELAY,
+                    }),
+                );
             }
         }
         self.conn = None;

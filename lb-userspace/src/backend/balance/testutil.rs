@@ -35,6 +35,8 @@ pub fn server(name: &str, weight: u32) -> Server {
         cookie: None,
         non_stick: false,
         proto_h2: false,
+        pool_max_conn: None,
+        pool_purge_delay: std::time::Duration::from_secs(5),
         location: Location::default(),
     }
 }
