@@ -59,6 +59,12 @@ pub struct PhaseCell {
     phase: AtomicU8,
     changed: AtomicBool,
     timed_out: AtomicU8,
+    /// The last read found nothing (hyper then waits for readiness before reading again).
+    read_blocked: AtomicBool,
+    /// The last write could not complete (the socket buffer is full).
+    write_blocked: AtomicBool,
+    /// hyper is being taken off a parked connection: its shutdown must leave the socket.
+    parking: AtomicBool,
 }
 
 const NONE: u8 = u8::MAX;
@@ -83,7 +89,23 @@ impl PhaseCell {
             phase: AtomicU8::new(phase as u8),
             changed: AtomicBool::new(true),
             timed_out: AtomicU8::new(NONE),
+            read_blocked: AtomicBool::new(false),
+            write_blocked: AtomicBool::new(false),
+            parking: AtomicBool::new(false),
         })
+    }
+
+    /// Whether hyper, having just returned `Pending`, is idle: the response is over and
+    /// fully written, and its last read found no new request.
+    pub fn parkable(&self) -> bool {
+        self.get() == Phase::Idle
+            && self.read_blocked.load(Relaxed)
+            && !self.write_blocked.load(Relaxed)
+    }
+
+    /// While set, shutting the I/O down leaves the socket open (hyper is being detached).
+    pub fn set_parking(&self, on: bool) {
+        self.parking.store(on, Relaxed);
     }
 
     /// Moves to `phase` (re-arms the timer).
@@ -148,6 +170,8 @@ pub struct ClientIo {
     raw: Option<(Arc<[u8]>, usize)>,
     /// Bytes received (for the logs).
     pub bytes_in: Arc<AtomicU64>,
+    /// Bytes hyper read but did not use when it was detached, served first.
+    prefix: bytes::Bytes,
 }
 
 impl std::fmt::Debug for ClientIo {
@@ -170,6 +194,29 @@ impl ClientIo {
             pages,
             raw: None,
             bytes_in: Arc::new(AtomicU64::new(0)),
+            prefix: bytes::Bytes::new(),
+        }
+    }
+
+    /// Bytes to hand out before reading the socket again (what a detached hyper had read).
+    pub fn set_prefix(&mut self, prefix: bytes::Bytes) {
+        self.prefix = prefix;
+    }
+
+    /// Waits, without any HTTP state, until the next request may have arrived: `false`
+    /// when the keep-alive timer struck first (the connection is then closed silently,
+    /// as HAProxy does).
+    pub async fn wait_request(&mut self) -> bool {
+        if !self.prefix.is_empty() {
+            return true;
+        }
+        self.rearm(false);
+        if !self.armed {
+            return self.conn.readable().await.is_ok();
+        }
+        tokio::select! {
+            r = self.conn.readable() => r.is_ok(),
+            () = self.sleep.as_mut() => false,
         }
     }
 
@@ -251,9 +298,16 @@ impl AsyncRead for ClientIo {
             return this.on_timeout(cx);
         }
         this.rearm(false);
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+            this.phase.read_blocked.store(false, Relaxed);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.conn).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
+                this.phase.read_blocked.store(false, Relaxed);
                 let n = buf.filled().len() - before;
                 this.bytes_in.fetch_add(n as u64, Relaxed);
                 if n > 0 && matches!(this.phase.get(), Phase::Idle) {
@@ -267,6 +321,7 @@ impl AsyncRead for ClientIo {
                 if this.expired(cx) {
                     return this.on_timeout(cx);
                 }
+                this.phase.read_blocked.store(true, Relaxed);
                 Poll::Pending
             }
         }
@@ -290,10 +345,12 @@ impl AsyncWrite for ClientIo {
         }
         match Pin::new(&mut this.conn).poll_write(cx, buf) {
             Poll::Ready(r) => {
+                this.phase.write_blocked.store(false, Relaxed);
                 this.rearm(true);
                 Poll::Ready(r)
             }
             Poll::Pending => {
+                this.phase.write_blocked.store(true, Relaxed);
                 if matches!(this.phase.get(), Phase::Busy | Phase::Multiplexed) && this.expired(cx)
                 {
                     this.phase.set_timed_out(this.phase.get());
@@ -322,10 +379,12 @@ impl AsyncWrite for ClientIo {
         }
         match Pin::new(&mut this.conn).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
+                this.phase.write_blocked.store(false, Relaxed);
                 this.rearm(true);
                 Poll::Ready(r)
             }
             Poll::Pending => {
+                this.phase.write_blocked.store(true, Relaxed);
                 if matches!(this.phase.get(), Phase::Busy | Phase::Multiplexed) && this.expired(cx)
                 {
                     this.phase.set_timed_out(this.phase.get());
@@ -345,6 +404,10 @@ impl AsyncWrite for ClientIo {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().conn).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.phase.parking.load(Relaxed) {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.conn).poll_shutdown(cx)
     }
 }

@@ -158,7 +158,6 @@ pub async fn serve(
         .saturating_sub(MAXREWRITE)
         .max(HYPER_MIN_BUF);
     let maxhdr = ctx.shared.http_maxhdr;
-    let io = TokioIo::new(io);
     let stop = ctx.hard_stop();
     let result = if h2 {
         let mut builder = hyper::server::conn::http2::Builder::new(LocalExec);
@@ -166,7 +165,7 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(bufsize).unwrap_or(u32::MAX))
             .max_concurrent_streams(100);
-        let conn = builder.serve_connection(io, service);
+        let conn = builder.serve_connection(TokioIo::new(io), service);
         tokio::select! {
             r = conn => r,
             () = stop => Ok(()),
@@ -179,11 +178,7 @@ pub async fn serve(
             .half_close(false)
             .auto_date_header(false)
             .keep_alive(true);
-        let conn = builder.serve_connection(io, service).with_upgrades();
-        tokio::select! {
-            r = conn => r,
-            () = stop => Ok(()),
-        }
+        serve_h1(&builder, io, service, &phase, stop).await
     };
     if let Err(e) = result {
         let fe_name = &ctx.shared.frontends[state.frontend].cfg.name;
@@ -201,6 +196,93 @@ pub async fn serve(
                 crate::http::txn::log_bad_request(&state, 400, t);
             }
             None => tracing::debug!("{fe_name}: {}: connection ended: {e}", state.client),
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on `io`, parking the connection whenever it waits for a request.
+///
+/// An idle hyper connection keeps its read and write buffers (8 KiB each) and its
+/// per-request state; HAProxy releases its buffers between requests. So when the client
+/// has nothing more to say and the response is out, hyper is detached from the socket
+/// (its shutdown leaves the socket open) and dropped; the connection waits with only its
+/// socket, its keep-alive timer and [`ConnState`], and a fresh hyper connection takes over
+/// when the next request arrives.
+async fn serve_h1<S>(
+    builder: &hyper::server::conn::http1::Builder,
+    mut io: ClientIo,
+    mut service: S,
+    phase: &PhaseCell,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), hyper::Error>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming> + Unpin,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use std::future::Future as _;
+    use std::task::Poll;
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        // Boxed: while parked, the task keeps no room for hyper's connection state.
+        let mut conn = Box::pin(
+            builder
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades(),
+        );
+        let idle = std::future::poll_fn(|cx| {
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            match conn.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Some(Err(r))),
+                Poll::Pending if phase.parkable() => Poll::Ready(Some(Ok(()))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match idle {
+            None => return Ok(()),
+            Some(Err(r)) => return r,
+            Some(Ok(())) => {}
+        }
+        // hyper is idle: closing it now ends the connection future at once, without a
+        // byte written; anything else means it was not idle after all, and it goes on.
+        conn.as_mut().graceful_shutdown();
+        phase.set_parking(true);
+        let detached = std::future::poll_fn(|cx| Poll::Ready(conn.as_mut().poll(cx))).await;
+        phase.set_parking(false);
+        match detached {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => {
+                return tokio::select! {
+                    r = conn => r,
+                    () = stop => Ok(()),
+                };
+            }
+        }
+        let Some(hyper::server::conn::http1::Parts {
+            io: detached,
+            read_buf,
+            service: svc,
+            ..
+        }) = std::pin::Pin::into_inner(conn).into_parts()
+        else {
+            return Ok(());
+        };
+        io = detached.into_inner();
+        if !read_buf.is_empty() {
+            // A copy: the slice would keep hyper's whole read buffer alive.
+            io.set_prefix(bytes::Bytes::copy_from_slice(&read_buf));
+        }
+        // Dropped now, not at the end of the wait: it holds hyper's read buffer.
+        drop(read_buf);
+        service = svc;
+        tokio::select! {
+            more = io.wait_request() => if !more { return Ok(()) },
+            () = &mut stop => return Ok(()),
         }
     }
 }

@@ -281,17 +281,23 @@ fn accept_loop(
             match socket.accept(listener_id).await {
                 Ok(mut accepted) => {
                     accepted.accept_proxy = accept_proxy;
-                    let session = session::run(Rc::clone(&ctx), fe_idx, accepted);
                     match &load {
                         // Published for `steer least-loaded` until the session ends.
                         Some(load) => {
                             let counted = load.enter();
+                            let ctx = Rc::clone(&ctx);
+                            // The session future is built inside the task: captured and
+                            // then awaited, it would be stored twice in every task.
                             tokio::task::spawn_local(async move {
-                                session.await;
+                                session::run(ctx, fe_idx, accepted).await;
                                 drop(counted);
                             })
                         }
-                        None => tokio::task::spawn_local(session),
+                        None => tokio::task::spawn_local(session::run(
+                            Rc::clone(&ctx),
+                            fe_idx,
+                            accepted,
+                        )),
                     };
                 }
                 Err(e) => {
