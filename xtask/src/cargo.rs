@@ -77,6 +77,7 @@ const REFERENCE_TESTS: &[&str] = &[
     "http_proxy",
     "http_tunnel",
     "http_differential",
+    "http_rejects",
     "http_smuggling",
     "lifecycle",
     "logging",

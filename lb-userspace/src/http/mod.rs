@@ -57,6 +57,7 @@ pub mod io;
 pub mod normalize;
 pub mod phases;
 pub mod pool;
+pub mod reject;
 pub mod reply;
 pub mod session;
 pub mod tunnel;

@@ -162,7 +162,7 @@ async fn process(
     {
         RequestOutcome::Continue => {}
         RequestOutcome::Respond(r) => return Ok(deliver_reply(&state, rec, t, None, r)),
-        RequestOutcome::Close { silent } => return Err(close(&state, silent)),
+        RequestOutcome::Close { silent } => return Err(close(&state, rec, t, None, silent)),
     }
     let be_idx = match state.fixed_backend {
         Some(b) => Some(b),
@@ -194,17 +194,37 @@ async fn process(
             RequestOutcome::Respond(r) => {
                 return Ok(deliver_reply(&state, rec, t, Some(be_idx), r));
             }
-            RequestOutcome::Close { silent } => return Err(close(&state, silent)),
+            RequestOutcome::Close { silent } => {
+                return Err(close(&state, rec, t, Some(be_idx), silent));
+            }
         }
     }
     Ok(crate::http::forward::forward(&state, rec, t, body, be_idx).await)
 }
 
-/// Prepares the connection's end for a closing rule.
-fn close(state: &ConnState, silent: bool) -> Closed {
+/// Prepares the connection's end for a closing rule, and logs the transaction as HAProxy
+/// does (no status, `PR--`).
+fn close(
+    state: &Rc<ConnState>,
+    mut rec: Record,
+    t: Txn,
+    be_idx: Option<usize>,
+    silent: bool,
+) -> Closed {
     if silent {
         crate::sys::sock::prepare_silent_close(state.fd);
     }
+    rec.log.backend = be_idx;
+    rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Request);
+    let mut end = Done {
+        state: Rc::clone(state),
+        rec,
+        slot: None,
+        conn: None,
+        be_counted: false,
+        t: Some(t),
+    };
+    end.finish(false, 0);
     Closed
 }
 
@@ -218,8 +238,11 @@ pub fn deliver_reply(
 ) -> Response<ResBody> {
     rec.log.backend = be_idx;
     rec.log.termination = match r.cause {
-        crate::http_rules::ReplyCause::Deny | crate::http_rules::ReplyCause::Tarpit => {
+        crate::http_rules::ReplyCause::Deny => {
             Termination::new(TermCause::Proxy, TermPhase::Request)
+        }
+        crate::http_rules::ReplyCause::Tarpit => {
+            Termination::new(TermCause::Proxy, TermPhase::Tarpit)
         }
         crate::http_rules::ReplyCause::RewriteFailed => {
             Termination::new(TermCause::Internal, TermPhase::Request)
