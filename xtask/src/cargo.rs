@@ -78,6 +78,7 @@ const REFERENCE_TESTS: &[&str] = &[
     "http_tunnel",
     "http_differential",
     "http_rejects",
+    "http_ws_h2",
     "http_smuggling",
     "lifecycle",
     "logging",

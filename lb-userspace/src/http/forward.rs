@@ -87,7 +87,8 @@ pub async fn forward(
     };
     let txn = &mut t.txn;
     let upgrade = headers::wants_upgrade(&txn.req.headers, txn.req.version)
-        || txn.req.method == Method::CONNECT;
+        || txn.req.method == Method::CONNECT
+        || t.extras.ext_connect.is_some();
     let client_upgrade = if upgrade {
         txn.req.extensions.remove::<hyper::upgrade::OnUpgrade>()
     } else {
@@ -513,6 +514,14 @@ fn respond(
         tunnel_conn = Some(hyper::upgrade::on(&mut res));
     }
     let (mut parts, body) = res.into_parts();
+    if let Some(x) = &t.extras.ext_connect
+        && let Err(e) = crate::http::websocket::upgrade_response(&mut parts, x)
+    {
+        crate::http::reject::log_response(&be.cfg.name, &state.client, &e);
+        rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Headers);
+        drop(tunnel_conn);
+        return finish_local(state, rec, t, Some(be_idx), 502, false);
+    }
     if state.h2.get() {
         headers::connection_h2(&mut parts.headers);
     } else {

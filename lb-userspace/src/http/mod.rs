@@ -63,3 +63,4 @@ pub mod session;
 pub mod tunnel;
 pub mod txn;
 pub mod upstream;
+pub mod websocket;

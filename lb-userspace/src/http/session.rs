@@ -165,7 +165,9 @@ pub async fn serve(
         builder
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(bufsize).unwrap_or(u32::MAX))
-            .max_concurrent_streams(100);
+            .max_concurrent_streams(100)
+            // RFC 8441: WebSocket over HTTP/2 (see `http::websocket`).
+            .enable_connect_protocol();
         let conn = builder.serve_connection(io, service);
         tokio::select! {
             r = conn => r,

@@ -140,6 +140,8 @@ async fn process(
         txn: HttpTxn::new(parts),
         extras: Extras::default(),
     };
+    // WebSocket over HTTP/2: rules already see the HTTP/1.1 upgrade `GET` (as in HAProxy).
+    t.extras.ext_connect = crate::http::websocket::downgrade_request(&mut t.txn.req);
     {
         let sctx = base_ctx(&state);
         let facts = crate::http::log::HttpLogFacts::new(accept_date);
