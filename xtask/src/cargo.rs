@@ -79,6 +79,7 @@ const REFERENCE_TESTS: &[&str] = &[
     "http_differential",
     "http_rejects",
     "http_ws_h2",
+    "http_timers",
     "http_smuggling",
     "lifecycle",
     "logging",

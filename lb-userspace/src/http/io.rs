@@ -59,6 +59,11 @@ pub struct PhaseCell {
     phase: AtomicU8,
     changed: AtomicBool,
     timed_out: AtomicU8,
+    /// When the connection began waiting for the current request (end of the handshake
+    /// or of the previous transaction), in [`crate::clock::now_ms`] milliseconds.
+    base_ms: AtomicU64,
+    /// When the first byte of the current request head arrived (0: not seen).
+    head_start_ms: AtomicU64,
 }
 
 const NONE: u8 = u8::MAX;
@@ -83,7 +88,32 @@ impl PhaseCell {
             phase: AtomicU8::new(phase as u8),
             changed: AtomicBool::new(true),
             timed_out: AtomicU8::new(NONE),
+            base_ms: AtomicU64::new(crate::clock::now_ms()),
+            head_start_ms: AtomicU64::new(0),
         })
+    }
+
+    /// The connection begins waiting for a request at `ms` (`%Ti` counts from there).
+    pub fn mark_base(&self, ms: u64) {
+        self.base_ms.store(ms, Relaxed);
+    }
+
+    /// When the connection began waiting for the current request.
+    pub fn base(&self) -> u64 {
+        self.base_ms.load(Relaxed)
+    }
+
+    /// The first byte of a request head arrived at `ms` (kept if one was already noted).
+    pub fn mark_head_start(&self, ms: u64) {
+        let _ = self
+            .head_start_ms
+            .compare_exchange(0, ms.max(1), Relaxed, Relaxed);
+    }
+
+    /// When the current request's first byte arrived, if it was noted; forgets it for the
+    /// next request.
+    pub fn take_head_start(&self) -> Option<u64> {
+        Some(self.head_start_ms.swap(0, Relaxed)).filter(|&v| v != 0)
     }
 
     /// Moves to `phase` (re-arms the timer).
@@ -256,8 +286,12 @@ impl AsyncRead for ClientIo {
             Poll::Ready(Ok(())) => {
                 let n = buf.filled().len() - before;
                 this.bytes_in.fetch_add(n as u64, Relaxed);
-                if n > 0 && matches!(this.phase.get(), Phase::Idle) {
-                    this.phase.set(Phase::Head);
+                if n > 0 && matches!(this.phase.get(), Phase::Idle | Phase::New) {
+                    // `%Ti`/`%TR` split at the head's first byte.
+                    this.phase.mark_head_start(crate::clock::now_ms());
+                    if this.phase.get() == Phase::Idle {
+                        this.phase.set(Phase::Head);
+                    }
                 }
                 this.rearm(n > 0);
                 Poll::Ready(Ok(()))

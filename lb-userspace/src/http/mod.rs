@@ -60,6 +60,7 @@ pub mod pool;
 pub mod reject;
 pub mod reply;
 pub mod session;
+pub mod timing;
 pub mod tunnel;
 pub mod txn;
 pub mod upstream;

@@ -53,6 +53,8 @@ pub struct Record {
     pub level: Option<Option<crate::log::syslog::Level>>,
     /// Size of the response head sent to the client (for `%B`).
     pub head_bytes: u64,
+    /// `%Th`, `%Ti`, `%TR`: what happened before `started`.
+    pub times: crate::http::timing::RequestTimes,
 }
 
 /// A transaction on its way: the request as rules see it, and the persistence,
@@ -75,10 +77,13 @@ async fn process(
     state.requests.set(nth + 1);
     let shared = &state.ctx.shared;
     let fe = &shared.frontends[state.frontend];
+    let head_done = crate::clock::now_ms();
+    let times = request_times(&state, nth, head_done);
+    // A kept-alive connection's next transaction starts when the previous one ended.
     let accept_date = if nth == 0 {
         state.accept_date
     } else {
-        std::time::SystemTime::now()
+        std::time::SystemTime::now() - Duration::from_millis(times.ti + times.treq)
     };
     let mut rec = Record {
         log: StreamLog::new(state.client, accept_date, state.frontend),
@@ -87,6 +92,7 @@ async fn process(
         tr_ms: None,
         level: None,
         head_bytes: 0,
+        times,
     };
     if let Some(t) = &state.tracking {
         t.inc_http_req(crate::clock::now_ms());
@@ -204,6 +210,33 @@ async fn process(
     Ok(crate::http::forward::forward(&state, rec, t, body, be_idx).await)
 }
 
+/// `%Th`, `%Ti` and `%TR` of the `nth` request (from 0) of a connection, whose head
+/// completed at `head_done`.
+fn request_times(state: &ConnState, nth: u64, head_done: u64) -> crate::http::timing::RequestTimes {
+    let base = state.phase.base();
+    let h2 = state.h2.get();
+    if h2 && nth > 0 {
+        // Concurrent streams: no idle time of their own.
+        return crate::http::timing::RequestTimes::default();
+    }
+    let first = if h2 {
+        None
+    } else {
+        state.phase.take_head_start()
+    };
+    let handshake = if nth == 0 {
+        // The accept is a wall-clock date: what it adds to the monotonic wait.
+        let since_accept = state
+            .accept_date
+            .elapsed()
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        since_accept.saturating_sub(head_done.saturating_sub(base))
+    } else {
+        0
+    };
+    crate::http::timing::RequestTimes::new(base, first, head_done, handshake)
+}
+
 /// Prepares the connection's end for a closing rule, and logs the transaction as HAProxy
 /// does (no status, `PR--`).
 fn close(
@@ -314,6 +347,7 @@ impl ConnState {
     /// The next request is awaited (HTTP/1 keep-alive timer).
     pub fn phase_idle(&self) {
         if !self.h2.get() {
+            self.phase.mark_base(crate::clock::now_ms());
             self.phase.set(Phase::Idle);
         }
     }
@@ -385,7 +419,7 @@ impl TxnEnd for Done {
         let log = &mut self.rec.log;
         log.bytes_out = bytes + self.rec.head_bytes;
         log.bytes_in = state.bytes_in.load(std::sync::atomic::Ordering::Relaxed);
-        log.tt_ms = ms(self.rec.started.elapsed());
+        log.tt_ms = self.rec.times.before_head() + ms(self.rec.started.elapsed());
         if !complete && log.termination == Termination::NORMAL {
             log.termination = Termination::new(TermCause::ClientAbort, TermPhase::Data);
         }
@@ -440,13 +474,16 @@ impl Done {
         let be = log.backend.map(|b| &shared.backends.list[b]);
         let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let mut facts = crate::http::log::HttpLogFacts::new(log.accept_date);
-        facts.request_date = log.accept_date;
-        facts.treq_ms = 0;
+        let times = self.rec.times;
+        facts.request_date = log.accept_date + Duration::from_millis(times.th + times.ti);
+        facts.th_ms = signed(times.th);
+        facts.ti_ms = signed(times.ti);
+        facts.treq_ms = signed(times.treq);
         facts.tw_ms = log.tw_ms.map_or(-1, signed);
         facts.tc_ms = log.tc_ms.map_or(-1, signed);
         facts.tr_ms = self.rec.tr_ms.map_or(-1, signed);
         facts.tt_ms = signed(log.tt_ms);
-        facts.ta_ms = facts.tt_ms;
+        facts.ta_ms = facts.tt_ms - facts.th_ms - facts.ti_ms;
         facts.status = (self.rec.status != 0).then_some(self.rec.status);
         facts.bytes_out = log.bytes_out;
         facts.bytes_in = log.bytes_in;
