@@ -80,6 +80,7 @@ const REFERENCE_TESTS: &[&str] = &[
     "http_rejects",
     "http_ws_h2",
     "http_timers",
+    "http_gaps",
     "http_smuggling",
     "lifecycle",
     "logging",

@@ -23,6 +23,8 @@ pub struct HttpProxy {
     /// `option http-buffer-request`: wait for the whole body (up to the buffer size)
     /// before choosing a server.
     pub buffer_request: bool,
+    /// `option checkcache` (backends): block cacheable responses with a `Set-Cookie`.
+    pub checkcache: bool,
     /// `http-reuse` (backends).
     pub reuse: HttpReuse,
     /// `retry-on` (backends).
@@ -46,6 +48,7 @@ impl Default for HttpProxy {
             forwardfor: None,
             conn_mode: None,
             buffer_request: false,
+            checkcache: false,
             reuse: HttpReuse::Safe,
             retry_on: RetryOn::CONN_FAILURE,
             monitor_uri: None,
@@ -272,6 +275,9 @@ pub(crate) fn parse_option(
         "http-buffer-request" => line.max_args(1, &keyword).map(|()| {
             px.http.buffer_request = line.modifier == Modifier::None;
         }),
+        "checkcache" => require(px, line, &keyword, Cap::Backend)
+            .and_then(|()| line.max_args(1, &keyword))
+            .map(|()| px.http.checkcache = line.modifier == Modifier::None),
         _ => return None,
     };
     Some(r)

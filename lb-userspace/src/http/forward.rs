@@ -554,6 +554,25 @@ fn respond(
         let res = crate::http::phases::reply_response(state, Some(be_idx), reply);
         return deliver(state, rec, t, Some(be_idx), res, Some(att.slot), None, true);
     }
+    // `option checkcache`: a cacheable response must not carry the server's cookie.
+    if be.cfg.http.checkcache
+        && t.txn
+            .res
+            .as_ref()
+            .is_some_and(|r| crate::http::checkcache::blocks(&t.txn.req.method, r))
+    {
+        tracing::error!(
+            "Blocking cacheable cookie in response from instance {}, server {}.",
+            be.cfg.name,
+            att.server.cfg.name
+        );
+        drop(body);
+        t.txn.res = None;
+        rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Headers);
+        let reply = crate::http_rules::Reply::error(502, crate::http_rules::ReplyCause::Deny);
+        let res = crate::http::phases::reply_response(state, Some(be_idx), reply);
+        return deliver(state, rec, t, Some(be_idx), res, Some(att.slot), None, true);
+    }
     // `stick store-response`: learn the key from the response head.
     if be
         .cfg

@@ -146,6 +146,7 @@ async fn process(
         txn: HttpTxn::new(parts),
         extras: Extras::default(),
     };
+    t.txn.first_req = nth == 0;
     // WebSocket over HTTP/2: rules already see the HTTP/1.1 upgrade `GET` (as in HAProxy).
     t.extras.ext_connect = crate::http::websocket::downgrade_request(&mut t.txn.req);
     {
