@@ -195,3 +195,57 @@ fn checkcache_blocks_cacheable_responses_with_a_cookie() {
         WAIT,
     );
 }
+
+#[test]
+fn errorloc_redirects_instead_of_the_error_page() {
+    let s1 = HttpBackend::echo("s1");
+    let dead = free_port();
+    let port = free_port();
+    let lb = Lb::start(&format!(
+        "{}frontend fe\n    bind 127.0.0.1:{port}\n    option httplog\n    \
+         errorloc303 403 http://sorry.test/denied\n    \
+         http-request deny if {{ path /deny }}\n    \
+         use_backend dead if {{ path /dead }}\n    default_backend be\n\n\
+         backend be\n    server s1 {}\n\n\
+         backend dead\n    retries 0\n    errorloc 503 /maintenance\n    \
+         server s2 127.0.0.1:{dead}\n",
+        header(""),
+        s1.addr()
+    ));
+    let r = get(port, "/deny", "").unwrap();
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(r.get("location"), Some("http://sorry.test/denied"));
+    assert_eq!(r.get("cache-control"), Some("no-cache"));
+    assert!(r.body.is_empty());
+    let line = lb.expect_line(r#""GET /deny HTTP/1\.1"$"#, WAIT);
+    assert!(line.contains(" 403 ") && line.contains(" PR-- "), "{line}");
+    let r = get(port, "/dead", "").unwrap();
+    assert_eq!(r.status, 302, "{r:?}");
+    assert_eq!(r.get("location"), Some("/maintenance"));
+    let line = lb.expect_line(r#""GET /dead HTTP/1\.1"$"#, WAIT);
+    // HAProxy logs the error the redirection stands for.
+    assert!(line.contains(" 503 ") && line.contains(" SC-- "), "{line}");
+    assert_eq!(get(port, "/ok", "").unwrap().status, 200);
+}
+
+#[test]
+fn http_send_name_header_names_the_server() {
+    let s1 = HttpBackend::echo("s1");
+    let s2 = HttpBackend::echo("s2");
+    let port = free_port();
+    let _lb = Lb::start(&format!(
+        "{}listen px\n    bind 127.0.0.1:{port}\n    balance roundrobin\n    \
+         http-send-name-header X-Srv\n    server alpha {}\n    server beta {}\n",
+        header(""),
+        s1.addr(),
+        s2.addr()
+    ));
+    for _ in 0..2 {
+        assert_eq!(get(port, "/", "x-srv: spoofed\r\n").unwrap().status, 200);
+    }
+    let a = s1.requests();
+    let b = s2.requests();
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_eq!(a[0].headers_named("x-srv"), ["alpha"]);
+    assert_eq!(b[0].headers_named("x-srv"), ["beta"]);
+}

@@ -222,6 +222,11 @@ pub async fn forward(
         if att.server.cfg.proto_h2 {
             headers::connection_h2(&mut parts.headers);
         }
+        if let Some(name) = &be.cfg.http.send_name_header
+            && let Ok(v) = HeaderValue::from_str(&att.server.cfg.name)
+        {
+            parts.headers.insert(name.clone(), v);
+        }
         let sent_at = Instant::now();
         let outcome = upstream::send(
             &mut att.sender,

@@ -291,7 +291,16 @@ pub fn reply_response(state: &ConnState, be_idx: Option<usize>, reply: Reply) ->
             res
         }
     };
-    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // An `errorloc` page is a redirection that replaces the error, status included.
+    let errorloc = reply.error_page != ErrorPage::None
+        && matches!(res.status().as_u16(), 302 | 303)
+        && res.headers().contains_key(http::header::LOCATION);
+    if errorloc {
+        crate::http::reply::mark_replaced_status(&mut res, status);
+    } else {
+        *res.status_mut() =
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
     let headers = res.headers_mut();
     for (n, v) in reply.headers {
         headers.append(n, v);

@@ -331,7 +331,10 @@ pub fn deliver(
         .res
         .take()
         .unwrap_or_else(|| Response::new(()).into_parts().0);
-    rec.status = parts.status.as_u16();
+    rec.status = parts
+        .extensions
+        .get::<reply::LoggedStatus>()
+        .map_or(parts.status.as_u16(), |s| s.0);
     rec.head_bytes = head_size(&parts, &body);
     let end = Done {
         state: Rc::clone(state),
@@ -381,7 +384,8 @@ pub fn finish_local(
     let be = be_idx.map(|b| &shared.backends.list[b].cfg.http);
     let page = reply::page(fe, be, status);
     rec.log.backend = be_idx;
-    let res = reply::message(&page, close && !state.h2.get());
+    let mut res = reply::message(&page, close && !state.h2.get());
+    reply::mark_replaced_status(&mut res, status);
     deliver(state, rec, t, be_idx, res, None, None, be_idx.is_some())
 }
 
