@@ -189,3 +189,7 @@ fn sweep() {
         p.retain(|_, l| !l.is_empty());
     });
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;
