@@ -55,6 +55,16 @@ fn log_of(lb: &Lb, path: &str) -> String {
     )
 }
 
+/// `TR/Tw/Tc/Tr/Ta` of an httplog line.
+fn timers(line: &str) -> Vec<i64> {
+    line.split(' ')
+        .nth(4)
+        .unwrap()
+        .split('/')
+        .map(|t| t.parse().unwrap())
+        .collect()
+}
+
 fn assert_log(line: &str, status: &str, flags: &str) {
     let fields: Vec<&str> = line.split(' ').collect();
     assert!(
@@ -100,7 +110,14 @@ fn rule_refusals_are_logged_with_flags_and_reason() {
     }
 
     assert_eq!(get(port, "/tarpit", "").unwrap().status, 500);
-    assert_log(&log_of(&lb, "/tarpit"), "500", "PT--");
+    let line = log_of(&lb, "/tarpit");
+    assert_log(&line, "500", "PT--");
+    // The tarpit delay is logged as queue time, and the request time as unknown.
+    let t = timers(&line);
+    assert!(
+        t[0] == -1 && t[1] >= 90 && t[2] == -1 && t[3] == -1,
+        "{line}"
+    );
     expect_reason(
         &lb,
         r"fe: \S+: request tarpitted by 'http-request tarpit' at \S+ \(answered 500\)$",
@@ -114,7 +131,9 @@ fn rule_refusals_are_logged_with_flags_and_reason() {
     );
 
     assert!(get(port, "/reject", "").is_err(), "reject closes");
-    assert_log(&log_of(&lb, "/reject"), "-1", "PR--");
+    let line = log_of(&lb, "/reject");
+    assert_log(&line, "-1", "PR--");
+    assert_eq!(timers(&line)[..4], [-1, -1, -1, -1], "{line}");
     expect_reason(
         &lb,
         r"fe: \S+: request rejected by 'http-request reject' at \S+ \(connection closed\)$",
@@ -136,7 +155,13 @@ fn rule_refusals_are_logged_with_flags_and_reason() {
     );
 
     assert_eq!(get(port, "/rdeny", "").unwrap().status, 502);
-    assert_log(&log_of(&lb, "/rdeny"), "502", "PH--");
+    let line = log_of(&lb, "/rdeny");
+    assert_log(&line, "502", "PH--");
+    assert_eq!(
+        timers(&line)[3],
+        -1,
+        "a refused response has no %Tr: {line}"
+    );
     expect_reason(
         &lb,
         r"rbe: \S+: response denied by 'http-response deny' at \S+ \(answered 502\)$",
@@ -177,13 +202,7 @@ fn malformed_requests_are_logged_with_flags_and_reason() {
     c.write_all(b"GET /slow HTTP/1.1\r\nhost: t\r\n").unwrap();
     let r = Response::read(&mut std::io::BufReader::new(c), false).unwrap();
     assert_eq!(r.status, 408);
-    let lines = lb.expect_lines(r#""<BADREQ>"$"#, 2, WAIT);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains(" 408 ") && l.contains(" cR-- ")),
-        "{lines:?}"
-    );
+    lb.expect_line(r#" 408 \d+ - - cR-- .*"<BADREQ>"$"#, WAIT);
     expect_reason(&lb, r"fe: \S+: request timeout \(408\)");
     assert!(s1.requests().is_empty());
 }
@@ -220,4 +239,28 @@ fn h2_protocol_errors_have_a_reason() {
         );
     }
     assert!(s1.requests().is_empty());
+}
+
+#[test]
+fn requests_without_a_backend_are_logged() {
+    let s1 = HttpBackend::echo("s1");
+    let port = free_port();
+    let lb = Lb::start(&format!(
+        "global\n    nbthread 1\n    log stdout format raw local0 info\n\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    \
+         timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    use_backend be if {{ path /be }}\n\n\
+         backend be\n    server s1 {}\n",
+        s1.addr()
+    ));
+    assert_eq!(get(port, "/be", "").unwrap().status, 200);
+    assert_eq!(get(port, "/nowhere", "").unwrap().status, 503);
+    let line = log_of(&lb, "/nowhere");
+    assert_log(&line, "503", "SC--");
+    assert!(line.contains(" fe/<NOSRV> "), "{line}");
+    assert_eq!(timers(&line)[0], -1, "{line}");
+    expect_reason(
+        &lb,
+        r"fe: \S+: request matched no backend \(no default_backend\), answered 503$",
+    );
 }

@@ -556,6 +556,8 @@ fn respond(
         };
         t.txn.res = None;
         rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Headers);
+        // Not a valid response any more: HAProxy logs `%Tr` as -1.
+        rec.tr_ms = None;
         let res = crate::http::phases::reply_response(state, Some(be_idx), reply);
         return deliver(state, rec, t, Some(be_idx), res, Some(att.slot), None, true);
     }
@@ -574,6 +576,7 @@ fn respond(
         drop(body);
         t.txn.res = None;
         rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Headers);
+        rec.tr_ms = None;
         let reply = crate::http_rules::Reply::error(502, crate::http_rules::ReplyCause::Deny);
         let res = crate::http::phases::reply_response(state, Some(be_idx), reply);
         return deliver(state, rec, t, Some(be_idx), res, Some(att.slot), None, true);

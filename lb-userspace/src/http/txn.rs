@@ -55,6 +55,9 @@ pub struct Record {
     pub head_bytes: u64,
     /// `%Th`, `%Ti`, `%TR`: what happened before `started`.
     pub times: crate::http::timing::RequestTimes,
+    /// The request was not fully analysed (closed by `reject`/`silent-drop`, held by
+    /// `tarpit`): HAProxy logs `%TR` as -1 then.
+    pub no_treq: bool,
 }
 
 /// A transaction on its way: the request as rules see it, and the persistence,
@@ -93,6 +96,7 @@ async fn process(
         level: None,
         head_bytes: 0,
         times,
+        no_treq: false,
     };
     if let Some(t) = &state.tracking {
         t.inc_http_req(crate::clock::now_ms());
@@ -182,7 +186,14 @@ async fn process(
         }
     };
     let Some(be_idx) = be_idx else {
-        rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Request);
+        // HAProxy stays on the frontend, which has no server: `SC--`, no `%TR`.
+        crate::http::reject::log(
+            &fe.cfg.name,
+            &state.client,
+            &"matched no backend (no default_backend), answered 503",
+        );
+        rec.log.termination = Termination::new(TermCause::ServerAbort, TermPhase::Connect);
+        rec.no_treq = true;
         return Ok(finish_local(&state, rec, t, None, 503, false));
     };
     let be = &shared.backends.list[be_idx];
@@ -252,6 +263,7 @@ fn close(
     }
     rec.log.backend = be_idx;
     rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Request);
+    rec.no_treq = true;
     let mut end = Done {
         state: Rc::clone(state),
         rec,
@@ -278,6 +290,9 @@ pub fn deliver_reply(
             Termination::new(TermCause::Proxy, TermPhase::Request)
         }
         crate::http_rules::ReplyCause::Tarpit => {
+            // HAProxy counts the tarpit delay as queue time (`%Tw`).
+            rec.log.tw_ms = Some(ms(rec.started.elapsed()));
+            rec.no_treq = true;
             Termination::new(TermCause::Proxy, TermPhase::Tarpit)
         }
         crate::http_rules::ReplyCause::RewriteFailed => {
@@ -483,7 +498,11 @@ impl Done {
         facts.request_date = log.accept_date + Duration::from_millis(times.th + times.ti);
         facts.th_ms = signed(times.th);
         facts.ti_ms = signed(times.ti);
-        facts.treq_ms = signed(times.treq);
+        facts.treq_ms = if self.rec.no_treq {
+            -1
+        } else {
+            signed(times.treq)
+        };
         facts.tw_ms = log.tw_ms.map_or(-1, signed);
         facts.tc_ms = log.tc_ms.map_or(-1, signed);
         facts.tr_ms = self.rec.tr_ms.map_or(-1, signed);
