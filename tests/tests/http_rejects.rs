@@ -211,7 +211,15 @@ fn malformed_requests_are_logged_with_flags_and_reason() {
 fn h2_protocol_errors_have_a_reason() {
     let s1 = HttpBackend::echo("s1");
     let port = free_port();
-    let lb = Lb::start(&config(port, "", "", &s1));
+    // At lb's default level (no `-d`): the notices must not depend on debug output.
+    let cfg = config(port, "", "", &s1);
+    let lb = if reference() {
+        Lb::start(&cfg)
+    } else {
+        let lb = Lb::spawn(&cfg, &[]);
+        lb.wait_listening(&[port]);
+        lb
+    };
     // An uppercase header name is a malformed HTTP/2 request (RFC 9113 8.2.1).
     let out = h2raw::send(port, &H2Request::get("/up").field(b"X-Upper", b"1")).unwrap();
     assert!(out.refused(), "{out:?}");
@@ -236,6 +244,10 @@ fn h2_protocol_errors_have_a_reason() {
         lb.expect_line(
             r"h2: stream error PROTOCOL_ERROR -- malformed header block",
             WAIT,
+        );
+        assert!(
+            !lb.output().stderr().contains("[DEBUG]"),
+            "the test runs at the default level"
         );
     }
     assert!(s1.requests().is_empty());

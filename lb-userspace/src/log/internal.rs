@@ -84,7 +84,13 @@ pub fn init(filter: &str) {
         ),
     };
     let h2 =
-        tracing_subscriber::filter::filter_fn(move |meta| h2_errors && is_h2_protocol_error(meta));
+        tracing_subscriber::filter::filter_fn(move |meta| h2_errors && is_h2_protocol_error(meta))
+            // TRACE events stay cut by the global level check, before any callsite lookup.
+            .with_max_level_hint(if h2_errors {
+                tracing::level_filters::LevelFilter::DEBUG
+            } else {
+                tracing::level_filters::LevelFilter::OFF
+            });
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
