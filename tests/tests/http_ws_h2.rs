@@ -237,3 +237,33 @@ fn http1_websocket_clients_still_upgrade() {
     // The client's own key went to the server untouched.
     assert!(heads.lock().unwrap()[0].contains(key));
 }
+
+#[test]
+fn websocket_over_h2_toward_an_h2_server_is_refused_plainly() {
+    // HAProxy would relay it with RFC 8441 to the server; lb does not yet, and says so.
+    if lb_tests::lb::lb_bin().ends_with("haproxy-as-lb") {
+        return;
+    }
+    // An HTTP/2 "server" that accepts and keeps the connection: lb refuses before sending.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let port = free_port();
+    let lb = Lb::start(&format!(
+        "global\n    nbthread 1\n    log stdout format raw local0 info\n\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    \
+         timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\n\
+         listen px\n    bind 127.0.0.1:{port}\n    server s1 {server} proto h2\n"
+    ));
+    let (status, _) = runtime().block_on(ws_over_h2(port, b"x"));
+    assert_eq!(status, 502);
+    lb.expect_line(
+        r"px: \S+: request WebSocket over HTTP/2 toward a 'proto h2' server is not supported",
+        Duration::from_secs(5),
+    );
+}

@@ -211,6 +211,16 @@ pub async fn forward(
             Ok(a) => a,
             Err(status) => return finish_local(state, rec, t, Some(be_idx), status, false),
         };
+        if t.extras.ext_connect.is_some() && att.server.cfg.proto_h2 {
+            // RFC 8441 toward an HTTP/2 server is not implemented: refuse plainly rather
+            // than send a `GET` the server cannot upgrade.
+            let reason =
+                "WebSocket over HTTP/2 toward a 'proto h2' server is not supported, answered 502";
+            crate::http::reject::log(&be.cfg.name, &state.client, &reason);
+            rec.log.server = Some(Arc::clone(&att.server));
+            rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Connect);
+            return finish_local(state, rec, t, Some(be_idx), 502, false);
+        }
         let (mut parts, body) = req.into_parts();
         headers::target_for_server(
             &mut parts.uri,
