@@ -175,7 +175,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn websocket_over_h2_reaches_an_http1_server() {
     let (server, heads) = ws_server(true);
-    let (_lb, port) = start(server);
+    let (lb, port) = start(server);
     let msg = b"\x81\x85hello websocket frames pass untouched";
     let (status, echo) = runtime().block_on(ws_over_h2(port, msg));
     assert_eq!(status, 200, "server saw {:?}", heads.lock().unwrap());
@@ -190,6 +190,10 @@ fn websocket_over_h2_reaches_an_http1_server() {
     assert!(head.contains("\r\nsec-websocket-key: "), "{head}");
     // Rules saw the HTTP/1.1 form of the request.
     assert!(head.contains("\r\nx-seen-method: get\r\n"), "{head}");
+    drop(heads);
+    // As HAProxy, the log shows the server's 101 (the client saw it as 200).
+    let line = lb.expect_line(r#"/chat HTTP/2\.0"$"#, Duration::from_secs(5));
+    assert!(line.contains(" 101 ") && line.contains(" ---- "), "{line}");
 }
 
 #[test]

@@ -73,6 +73,10 @@ pub fn upgrade_response(parts: &mut response::Parts, x: &ExtendedConnect) -> Res
         }
     }
     parts.status = StatusCode::OK;
+    // The log line keeps the server's status, as HAProxy's does.
+    parts
+        .extensions
+        .insert(crate::http::reply::LoggedStatus(101));
     for h in [header::UPGRADE, header::CONNECTION, SEC_ACCEPT] {
         parts.headers.remove(h);
     }
@@ -210,6 +214,10 @@ mod tests {
             .0;
         upgrade_response(&mut ok, &x).unwrap();
         assert_eq!(ok.status, StatusCode::OK);
+        assert_eq!(
+            ok.extensions.get::<crate::http::reply::LoggedStatus>(),
+            Some(&crate::http::reply::LoggedStatus(101))
+        );
         assert!(ok.headers.is_empty(), "{:?}", ok.headers);
 
         let mut bad = http::Response::builder()
