@@ -46,6 +46,37 @@ impl RequestTimes {
     }
 }
 
+/// `%Th`, `%Ti` and `%TR` of the `nth` request (from 0) of a connection, whose head
+/// completed at `head_done`.
+pub fn of_request(
+    state: &crate::http::session::ConnState,
+    nth: u64,
+    head_done: u64,
+) -> RequestTimes {
+    let base = state.phase.base();
+    let h2 = state.h2.get();
+    if h2 && nth > 0 {
+        // Concurrent streams: no idle time of their own.
+        return RequestTimes::default();
+    }
+    let first = if h2 {
+        None
+    } else {
+        state.phase.take_head_start()
+    };
+    let handshake = if nth == 0 {
+        // The accept is a wall-clock date: what it adds to the monotonic wait.
+        let since_accept = state
+            .accept_date
+            .elapsed()
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        since_accept.saturating_sub(head_done.saturating_sub(base))
+    } else {
+        0
+    };
+    RequestTimes::new(base, first, head_done, handshake)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

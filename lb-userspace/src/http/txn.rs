@@ -81,7 +81,7 @@ async fn process(
     let shared = &state.ctx.shared;
     let fe = &shared.frontends[state.frontend];
     let head_done = crate::clock::now_ms();
-    let times = request_times(&state, nth, head_done);
+    let times = crate::http::timing::of_request(&state, nth, head_done);
     // A kept-alive connection's next transaction starts when the previous one ended.
     let accept_date = if nth == 0 {
         state.accept_date
@@ -220,33 +220,6 @@ async fn process(
         }
     }
     Ok(crate::http::forward::forward(&state, rec, t, body, be_idx).await)
-}
-
-/// `%Th`, `%Ti` and `%TR` of the `nth` request (from 0) of a connection, whose head
-/// completed at `head_done`.
-fn request_times(state: &ConnState, nth: u64, head_done: u64) -> crate::http::timing::RequestTimes {
-    let base = state.phase.base();
-    let h2 = state.h2.get();
-    if h2 && nth > 0 {
-        // Concurrent streams: no idle time of their own.
-        return crate::http::timing::RequestTimes::default();
-    }
-    let first = if h2 {
-        None
-    } else {
-        state.phase.take_head_start()
-    };
-    let handshake = if nth == 0 {
-        // The accept is a wall-clock date: what it adds to the monotonic wait.
-        let since_accept = state
-            .accept_date
-            .elapsed()
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        since_accept.saturating_sub(head_done.saturating_sub(base))
-    } else {
-        0
-    };
-    crate::http::timing::RequestTimes::new(base, first, head_done, handshake)
 }
 
 /// Prepares the connection's end for a closing rule, and logs the transaction as HAProxy
