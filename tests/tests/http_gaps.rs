@@ -249,3 +249,49 @@ fn http_send_name_header_names_the_server() {
     assert_eq!(a[0].headers_named("x-srv"), ["alpha"]);
     assert_eq!(b[0].headers_named("x-srv"), ["beta"]);
 }
+
+#[test]
+fn no_http2_stream_is_a_first_request() {
+    // HAProxy 2.6 marks every HTTP/2 stream "not first": the fetch is an HTTP/1 notion.
+    let s1 = HttpBackend::echo("s1");
+    let port = free_port();
+    let _lb = Lb::start(&format!(
+        "{}frontend fe\n    bind 127.0.0.1:{port}\n    \
+         http-request set-header x-first 1 if {{ http_first_req }}\n    \
+         default_backend be\n\nbackend be\n    server s1 {}\n",
+        header(""),
+        s1.addr()
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
+                hyper_util::rt::TokioExecutor::new(),
+                hyper_util::rt::TokioIo::new(tcp),
+            )
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        for path in ["/a", "/b", "/c"] {
+            let req = http::Request::builder()
+                .uri(format!("http://127.0.0.1:{port}{path}"))
+                .body(http_body_util::Empty::new())
+                .unwrap();
+            sender.ready().await.unwrap();
+            let res = sender.send_request(req).await.unwrap();
+            assert_eq!(res.status(), 200);
+        }
+    });
+    let firsts: Vec<bool> = s1
+        .requests()
+        .iter()
+        .map(|q| q.header("x-first").is_some())
+        .collect();
+    assert_eq!(firsts, [false, false, false]);
+}

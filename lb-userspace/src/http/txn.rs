@@ -150,7 +150,8 @@ async fn process(
         txn: HttpTxn::new(parts),
         extras: Extras::default(),
     };
-    t.txn.first_req = nth == 0;
+    // HAProxy 2.6 never reports an HTTP/2 stream as a connection's first request.
+    t.txn.first_req = nth == 0 && !state.h2.get();
     // WebSocket over HTTP/2: rules already see the HTTP/1.1 upgrade `GET` (as in HAProxy).
     t.extras.ext_connect = crate::http::websocket::downgrade_request(&mut t.txn.req);
     {
