@@ -1,7 +1,8 @@
 //! HTTP log timers as HAProxy 2.6 defines them (manual 8.4): `%Th` handshake, `%Ti` idle
 //! time before the request's first byte, `%TR` from that byte to the end of the head,
 //! `%Tq = Th + Ti + TR`, `%Ta = Tt - Th - Ti`, with a slow client that sends its heads in
-//! two parts, on a fresh and on a kept-alive connection. Checked against HAProxy 2.6
+//! two parts, on a fresh and on a kept-alive connection, and HTTP/2 streams. Checked
+//! against HAProxy 2.6
 //! (`cargo xtask reference`).
 
 #![allow(
@@ -83,4 +84,61 @@ fn idle_and_request_times_of_a_slow_client() {
     near(tr, 150, &t);
     assert_eq!(tq, th + ti + tr, "{t:?}");
     assert_eq!(ta, tt - th - ti, "{t:?}");
+}
+
+#[test]
+fn http2_streams_count_idle_time_from_the_last_stream() {
+    let s1 = HttpBackend::echo("s1");
+    let port = free_port();
+    let lb = Lb::start(&format!(
+        "global\n    nbthread 1\n    log stdout format raw local0 info\n\n\
+         defaults\n    mode http\n    log global\n    timeout connect 2s\n    \
+         timeout client 10s\n    timeout server 10s\n\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    \
+         log-format \"T %Th %Ti %TR %Tq %Ta %Tt %HP\"\n    default_backend be\n\n\
+         backend be\n    server s1 {}\n",
+        s1.addr()
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
+                hyper_util::rt::TokioExecutor::new(),
+                hyper_util::rt::TokioIo::new(tcp),
+            )
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for path in ["/h2a", "/h2b"] {
+            let req = http::Request::builder()
+                .uri(format!("http://127.0.0.1:{port}{path}"))
+                .body(http_body_util::Empty::new())
+                .unwrap();
+            sender.ready().await.unwrap();
+            let res = sender.send_request(req).await.unwrap();
+            assert_eq!(res.status(), 200);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    // The first stream waited 300 ms after the preface, the second 200 ms after the first
+    // ended; a stream's head comes in one block (TR 0).
+    let t = timers(&lb, r"\S*/h2a");
+    let [th, ti, tr, tq, ta, tt] = t;
+    assert!((0..50).contains(&th), "{t:?}");
+    near(ti, 300, &t);
+    assert_eq!(tr, 0, "{t:?}");
+    assert_eq!(tq, th + ti, "{t:?}");
+    assert_eq!(ta, tt - th - ti, "{t:?}");
+    let t = timers(&lb, r"\S*/h2b");
+    let [th, ti, tr, _, ta, tt] = t;
+    assert_eq!((th, tr), (0, 0), "{t:?}");
+    near(ti, 200, &t);
+    assert_eq!(ta, tt - ti, "{t:?}");
 }

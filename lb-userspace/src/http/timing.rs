@@ -10,7 +10,9 @@
 //!
 //! Instants are milliseconds of [`crate::clock::now_ms`]: the connection notes when it
 //! began waiting for a request and when the request's first byte arrived; the
-//! transaction computes the timers when the head is complete.
+//! transaction computes the timers when the head is complete. HTTP/2 streams have no
+//! `TR` (their head arrives in one block) and their `Ti` counts from when the connection
+//! last had no active stream, as in HAProxy.
 
 /// The request-side timers of one transaction, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,9 +57,14 @@ pub fn of_request(
 ) -> RequestTimes {
     let base = state.phase.base();
     let h2 = state.h2.get();
-    if h2 && nth > 0 {
-        // Concurrent streams: no idle time of their own.
-        return RequestTimes::default();
+    if h2 {
+        // HTTP/2 (as HAProxy's mux): a stream's idle time runs from when the connection
+        // last had no stream; a stream opened while another is active has none. The base
+        // is cleared while streams run and set again when one ends.
+        state.phase.mark_base(0);
+        if base == 0 {
+            return RequestTimes::default();
+        }
     }
     let first = if h2 {
         None

@@ -339,8 +339,9 @@ pub fn deliver(
 impl ConnState {
     /// The next request is awaited (HTTP/1 keep-alive timer).
     pub fn phase_idle(&self) {
+        // The next request's (or HTTP/2 stream's) idle time counts from here.
+        self.phase.mark_base(crate::clock::now_ms());
         if !self.h2.get() {
-            self.phase.mark_base(crate::clock::now_ms());
             self.phase.set(Phase::Idle);
         }
     }
