@@ -2,8 +2,7 @@
 //! time before the request's first byte, `%TR` from that byte to the end of the head,
 //! `%Tq = Th + Ti + TR`, `%Ta = Tt - Th - Ti`, with a slow client that sends its heads in
 //! two parts, on a fresh and on a kept-alive connection, and HTTP/2 streams. Checked
-//! against HAProxy 2.6
-//! (`cargo xtask reference`).
+//! against HAProxy 2.6 (`cargo xtask reference`).
 
 #![allow(
     clippy::expect_used,
