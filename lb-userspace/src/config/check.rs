@@ -103,7 +103,7 @@ impl CheckDraft {
                 return Err(line.unsupported(format!("http-check {sub}"), RULE_SEQUENCES));
             }
             "disable-on-404" | "send-state" => {
-                return Err(line.unsupported(format!("http-check {sub}"), "HTTP mode"));
+                return Err(line.unsupported(format!("http-check {sub}"), ""));
             }
             _ => return Err(line.bad_value("http-check", sub, "expects 'connect', 'send', 'expect', 'comment', 'set-var', 'unset-var', 'disable-on-404' or 'send-state'")),
         }
@@ -248,7 +248,7 @@ fn parse_http_expect(line: &Line) -> Result<HttpExpect, ConfigError> {
         "string" => HttpExpectMatch::String(pattern.to_owned()),
         "rstring" => HttpExpectMatch::RString(checked_regex(line, kw, pattern)?),
         "hdr" | "fhdr" | "string-lf" | "rstring-lf" => {
-            return Err(line.unsupported(format!("{kw} {what}"), "HTTP mode"));
+            return Err(line.unsupported(format!("{kw} {what}"), ""));
         }
         _ => {
             return Err(line.bad_value(

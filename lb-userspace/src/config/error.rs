@@ -39,7 +39,7 @@ pub enum ErrorKind {
         keyword: String,
     },
     /// A real HAProxy keyword that `lb` does not implement yet.
-    #[error("keyword '{keyword}' is not supported yet (comes with {feature})")]
+    #[error("keyword '{keyword}' is not supported yet{}", comes_with(feature))]
     NotSupportedYet {
         /// The keyword (with its context, e.g. `option httplog`).
         keyword: String,
@@ -316,6 +316,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
+}
+
+/// ` (comes with FEATURE)`, or nothing when no feature is named.
+fn comes_with(feature: &str) -> String {
+    if feature.is_empty() {
+        String::new()
+    } else {
+        format!(" (comes with {feature})")
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ const SUPPORTED: &[&str] = &[
     "pidfile",
     "stats",
     "tune.bufsize",
+    "tune.comp.maxlevel",
     "tune.http.maxhdr",
     "tune.pipesize",
 ];
@@ -58,6 +59,11 @@ pub(crate) fn parse_keyword(g: &mut Global, line: &Line) -> Result<(), ConfigErr
         }
         "tune.bufsize" => g.bufsize = buffer_size(line)? as usize,
         "tune.pipesize" => g.pipesize = Some(buffer_size(line)? as usize),
+        "tune.comp.maxlevel" => {
+            let n = line.required(1, kw, "a numeric value between 1 and 9")?;
+            line.max_args(1, kw)?;
+            g.comp_maxlevel = Some(line.u32_in(kw, n, 1, 9)?);
+        }
         "tune.http.maxhdr" => {
             let n = line.required(1, kw, "a number")?;
             line.max_args(1, kw)?;

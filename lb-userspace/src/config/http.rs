@@ -23,6 +23,10 @@ pub struct HttpProxy {
     /// `option http-buffer-request`: wait for the whole body (up to the buffer size)
     /// before choosing a server.
     pub buffer_request: bool,
+    /// `option checkcache` (backends): block cacheable responses with a `Set-Cookie`.
+    pub checkcache: bool,
+    /// `http-send-name-header NAME` (backends): the server's name in this request header.
+    pub send_name_header: Option<http::HeaderName>,
     /// `http-reuse` (backends).
     pub reuse: HttpReuse,
     /// `retry-on` (backends).
@@ -46,6 +50,8 @@ impl Default for HttpProxy {
             forwardfor: None,
             conn_mode: None,
             buffer_request: false,
+            checkcache: false,
+            send_name_header: None,
             reuse: HttpReuse::Safe,
             retry_on: RetryOn::CONN_FAILURE,
             monitor_uri: None,
@@ -272,6 +278,9 @@ pub(crate) fn parse_option(
         "http-buffer-request" => line.max_args(1, &keyword).map(|()| {
             px.http.buffer_request = line.modifier == Modifier::None;
         }),
+        "checkcache" => require(px, line, &keyword, Cap::Backend)
+            .and_then(|()| line.max_args(1, &keyword))
+            .map(|()| px.http.checkcache = line.modifier == Modifier::None),
         _ => return None,
     };
     Some(r)
@@ -338,6 +347,8 @@ pub(crate) fn parse_keyword(px: &mut ProxyDraft, line: &Line) -> Option<Result<(
         "monitor" => monitor(px, line),
         "errorfile" => errorfile(px, line),
         "errorfiles" => errorfiles(px, line),
+        "errorloc" | "errorloc302" | "errorloc303" => super::http_extra::errorloc(px, line),
+        "http-send-name-header" => super::http_extra::send_name_header(px, line),
         _ => return None,
     };
     Some(r)

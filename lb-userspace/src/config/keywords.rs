@@ -5,7 +5,9 @@
 /// One group of keywords and the feature they belong to. A name ending in `*` is a prefix.
 pub(crate) type Table = &'static [(&'static [&'static str], &'static str)];
 
-const HTTP: &str = "HTTP mode";
+/// HTTP-mode keywords HTTP mode did not bring: no feature is promised for them (the
+/// message says "not supported yet" and nothing more).
+const HTTP: &str = "";
 const SSL: &str = "SSL/TLS";
 const LOG_FMT: &str = "custom log formats";
 const TCP_TUNING: &str = "TCP socket tuning";
@@ -46,14 +48,11 @@ pub(crate) const GLOBAL: Table = &[
 /// Proxy section keywords (`defaults`, `frontend`, `backend`, `listen`).
 #[rustfmt::skip]
 pub(crate) const PROXY: Table = &[
-    (&["capture", "compression", "cookie", "declare", "errorfile", "errorfiles", "errorloc"], HTTP),
-    (&["errorloc302", "errorloc303", "http-after-response", "http-error", "http-request"], HTTP),
-    (&["http-response", "http-reuse", "http-send-name-header", "monitor-uri", "monitor"], HTTP),
-    (&["redirect", "unique-id-format", "unique-id-header", "use-fcgi-app", "stats"], HTTP),
-    (&["max-keep-alive-queue", "max-session-srv-conns"], HTTP),
-    (&["dynamic-cookie-key"], "stick tables and persistence"),
-    (&["persist", "force-persist", "ignore-persist", "use-server"], "stick tables and persistence"),
-    (&["log-format", "log-format-sd", "error-log-format", "log-tag"], LOG_FMT),
+    (&["http-error", "max-keep-alive-queue", "max-session-srv-conns"], HTTP),
+    (&["use-fcgi-app"], "FastCGI"),
+    (&["stats"], "the HTTP statistics page"),
+    (&["persist", "use-server"], "stick tables and persistence"),
+    (&["log-format-sd", "error-log-format", "log-tag"], LOG_FMT),
     (&["backlog"], "listen backlog tuning"),
     (&["dispatch"], "dispatch mode"),
     (&["email-alert"], "email alerts"),
@@ -64,7 +63,6 @@ pub(crate) const PROXY: Table = &[
     (&["disabled", "enabled"], "disabled proxies"),
     (&["load-server-state-from-file", "server-state-file-name"], "server state files"),
     (&["rate-limit"], "rate limiting"),
-    (&["retry-on"], "retry-on conditions"),
     (&["server-template"], "server templates and DNS resolvers"),
     (&["source"], "source address selection"),
     (&["clitcpka-cnt", "clitcpka-idle", "clitcpka-intvl"], TCP_TUNING),
@@ -76,13 +74,13 @@ pub(crate) const PROXY: Table = &[
 /// `option` names.
 #[rustfmt::skip]
 pub(crate) const OPTIONS: Table = &[
-    (&["httplog", "httpslog", "forwardfor", "http-server-close", "httpclose", "http-keep-alive"], HTTP),
-    (&["http-pretend-keepalive", "http-buffer-request", "http-ignore-probes", "http-no-delay"], HTTP),
-    (&["http-use-proxy-header", "http-restrict-req-hdr-names", "originalto", "checkcache"], HTTP),
+    (&["httpslog"], SSL),
+    (&["http-pretend-keepalive", "http-ignore-probes", "http-no-delay"], HTTP),
+    (&["http-use-proxy-header", "http-restrict-req-hdr-names", "originalto"], HTTP),
     (&["accept-invalid-http-request", "accept-invalid-http-response", "disable-h2-upgrade"], HTTP),
     (&["h1-case-adjust-bogus-client", "h1-case-adjust-bogus-server", "idle-close-on-response"], HTTP),
     (&["http_proxy"], HTTP),
-    (&["dontlognull", "dontlog-normal", "log-separate-errors", "logasap", "log-health-checks"], "logging options"),
+    (&["dontlog-normal", "logasap", "log-health-checks"], "logging options"),
     (&["ssl-hello-chk", "smtpchk", "mysql-check", "pgsql-check", "redis-check", "ldap-check"], OTHER_CHECKS),
     (&["spop-check", "external-check"], OTHER_CHECKS),
     (&["tcpka", "clitcpka", "srvtcpka", "nolinger", "tcp-smart-accept", "tcp-smart-connect"], TCP_TUNING),
@@ -125,7 +123,6 @@ pub(crate) const SERVER: Table = &[
     (&["send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn"], SSL),
     (&["proxy-v2-options", "check-send-proxy"], PROXY_PROTO),
     (&["agent-check", "no-agent-check", "agent-addr", "agent-inter", "agent-port", "agent-send"], "agent checks"),
-    (&["cookie", "stick", "non-stick"], "stick tables and persistence"),
     (&["error-limit", "observe", "on-error", "on-marked-down", "on-marked-up"], "observe/on-error reactions"),
     (&["init-addr", "resolvers", "resolve-net", "resolve-opts", "resolve-prefer"], "server templates and DNS resolvers"),
     (&["maxqueue", "minconn"], "dynamic server limits (minconn/fullconn)"),
@@ -169,7 +166,8 @@ mod tests {
             Some("more tuning parameters")
         );
         assert_eq!(feature(GLOBAL, "bogus"), None);
-        assert_eq!(feature(OPTIONS, "httplog"), Some(HTTP));
+        assert_eq!(feature(OPTIONS, "httplog"), None);
+        assert_eq!(feature(OPTIONS, "http-no-delay"), Some(HTTP));
         assert_eq!(feature(SERVER, "proxy-v2-options"), Some(PROXY_PROTO));
         assert_eq!(feature(SERVER, "send-proxy"), None);
         assert_eq!(feature(BIND, "accept-proxy"), None);

@@ -15,6 +15,7 @@ pub mod error;
 mod finalize;
 mod global;
 pub mod http;
+mod http_extra;
 mod http_rules;
 pub mod httplog;
 mod keywords;

@@ -104,6 +104,8 @@ pub struct Global {
     pub stats_maxconn: Option<u32>,
     /// `tune.http.maxhdr N`: most header fields in a request or response (default 101).
     pub http_maxhdr: Option<usize>,
+    /// `tune.comp.maxlevel N` (1 to 9): the compression level (default 1).
+    pub comp_maxlevel: Option<u32>,
 }
 
 /// Privilege level of a runtime API connection (`level user|operator|admin`), ordered.

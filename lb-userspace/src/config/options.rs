@@ -9,7 +9,13 @@ use super::proxy::{Cap, require};
 /// The options we implement.
 const SUPPORTED: &[&str] = &[
     "allbackups",
+    "checkcache",
     "dontlognull",
+    "forwardfor",
+    "http-buffer-request",
+    "http-keep-alive",
+    "http-server-close",
+    "httpclose",
     "httpchk",
     "httplog",
     "log-separate-errors",

@@ -17,7 +17,7 @@ const UNSUPPORTED_SECTIONS: &[(&str, &str)] = &[
     ("resolvers", "DNS resolvers"),
     ("mailers", "email alerts"),
     ("program", "master-worker mode"),
-    ("cache", "HTTP mode"),
+    ("cache", "the HTTP cache"),
     ("ring", "log rings"),
     ("log-forward", "log forwarding"),
     ("fcgi-app", "FastCGI"),

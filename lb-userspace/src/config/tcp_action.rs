@@ -474,7 +474,7 @@ fn switch_mode(px: &ProxyDraft, line: &Line, kw: &str) -> ConfigError {
     if let Err(e) = condition(RuleSet::Content, px, line, kw, next) {
         return e;
     }
-    line.unsupported(format!("{kw} http"), "HTTP mode")
+    line.unsupported(format!("{kw} http"), "")
 }
 
 /// The optional `if|unless <condition>` starting at word `i`.

@@ -376,13 +376,24 @@ pub(crate) fn push_down_warnings(config: &super::model::Config) -> Vec<ConfigErr
         .iter()
         .map(|f| &f.rules)
         .chain(config.backends.iter().map(|b| &b.rules));
-    rule_sets
+    let tcp = rule_sets
         .flat_map(|r| r.connection.iter().chain(&r.content))
         .filter(|rule| matches!(rule.action, crate::rules::Action::XdpDeny(_)))
-        .map(|rule| {
+        .map(|rule| &rule.location);
+    // `http-request xdp-deny` (and the same action in the other HTTP rule lists).
+    let http = config
+        .frontends
+        .iter()
+        .map(|f| &f.http_rules)
+        .chain(config.backends.iter().map(|b| &b.http_rules))
+        .flat_map(|r| r.request.iter().chain(&r.response).chain(&r.after_response))
+        .filter(|rule| matches!(rule.action, crate::http_rules::HttpAction::XdpDeny(_)))
+        .map(|rule| &rule.location);
+    tcp.chain(http)
+        .map(|location| {
             let reason =
                 "'xdp-deny' has no effect: no 'xdp' section loads the XDP guard".to_owned();
-            ConfigError::new(rule.location.clone(), ErrorKind::Consistency(reason))
+            ConfigError::new(location.clone(), ErrorKind::Consistency(reason))
         })
         .collect()
 }
@@ -630,6 +641,30 @@ mod tests {
         let config = crate::config::parse_str(text, Path::new("t.cfg")).unwrap();
         assert_eq!(config.warnings.len(), 1);
         assert_eq!(config.warnings[0].location.line, 3);
+        assert!(
+            config.warnings[0]
+                .to_string()
+                .contains("'xdp-deny' has no effect")
+        );
+        let with_guard = format!("{text}xdp\n interface lo\n");
+        let config = crate::config::parse_str(&with_guard, Path::new("t.cfg")).unwrap();
+        assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn http_push_down_without_a_guard_is_a_warning() {
+        let text = "defaults
+ mode http
+frontend fe
+ bind 127.0.0.1:1
+ http-request xdp-deny if { path /ban }
+ default_backend be
+backend be
+ server s 127.0.0.1:2
+";
+        let config = crate::config::parse_str(text, Path::new("t.cfg")).unwrap();
+        let lines: Vec<_> = config.warnings.iter().map(|w| w.location.line).collect();
+        assert_eq!(lines, [5], "{:?}", config.warnings);
         assert!(
             config.warnings[0]
                 .to_string()

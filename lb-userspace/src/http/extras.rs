@@ -35,6 +35,9 @@ pub struct Extras {
     pub request_line: Option<String>,
     /// `%ID`.
     pub unique_id: Option<String>,
+    /// The request was an HTTP/2 extended `CONNECT` (WebSocket over HTTP/2), sent to the
+    /// server as an HTTP/1.1 upgrade.
+    pub ext_connect: Option<crate::http::websocket::ExtendedConnect>,
     /// The request method and version, for the response-side decisions.
     method: Option<Method>,
     version: Option<Version>,

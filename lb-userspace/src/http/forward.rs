@@ -87,7 +87,8 @@ pub async fn forward(
     };
     let txn = &mut t.txn;
     let upgrade = headers::wants_upgrade(&txn.req.headers, txn.req.version)
-        || txn.req.method == Method::CONNECT;
+        || txn.req.method == Method::CONNECT
+        || t.extras.ext_connect.is_some();
     let client_upgrade = if upgrade {
         txn.req.extensions.remove::<hyper::upgrade::OnUpgrade>()
     } else {
@@ -210,6 +211,16 @@ pub async fn forward(
             Ok(a) => a,
             Err(status) => return finish_local(state, rec, t, Some(be_idx), status, false),
         };
+        if t.extras.ext_connect.is_some() && att.server.cfg.proto_h2 {
+            // RFC 8441 toward an HTTP/2 server is not implemented: refuse plainly rather
+            // than send a `GET` the server cannot upgrade.
+            let reason =
+                "WebSocket over HTTP/2 toward a 'proto h2' server is not supported, answered 502";
+            crate::http::reject::log(&be.cfg.name, &state.client, &reason);
+            rec.log.server = Some(Arc::clone(&att.server));
+            rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Connect);
+            return finish_local(state, rec, t, Some(be_idx), 502, false);
+        }
         let (mut parts, body) = req.into_parts();
         headers::target_for_server(
             &mut parts.uri,
@@ -220,6 +231,11 @@ pub async fn forward(
         );
         if att.server.cfg.proto_h2 {
             headers::connection_h2(&mut parts.headers);
+        }
+        if let Some(name) = &be.cfg.http.send_name_header
+            && let Ok(v) = HeaderValue::from_str(&att.server.cfg.name)
+        {
+            parts.headers.insert(name.clone(), v);
         }
         let sent_at = Instant::now();
         let outcome = upstream::send(
@@ -513,6 +529,14 @@ fn respond(
         tunnel_conn = Some(hyper::upgrade::on(&mut res));
     }
     let (mut parts, body) = res.into_parts();
+    if let Some(x) = &t.extras.ext_connect
+        && let Err(e) = crate::http::websocket::upgrade_response(&mut parts, x)
+    {
+        crate::http::reject::log_response(&be.cfg.name, &state.client, &e);
+        rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Headers);
+        drop(tunnel_conn);
+        return finish_local(state, rec, t, Some(be_idx), 502, false);
+    }
     if state.h2.get() {
         headers::connection_h2(&mut parts.headers);
     } else {
@@ -542,6 +566,28 @@ fn respond(
         };
         t.txn.res = None;
         rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Headers);
+        // Not a valid response any more: HAProxy logs `%Tr` as -1.
+        rec.tr_ms = None;
+        let res = crate::http::phases::reply_response(state, Some(be_idx), reply);
+        return deliver(state, rec, t, Some(be_idx), res, Some(att.slot), None, true);
+    }
+    // `option checkcache`: a cacheable response must not carry the server's cookie.
+    if be.cfg.http.checkcache
+        && t.txn
+            .res
+            .as_ref()
+            .is_some_and(|r| crate::http::checkcache::blocks(&t.txn.req.method, r))
+    {
+        tracing::error!(
+            "Blocking cacheable cookie in response from instance {}, server {}.",
+            be.cfg.name,
+            att.server.cfg.name
+        );
+        drop(body);
+        t.txn.res = None;
+        rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Headers);
+        rec.tr_ms = None;
+        let reply = crate::http_rules::Reply::error(502, crate::http_rules::ReplyCause::Deny);
         let res = crate::http::phases::reply_response(state, Some(be_idx), reply);
         return deliver(state, rec, t, Some(be_idx), res, Some(att.slot), None, true);
     }

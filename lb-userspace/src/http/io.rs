@@ -65,6 +65,11 @@ pub struct PhaseCell {
     write_blocked: AtomicBool,
     /// hyper is being taken off a parked connection: its shutdown must leave the socket.
     parking: AtomicBool,
+    /// When the connection began waiting for the current request (end of the handshake
+    /// or of the previous transaction), in [`crate::clock::now_ms`] milliseconds.
+    base_ms: AtomicU64,
+    /// When the first byte of the current request head arrived (0: not seen).
+    head_start_ms: AtomicU64,
 }
 
 const NONE: u8 = u8::MAX;
@@ -92,6 +97,8 @@ impl PhaseCell {
             read_blocked: AtomicBool::new(false),
             write_blocked: AtomicBool::new(false),
             parking: AtomicBool::new(false),
+            base_ms: AtomicU64::new(crate::clock::now_ms()),
+            head_start_ms: AtomicU64::new(0),
         })
     }
 
@@ -106,6 +113,29 @@ impl PhaseCell {
     /// While set, shutting the I/O down leaves the socket open (hyper is being detached).
     pub fn set_parking(&self, on: bool) {
         self.parking.store(on, Relaxed);
+    }
+
+    /// The connection begins waiting for a request at `ms` (`%Ti` counts from there).
+    pub fn mark_base(&self, ms: u64) {
+        self.base_ms.store(ms, Relaxed);
+    }
+
+    /// When the connection began waiting for the current request.
+    pub fn base(&self) -> u64 {
+        self.base_ms.load(Relaxed)
+    }
+
+    /// The first byte of a request head arrived at `ms` (kept if one was already noted).
+    pub fn mark_head_start(&self, ms: u64) {
+        let _ = self
+            .head_start_ms
+            .compare_exchange(0, ms.max(1), Relaxed, Relaxed);
+    }
+
+    /// When the current request's first byte arrived, if it was noted; forgets it for the
+    /// next request.
+    pub fn take_head_start(&self) -> Option<u64> {
+        Some(self.head_start_ms.swap(0, Relaxed)).filter(|&v| v != 0)
     }
 
     /// Moves to `phase` (re-arms the timer).
@@ -302,6 +332,11 @@ impl AsyncRead for ClientIo {
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(&this.prefix.split_to(n));
             this.phase.read_blocked.store(false, Relaxed);
+            // Pipelined bytes a detached parser had read: the next head has begun.
+            if this.phase.get() == Phase::Idle {
+                this.phase.mark_head_start(crate::clock::now_ms());
+                this.phase.set(Phase::Head);
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
@@ -310,8 +345,12 @@ impl AsyncRead for ClientIo {
                 this.phase.read_blocked.store(false, Relaxed);
                 let n = buf.filled().len() - before;
                 this.bytes_in.fetch_add(n as u64, Relaxed);
-                if n > 0 && matches!(this.phase.get(), Phase::Idle) {
-                    this.phase.set(Phase::Head);
+                if n > 0 && matches!(this.phase.get(), Phase::Idle | Phase::New) {
+                    // `%Ti`/`%TR` split at the head's first byte.
+                    this.phase.mark_head_start(crate::clock::now_ms());
+                    if this.phase.get() == Phase::Idle {
+                        this.phase.set(Phase::Head);
+                    }
                 }
                 this.rearm(n > 0);
                 Poll::Ready(Ok(()))

@@ -32,6 +32,8 @@ pub struct HttpTxn {
     /// any more (HAProxy's behaviour in response rules); `req` keeps what
     /// `method` and `capture.req.*` read.
     pub req_released: bool,
+    /// The request is the first of its client connection (`http_first_req`).
+    pub first_req: bool,
 }
 
 impl HttpTxn {
@@ -44,12 +46,14 @@ impl HttpTxn {
             req_captures: Vec::new(),
             res_captures: Vec::new(),
             req_released: false,
+            first_req: false,
         }
     }
 }
 
 pub mod body;
 pub mod buffer;
+pub mod checkcache;
 pub mod errors;
 pub mod forward;
 pub mod headers;
@@ -57,8 +61,11 @@ pub mod io;
 pub mod normalize;
 pub mod phases;
 pub mod pool;
+pub mod reject;
 pub mod reply;
 pub mod session;
+pub mod timing;
 pub mod tunnel;
 pub mod txn;
 pub mod upstream;
+pub mod websocket;

@@ -99,6 +99,14 @@ fn check_h2_headers(headers: &HeaderMap) -> Result<(), Reject> {
 
 fn check_target(parts: &Parts) -> Result<(), Reject> {
     let uri = &parts.uri;
+    if parts.method == Method::CONNECT && parts.extensions.get::<hyper::ext::Protocol>().is_some() {
+        // HTTP/2 extended CONNECT (RFC 8441) carries a path like any request.
+        return if uri.path().starts_with('/') && uri.authority().is_some() {
+            Ok(())
+        } else {
+            Err(Reject::Target)
+        };
+    }
     if parts.method == Method::CONNECT {
         // Authority-form only (HTTP/2 CONNECT carries :authority, which the URI holds).
         return match (uri.authority(), uri.path_and_query()) {

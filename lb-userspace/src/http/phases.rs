@@ -13,6 +13,7 @@ use crate::http::HttpTxn;
 use crate::http::body::{ReqBody, ResBody};
 use crate::http::session::ConnState;
 use crate::http::txn::base_ctx;
+use crate::http_rules::engine::{Phase, eval_list};
 use crate::http_rules::reply::ErrorPage;
 use crate::http_rules::{HttpRuleHost, HttpRules, HttpVerdict, Reply};
 use crate::log::syslog::Level;
@@ -112,6 +113,7 @@ pub async fn request_rules(
             }
             v
         };
+        log_request_stop(state, rules, cursor, be_name, &verdict);
         match verdict {
             HttpVerdict::Continue | HttpVerdict::Allow => return RequestOutcome::Continue,
             HttpVerdict::Reply(r) => return RequestOutcome::Respond(*r),
@@ -142,6 +144,13 @@ pub async fn request_rules(
                     }
                     // Timed out: HAProxy goes on with what it has (here: nothing more).
                     Err(_) => {
+                        let proxy =
+                            be_name.unwrap_or(&state.ctx.shared.frontends[state.frontend].cfg.name);
+                        crate::http::reject::log(
+                            proxy,
+                            &state.client,
+                            &"body not received within 'wait-for-body time' (answered 408)",
+                        );
                         return RequestOutcome::Respond(Reply::error(
                             408,
                             crate::http_rules::ReplyCause::BadRequest,
@@ -151,6 +160,35 @@ pub async fn request_rules(
                 }
             }
         }
+    }
+}
+
+/// Prints why a request rule list stopped, when it refused the request (`cursor` is past
+/// the rule that stopped it, over `http-request` then `redirect` rules).
+fn log_request_stop(
+    state: &ConnState,
+    rules: &HttpRules,
+    cursor: usize,
+    be_name: Option<&str>,
+    verdict: &HttpVerdict,
+) {
+    let (cause, status) = match verdict {
+        HttpVerdict::Reply(r) | HttpVerdict::Tarpit(r) => (Some(r.cause), Some(r.status.as_u16())),
+        HttpVerdict::Reject | HttpVerdict::SilentDrop => (None, None),
+        _ => return,
+    };
+    let Some(i) = cursor.checked_sub(1) else {
+        return;
+    };
+    let rule = rules
+        .request
+        .get(i)
+        .or_else(|| rules.redirects.get(i - rules.request.len()));
+    if let Some(rule) = rule
+        && let Some(reason) = crate::http::reject::rule_reason("http-request", rule, cause, status)
+    {
+        let proxy = be_name.unwrap_or(&state.ctx.shared.frontends[state.frontend].cfg.name);
+        crate::http::reject::log(proxy, &state.client, &reason);
     }
 }
 
@@ -176,17 +214,48 @@ pub fn response_rules(
         let mut sctx = base_ctx(state);
         sctx.be_name = be_name;
         let mut host = HttpHost::new(state.tracking.as_ref());
-        let v = if response {
-            crate::http_rules::eval_response(rules, txn, &sctx, &mut host)
+        let (phase, list, directive) = if response {
+            (Phase::Response, &rules.response, "http-response")
         } else {
-            crate::http_rules::eval_after_response(rules, txn, &sctx, &mut host)
+            (
+                Phase::AfterResponse,
+                &rules.after_response,
+                "http-after-response",
+            )
         };
+        let mut cursor = 0;
+        let v = eval_list(
+            phase,
+            list,
+            rules.strict,
+            txn,
+            &sctx,
+            &mut host,
+            &mut cursor,
+        );
         if host.log_level.is_some() {
             *log_level = host.log_level;
         }
         match v {
             HttpVerdict::Continue | HttpVerdict::Allow => {}
-            other => return Some(other),
+            other => {
+                let (cause, status) = match &other {
+                    HttpVerdict::Reply(r) | HttpVerdict::Tarpit(r) => {
+                        (Some(r.cause), Some(r.status.as_u16()))
+                    }
+                    // A closing verdict answers 502 in response rules.
+                    _ => (None, Some(502)),
+                };
+                if let Some(rule) = cursor.checked_sub(1).and_then(|i| list.get(i))
+                    && let Some(reason) =
+                        crate::http::reject::rule_reason(directive, rule, cause, status)
+                {
+                    let proxy =
+                        be_name.unwrap_or(&state.ctx.shared.frontends[state.frontend].cfg.name);
+                    crate::http::reject::log_response(proxy, &state.client, &reason);
+                }
+                return Some(other);
+            }
         }
     }
     None
@@ -222,7 +291,16 @@ pub fn reply_response(state: &ConnState, be_idx: Option<usize>, reply: Reply) ->
             res
         }
     };
-    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // An `errorloc` page is a redirection that replaces the error, status included.
+    let errorloc = reply.error_page != ErrorPage::None
+        && matches!(res.status().as_u16(), 302 | 303)
+        && res.headers().contains_key(http::header::LOCATION);
+    if errorloc {
+        crate::http::reply::mark_replaced_status(&mut res, status);
+    } else {
+        *res.status_mut() =
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
     let headers = res.headers_mut();
     for (n, v) in reply.headers {
         headers.append(n, v);

@@ -264,7 +264,7 @@ fn sweep() {
 }
 
 #[cfg(test)]
-mod tests {
+mod need_tests {
     use super::*;
 
     fn server(purge: u64, max: Option<u32>) -> Server {
@@ -327,3 +327,7 @@ mod tests {
         assert_eq!(s.allowed(), 0);
     }
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;

@@ -49,3 +49,16 @@ pub fn message(m: &ErrorMessage, close: bool) -> Response<ResBody> {
     }
     res
 }
+
+/// The status the log line reports when it differs from the one sent: an `errorloc`
+/// redirection replaces an error, whose status HAProxy logs (response extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedStatus(pub u16);
+
+/// Marks `res` with the error `status` it stands for, when a page of another status (an
+/// `errorloc` redirection) answered it.
+pub fn mark_replaced_status(res: &mut Response<ResBody>, status: u16) {
+    if res.status().as_u16() != status {
+        res.extensions_mut().insert(LoggedStatus(status));
+    }
+}

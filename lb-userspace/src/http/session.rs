@@ -125,9 +125,16 @@ pub async fn serve(
                 .any(|b| !b.cfg.http_rules.is_empty());
         any_rules.then(Vars::default)
     });
+    // The handshake (PROXY header...) is over: `%Ti` counts from here, `%TR` from the
+    // first byte that ends the wait below.
+    let ready = crate::clock::now_ms();
     let h2 = detect_h2(&conn, timers).await;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&conn);
     let phase = PhaseCell::new(if h2 { Phase::Multiplexed } else { Phase::New });
+    phase.mark_base(ready);
+    if !h2 {
+        phase.mark_head_start(crate::clock::now_ms());
+    }
     let pages = raw_pages(&ctx, accepted.frontend);
     let io = ClientIo::new(conn, timers, std::sync::Arc::clone(&phase), pages);
     let bytes_in = std::sync::Arc::clone(&io.bytes_in);
@@ -164,7 +171,9 @@ pub async fn serve(
         builder
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(bufsize).unwrap_or(u32::MAX))
-            .max_concurrent_streams(100);
+            .max_concurrent_streams(100)
+            // RFC 8441: WebSocket over HTTP/2 (see `http::websocket`).
+            .enable_connect_protocol();
         let conn = builder.serve_connection(TokioIo::new(io), service);
         tokio::select! {
             r = conn => r,

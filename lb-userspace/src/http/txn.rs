@@ -53,6 +53,11 @@ pub struct Record {
     pub level: Option<Option<crate::log::syslog::Level>>,
     /// Size of the response head sent to the client (for `%B`).
     pub head_bytes: u64,
+    /// `%Th`, `%Ti`, `%TR`: what happened before `started`.
+    pub times: crate::http::timing::RequestTimes,
+    /// The request was not fully analysed (closed by `reject`/`silent-drop`, held by
+    /// `tarpit`): HAProxy logs `%TR` as -1 then.
+    pub no_treq: bool,
 }
 
 /// A transaction on its way: the request as rules see it, and the persistence,
@@ -75,10 +80,13 @@ async fn process(
     state.requests.set(nth + 1);
     let shared = &state.ctx.shared;
     let fe = &shared.frontends[state.frontend];
+    let head_done = crate::clock::now_ms();
+    let times = crate::http::timing::of_request(&state, nth, head_done);
+    // A kept-alive connection's next transaction starts when the previous one ended.
     let accept_date = if nth == 0 {
         state.accept_date
     } else {
-        std::time::SystemTime::now()
+        std::time::SystemTime::now() - Duration::from_millis(times.ti + times.treq)
     };
     let mut rec = Record {
         log: StreamLog::new(state.client, accept_date, state.frontend),
@@ -87,6 +95,8 @@ async fn process(
         tr_ms: None,
         level: None,
         head_bytes: 0,
+        times,
+        no_treq: false,
     };
     if let Some(t) = &state.tracking {
         t.inc_http_req(crate::clock::now_ms());
@@ -140,6 +150,10 @@ async fn process(
         txn: HttpTxn::new(parts),
         extras: Extras::default(),
     };
+    // HAProxy 2.6 never reports an HTTP/2 stream as a connection's first request.
+    t.txn.first_req = nth == 0 && !state.h2.get();
+    // WebSocket over HTTP/2: rules already see the HTTP/1.1 upgrade `GET` (as in HAProxy).
+    t.extras.ext_connect = crate::http::websocket::downgrade_request(&mut t.txn.req);
     {
         let sctx = base_ctx(&state);
         let facts = crate::http::log::HttpLogFacts::new(accept_date);
@@ -162,7 +176,7 @@ async fn process(
     {
         RequestOutcome::Continue => {}
         RequestOutcome::Respond(r) => return Ok(deliver_reply(&state, rec, t, None, r)),
-        RequestOutcome::Close { silent } => return Err(close(&state, silent)),
+        RequestOutcome::Close { silent } => return Err(close(&state, rec, t, None, silent)),
     }
     let be_idx = match state.fixed_backend {
         Some(b) => Some(b),
@@ -173,7 +187,14 @@ async fn process(
         }
     };
     let Some(be_idx) = be_idx else {
-        rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Request);
+        // HAProxy stays on the frontend, which has no server: `SC--`, no `%TR`.
+        crate::http::reject::log(
+            &fe.cfg.name,
+            &state.client,
+            &"matched no backend (no default_backend), answered 503",
+        );
+        rec.log.termination = Termination::new(TermCause::ServerAbort, TermPhase::Connect);
+        rec.no_treq = true;
         return Ok(finish_local(&state, rec, t, None, 503, false));
     };
     let be = &shared.backends.list[be_idx];
@@ -194,17 +215,38 @@ async fn process(
             RequestOutcome::Respond(r) => {
                 return Ok(deliver_reply(&state, rec, t, Some(be_idx), r));
             }
-            RequestOutcome::Close { silent } => return Err(close(&state, silent)),
+            RequestOutcome::Close { silent } => {
+                return Err(close(&state, rec, t, Some(be_idx), silent));
+            }
         }
     }
     Ok(crate::http::forward::forward(&state, rec, t, body, be_idx).await)
 }
 
-/// Prepares the connection's end for a closing rule.
-fn close(state: &ConnState, silent: bool) -> Closed {
+/// Prepares the connection's end for a closing rule, and logs the transaction as HAProxy
+/// does (no status, `PR--`).
+fn close(
+    state: &Rc<ConnState>,
+    mut rec: Record,
+    t: Txn,
+    be_idx: Option<usize>,
+    silent: bool,
+) -> Closed {
     if silent {
         crate::sys::sock::prepare_silent_close(state.fd);
     }
+    rec.log.backend = be_idx;
+    rec.log.termination = Termination::new(TermCause::Proxy, TermPhase::Request);
+    rec.no_treq = true;
+    let mut end = Done {
+        state: Rc::clone(state),
+        rec,
+        slot: None,
+        conn: None,
+        be_counted: false,
+        t: Some(t),
+    };
+    end.finish(false, 0);
     Closed
 }
 
@@ -218,8 +260,14 @@ pub fn deliver_reply(
 ) -> Response<ResBody> {
     rec.log.backend = be_idx;
     rec.log.termination = match r.cause {
-        crate::http_rules::ReplyCause::Deny | crate::http_rules::ReplyCause::Tarpit => {
+        crate::http_rules::ReplyCause::Deny => {
             Termination::new(TermCause::Proxy, TermPhase::Request)
+        }
+        crate::http_rules::ReplyCause::Tarpit => {
+            // HAProxy counts the tarpit delay as queue time (`%Tw`).
+            rec.log.tw_ms = Some(ms(rec.started.elapsed()));
+            rec.no_treq = true;
+            Termination::new(TermCause::Proxy, TermPhase::Tarpit)
         }
         crate::http_rules::ReplyCause::RewriteFailed => {
             Termination::new(TermCause::Internal, TermPhase::Request)
@@ -272,7 +320,10 @@ pub fn deliver(
         .res
         .take()
         .unwrap_or_else(|| Response::new(()).into_parts().0);
-    rec.status = parts.status.as_u16();
+    rec.status = parts
+        .extensions
+        .get::<reply::LoggedStatus>()
+        .map_or(parts.status.as_u16(), |s| s.0);
     rec.head_bytes = head_size(&parts, &body);
     let end = Done {
         state: Rc::clone(state),
@@ -288,6 +339,8 @@ pub fn deliver(
 impl ConnState {
     /// The next request is awaited (HTTP/1 keep-alive timer).
     pub fn phase_idle(&self) {
+        // The next request's (or HTTP/2 stream's) idle time counts from here.
+        self.phase.mark_base(crate::clock::now_ms());
         if !self.h2.get() {
             self.phase.set(Phase::Idle);
         }
@@ -321,7 +374,8 @@ pub fn finish_local(
     let be = be_idx.map(|b| &shared.backends.list[b].cfg.http);
     let page = reply::page(fe, be, status);
     rec.log.backend = be_idx;
-    let res = reply::message(&page, close && !state.h2.get());
+    let mut res = reply::message(&page, close && !state.h2.get());
+    reply::mark_replaced_status(&mut res, status);
     deliver(state, rec, t, be_idx, res, None, None, be_idx.is_some())
 }
 
@@ -376,7 +430,7 @@ impl TxnEnd for Done {
         let log = &mut self.rec.log;
         log.bytes_out = bytes + self.rec.head_bytes;
         log.bytes_in = state.bytes_in.load(std::sync::atomic::Ordering::Relaxed);
-        log.tt_ms = ms(self.rec.started.elapsed());
+        log.tt_ms = self.rec.times.before_head() + ms(self.rec.started.elapsed());
         if !complete && log.termination == Termination::NORMAL {
             log.termination = Termination::new(TermCause::ClientAbort, TermPhase::Data);
         }
@@ -431,13 +485,20 @@ impl Done {
         let be = log.backend.map(|b| &shared.backends.list[b]);
         let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let mut facts = crate::http::log::HttpLogFacts::new(log.accept_date);
-        facts.request_date = log.accept_date;
-        facts.treq_ms = 0;
+        let times = self.rec.times;
+        facts.request_date = log.accept_date + Duration::from_millis(times.th + times.ti);
+        facts.th_ms = signed(times.th);
+        facts.ti_ms = signed(times.ti);
+        facts.treq_ms = if self.rec.no_treq {
+            -1
+        } else {
+            signed(times.treq)
+        };
         facts.tw_ms = log.tw_ms.map_or(-1, signed);
         facts.tc_ms = log.tc_ms.map_or(-1, signed);
         facts.tr_ms = self.rec.tr_ms.map_or(-1, signed);
         facts.tt_ms = signed(log.tt_ms);
-        facts.ta_ms = facts.tt_ms;
+        facts.ta_ms = facts.tt_ms - facts.th_ms - facts.ti_ms;
         facts.status = (self.rec.status != 0).then_some(self.rec.status);
         facts.bytes_out = log.bytes_out;
         facts.bytes_in = log.bytes_in;

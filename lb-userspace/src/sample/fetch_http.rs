@@ -132,6 +132,8 @@ pub enum HttpKind {
     Ver(Dir),
     /// `status`: the response status code.
     Status,
+    /// `http_first_req`: the request is the first of its client connection.
+    FirstReq,
     /// `http_auth(userlist)`: the `Authorization` credentials are valid.
     Auth(UserlistRef),
     /// `http_auth_group(userlist)`: the authenticated user (groups in ACLs).
@@ -229,6 +231,7 @@ const KEYWORDS: &[&str] = &[
     "res.ver",
     "resp_ver",
     "status",
+    "http_first_req",
     "http_auth",
     "http_auth_group",
     "http_auth_type",
@@ -382,6 +385,7 @@ impl HttpFetch {
             "req.ver" | "req_ver" => K::Ver(Dir::Req),
             "res.ver" | "resp_ver" => K::Ver(Dir::Res),
             "status" => K::Status,
+            "http_first_req" => K::FirstReq,
             "http_auth" | "http_auth_group" => {
                 let [list] = args else {
                     return Err(bad(keyword, "expects a userlist name"));
@@ -446,7 +450,7 @@ impl HttpFetch {
                 as_: HdrAs::Int, ..
             } => SampleType::Int,
             K::Hdr { as_: HdrAs::Ip, .. } | K::UrlIp => SampleType::Addr,
-            K::Auth(_) => SampleType::Bool,
+            K::Auth(_) | K::FirstReq => SampleType::Bool,
             _ => SampleType::Str,
         }
     }
@@ -693,6 +697,7 @@ impl HttpFetch {
                 Sample::Str(Cow::Borrowed(version_number(v)?))
             }
             K::Status => Sample::Int(i64::from(txn.res.as_ref()?.status.as_u16())),
+            K::FirstReq => Sample::Bool(txn.first_req),
             K::Auth(list) => Sample::Bool(authenticated(txn, list).is_some()),
             K::AuthGroup(list) => Sample::Str(Cow::Owned(authenticated(txn, list)?)),
             K::AuthType => {

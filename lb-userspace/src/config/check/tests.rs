@@ -152,11 +152,11 @@ fn http_check_errors() {
     );
     assert_eq!(
         err("http-check expect hdr name x"),
-        "parsing [t.cfg:3] : keyword 'http-check expect hdr' is not supported yet (comes with HTTP mode)"
+        "parsing [t.cfg:3] : keyword 'http-check expect hdr' is not supported yet"
     );
     assert_eq!(
         err("http-check disable-on-404"),
-        "parsing [t.cfg:3] : keyword 'http-check disable-on-404' is not supported yet (comes with HTTP mode)"
+        "parsing [t.cfg:3] : keyword 'http-check disable-on-404' is not supported yet"
     );
     assert!(err("http-check bogus").contains("invalid value 'bogus'"));
     let mut d = draft(&["option httpchk", "http-check expect status 200"]);

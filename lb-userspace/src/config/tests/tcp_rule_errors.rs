@@ -184,11 +184,11 @@ fn action_errors() {
         ),
         (
             "tcp-request content switch-mode http",
-            "keyword 'tcp-request content switch-mode http' is not supported yet (comes with HTTP mode)",
+            "keyword 'tcp-request content switch-mode http' is not supported yet",
         ),
         (
             "tcp-request content switch-mode http proto h2 if TRUE",
-            "keyword 'tcp-request content switch-mode http' is not supported yet (comes with HTTP mode)",
+            "keyword 'tcp-request content switch-mode http' is not supported yet",
         ),
         (
             "tcp-request content switch-mode tcp",

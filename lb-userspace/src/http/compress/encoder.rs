@@ -2,6 +2,8 @@
 //! algorithm's window (gzip/deflate 32 KiB + zlib state, brotli and zstd 256 KiB windows).
 
 use std::io::Write;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::BytesMut;
 
@@ -18,13 +20,18 @@ pub enum EncodeError {
     Finished,
 }
 
-/// Fastest level, as HAProxy's default `tune.comp.maxlevel 1`.
-const ZLIB_LEVEL: u32 = 1;
-const BROTLI_QUALITY: u32 = 1;
 const BROTLI_LGWIN: u32 = 18;
 const BROTLI_BUFFER: usize = 4096;
-const ZSTD_LEVEL: i32 = 1;
 const ZSTD_WINDOW_LOG: u32 = 18;
+
+/// `tune.comp.maxlevel`: HAProxy starts every compression at this level (1, the fastest,
+/// by default). Process-wide, as the `global` setting it comes from.
+static MAX_LEVEL: AtomicU32 = AtomicU32::new(1);
+
+/// Sets the level of every later compression (`tune.comp.maxlevel`, 1 to 9).
+pub fn set_max_level(level: u32) {
+    MAX_LEVEL.store(level.clamp(1, 9), Relaxed);
+}
 
 enum Inner {
     Identity,
@@ -48,24 +55,34 @@ impl std::fmt::Debug for Encoder {
 }
 
 impl Encoder {
-    /// A fresh compressor for `algo`.
+    /// A fresh compressor for `algo` at the `tune.comp.maxlevel` level.
     pub fn new(algo: CompAlgo) -> Result<Self, EncodeError> {
-        let level = flate2::Compression::new(ZLIB_LEVEL);
+        Self::with_level(algo, MAX_LEVEL.load(Relaxed))
+    }
+
+    /// A fresh compressor for `algo` at `level` (1 to 9: zlib's levels, brotli's quality
+    /// and zstd's level of the same number).
+    pub fn with_level(algo: CompAlgo, level: u32) -> Result<Self, EncodeError> {
+        let level = level.clamp(1, 9);
+        let zlevel = flate2::Compression::new(level);
         let inner = match algo {
             CompAlgo::Identity => Inner::Identity,
-            CompAlgo::Gzip => Inner::Gzip(flate2::write::GzEncoder::new(Vec::new(), level)),
-            CompAlgo::Deflate => Inner::Zlib(flate2::write::ZlibEncoder::new(Vec::new(), level)),
+            CompAlgo::Gzip => Inner::Gzip(flate2::write::GzEncoder::new(Vec::new(), zlevel)),
+            CompAlgo::Deflate => Inner::Zlib(flate2::write::ZlibEncoder::new(Vec::new(), zlevel)),
             CompAlgo::RawDeflate => {
-                Inner::Raw(flate2::write::DeflateEncoder::new(Vec::new(), level))
+                Inner::Raw(flate2::write::DeflateEncoder::new(Vec::new(), zlevel))
             }
             CompAlgo::Brotli => Inner::Brotli(Box::new(brotli::CompressorWriter::new(
                 Vec::new(),
                 BROTLI_BUFFER,
-                BROTLI_QUALITY,
+                level,
                 BROTLI_LGWIN,
             ))),
             CompAlgo::Zstd => {
-                let mut e = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)?;
+                let mut e = zstd::stream::write::Encoder::new(
+                    Vec::new(),
+                    i32::try_from(level).unwrap_or(1),
+                )?;
                 e.window_log(ZSTD_WINDOW_LOG)?;
                 Inner::Zstd(e)
             }

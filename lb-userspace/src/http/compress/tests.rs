@@ -368,3 +368,23 @@ fn compress_body_streams_frames_and_keeps_trailers() {
     assert_eq!(collected.trailers().unwrap()["x-checksum"], "42");
     assert_eq!(decode(Gzip, &collected.to_bytes()), body);
 }
+
+#[test]
+fn a_higher_level_compresses_more() {
+    let body = text(200_000);
+    for algo in [Gzip, Deflate, RawDeflate, Brotli, Zstd] {
+        let size = |level| {
+            let mut e = Encoder::with_level(algo, level).unwrap();
+            let mut out = BytesMut::new();
+            e.push(&body, &mut out).unwrap();
+            e.finish(&mut out).unwrap();
+            assert_eq!(decode(algo, &out), body, "{algo:?} level {level}");
+            out.len()
+        };
+        let (fast, best) = (size(1), size(9));
+        assert!(
+            best < fast,
+            "{algo:?}: level 9 gives {best} bytes, level 1 {fast}"
+        );
+    }
+}

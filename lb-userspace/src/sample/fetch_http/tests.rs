@@ -303,3 +303,12 @@ fn hashes_and_odd_arguments_match_haproxy() {
     assert_eq!(eval_on(&b, "url32"), i(3_596_382_484));
     assert_eq!(eval_on(&b, "req.hdr()"), s("*/*"));
 }
+
+#[test]
+fn http_first_req_reads_the_connection_position() {
+    let mut t = txn(REQ);
+    assert_eq!(eval_on(&t, "http_first_req"), Some(Sample::Bool(false)));
+    t.first_req = true;
+    assert_eq!(eval_on(&t, "http_first_req"), Some(Sample::Bool(true)));
+    assert!(SampleExpr::parse("http_first_req(1)").is_err());
+}
