@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::http::gather::Gather;
 use crate::proxy::conn::Conn;
 
 /// Where a client connection is in its request cycle.
@@ -202,6 +203,8 @@ pub struct ClientIo {
     pub bytes_in: Arc<AtomicU64>,
     /// Bytes hyper read but did not use when it was detached, served first.
     prefix: bytes::Bytes,
+    /// HTTP/2 output waiting for the flush.
+    gather: Gather,
 }
 
 impl std::fmt::Debug for ClientIo {
@@ -225,6 +228,7 @@ impl ClientIo {
             raw: None,
             bytes_in: Arc::new(AtomicU64::new(0)),
             prefix: bytes::Bytes::new(),
+            gather: Gather::default(),
         }
     }
 
@@ -317,6 +321,49 @@ impl ClientIo {
     }
 }
 
+impl ClientIo {
+    /// Whether writes are gathered until the flush (HTTP/2).
+    fn gathers(&self) -> bool {
+        self.raw.is_none() && self.phase.get() == Phase::Multiplexed
+    }
+
+    /// Takes `bufs` into the gathered output, first sending what waits if it is full.
+    fn poll_gather(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if !self.gather.has_room() {
+            std::task::ready!(self.poll_drain(cx))?;
+        }
+        Poll::Ready(Ok(self.gather.push(bufs)))
+    }
+
+    /// Sends the gathered output.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.gather.is_empty() {
+            match Pin::new(&mut self.conn).poll_write(cx, self.gather.pending()) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.phase.write_blocked.store(false, Relaxed);
+                    self.gather.consumed(n);
+                    self.rearm(true);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    self.phase.write_blocked.store(true, Relaxed);
+                    if self.expired(cx) {
+                        self.phase.set_timed_out(Phase::Multiplexed);
+                        return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl AsyncRead for ClientIo {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -382,6 +429,9 @@ impl AsyncWrite for ClientIo {
             }
             return this.write_raw(cx).map(|()| Ok(buf.len()));
         }
+        if this.gathers() {
+            return this.poll_gather(cx, &[io::IoSlice::new(buf)]);
+        }
         match Pin::new(&mut this.conn).poll_write(cx, buf) {
             Poll::Ready(r) => {
                 this.phase.write_blocked.store(false, Relaxed);
@@ -416,6 +466,9 @@ impl AsyncWrite for ClientIo {
             let n = first.len();
             return this.write_raw(cx).map(|()| Ok(n));
         }
+        if this.gathers() {
+            return this.poll_gather(cx, bufs);
+        }
         match Pin::new(&mut this.conn).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
                 this.phase.write_blocked.store(false, Relaxed);
@@ -439,7 +492,16 @@ impl AsyncWrite for ClientIo {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().conn).poll_flush(cx)
+        let this = self.get_mut();
+        if !this.gather.is_empty() {
+            // Let the other ready tasks add their frames first: one write for the batch.
+            if this.gather.yield_first() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            std::task::ready!(this.poll_drain(cx))?;
+        }
+        Pin::new(&mut this.conn).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -447,6 +509,7 @@ impl AsyncWrite for ClientIo {
         if this.phase.parking.load(Relaxed) {
             return Poll::Ready(Ok(()));
         }
+        std::task::ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.conn).poll_shutdown(cx)
     }
 }

@@ -56,6 +56,7 @@ pub mod buffer;
 pub mod checkcache;
 pub mod errors;
 pub mod forward;
+pub mod gather;
 pub mod headers;
 pub mod io;
 pub mod normalize;
