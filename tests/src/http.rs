@@ -649,6 +649,24 @@ fn parse_responses(buf: &mut Vec<u8>, out: &mut Vec<Response>, eof: bool) {
     }
 }
 
+/// An HTTP/2 client connection with prior knowledge (h2c) to `127.0.0.1:port`, its
+/// connection task spawned on the current runtime.
+pub async fn h2c(
+    port: u16,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the proxy");
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .expect("h2c handshake");
+    tokio::spawn(conn);
+    sender
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

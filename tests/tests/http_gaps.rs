@@ -267,17 +267,7 @@ fn no_http2_stream_is_a_first_request() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
-                hyper_util::rt::TokioExecutor::new(),
-                hyper_util::rt::TokioIo::new(tcp),
-            )
-            .await
-            .unwrap();
-        tokio::spawn(conn);
+        let mut sender = lb_tests::http::h2c(port).await;
         for path in ["/a", "/b", "/c"] {
             let req = http::Request::builder()
                 .uri(format!("http://127.0.0.1:{port}{path}"))

@@ -103,17 +103,7 @@ fn http2_streams_count_idle_time_from_the_last_stream() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
-                hyper_util::rt::TokioExecutor::new(),
-                hyper_util::rt::TokioIo::new(tcp),
-            )
-            .await
-            .unwrap();
-        tokio::spawn(conn);
+        let mut sender = lb_tests::http::h2c(port).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         for path in ["/h2a", "/h2b"] {
             let req = http::Request::builder()

@@ -15,9 +15,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::Empty;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use lb_tests::{Lb, free_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -127,16 +126,7 @@ fn start(server: SocketAddr) -> (Lb, u16) {
 /// CONNECT), sends `CONNECT :protocol websocket` and returns the response status and,
 /// on 200, the echo of `msg` through the tunnel.
 async fn ws_over_h2(port: u16, msg: &[u8]) -> (u16, Vec<u8>) {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(
-        TokioExecutor::new(),
-        TokioIo::new(tcp),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut sender = lb_tests::http::h2c(port).await;
     // The h2 client refuses extended CONNECT until the server's SETTINGS allowed it.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut req = http::Request::builder()

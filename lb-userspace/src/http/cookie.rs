@@ -489,10 +489,10 @@ pub fn on_response(
     if res.headers.contains_key(SET_COOKIE) {
         server_side(ck, txn, res, srv);
     }
-    let mut cacheable = flags.safe_method && cacheable_status(status);
-    if ck.nocache && cacheable {
-        cacheable = response_cacheable(&res.headers);
-    }
+    // HAProxy 2.6's cacheability check (with `nocache`, a cacheable response is marked
+    // `private` so that no shared cache keeps the persistence cookie).
+    let cacheable = ck.nocache
+        && crate::http::cacheability::of(flags.safe_method, status, &res.headers).response;
     let Some(srv) = srv else { return };
     let found_preserved = txn.set_status != SetCookieStatus::None && ck.preserve;
     let now = flags.now_secs;
@@ -570,56 +570,6 @@ pub fn insert_value(ck: &CookieCfg, value: Option<&str>, first_date: i64, now: i
         out.push_str(&ck.attrs.join("; "));
     }
     out
-}
-
-/// The status codes HAProxy considers cacheable by default (RFC 7231 6.1).
-fn cacheable_status(status: u16) -> bool {
-    matches!(
-        status,
-        200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501
-    )
-}
-
-/// HAProxy 2.6's `http_check_response_for_cacheability`, as far as cookies care: a
-/// response stays cacheable unless `Pragma: no-cache` or a `Cache-Control` directive
-/// forbids it, and only if it has freshness information (`max-age`, `s-maxage`,
-/// `Expires`) or a validator (`ETag`, `Last-Modified`).
-fn response_cacheable(headers: &http::HeaderMap) -> bool {
-    if headers
-        .get(http::header::PRAGMA)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"no-cache"))
-    {
-        return false;
-    }
-    let mut cacheable = true;
-    let mut fresh = false;
-    for v in headers.get_all(CACHE_CONTROL) {
-        for item in v.as_bytes().split(|&c| c == b',') {
-            let item = item.trim_ascii();
-            let is = |s: &[u8]| item.eq_ignore_ascii_case(s);
-            let starts =
-                |s: &[u8]| item.len() >= s.len() && item[..s.len()].eq_ignore_ascii_case(s);
-            if is(b"public") {
-                cacheable = true;
-            } else if is(b"private")
-                || is(b"no-cache")
-                || is(b"no-store")
-                || is(b"max-age=0")
-                || is(b"s-maxage=0")
-            {
-                cacheable = false;
-            } else if starts(b"no-cache=\"set-cookie") {
-                // Only the cookie is not cacheable; `private` is still added.
-            } else if starts(b"s-maxage") || starts(b"max-age") {
-                fresh = true;
-            }
-        }
-    }
-    let validator = || {
-        headers.contains_key(http::header::ETAG)
-            || headers.contains_key(http::header::LAST_MODIFIED)
-    };
-    cacheable && (fresh || headers.contains_key(http::header::EXPIRES) || validator())
 }
 
 /// The server's `Set-Cookie` headers: rewrite, prefix or delete our cookie.

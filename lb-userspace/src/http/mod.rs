@@ -53,6 +53,7 @@ impl HttpTxn {
 
 pub mod body;
 pub mod buffer;
+pub mod cacheability;
 pub mod checkcache;
 pub mod errors;
 pub mod forward;
