@@ -257,7 +257,9 @@ where
             Some(Ok(())) => {}
         }
         // hyper is idle: closing it now ends the connection future at once, without a
-        // byte written; anything else means it was not idle after all, and it goes on.
+        // byte written. Otherwise (a request body left unread, say) it was not idle after
+        // all: it finishes the exchange in progress and closes, as any server may close a
+        // kept-alive connection.
         conn.as_mut().graceful_shutdown();
         phase.set_parking(true);
         let detached = std::future::poll_fn(|cx| Poll::Ready(conn.as_mut().poll(cx))).await;
