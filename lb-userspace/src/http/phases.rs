@@ -144,10 +144,8 @@ pub async fn request_rules(
                     }
                     // Timed out: HAProxy goes on with what it has (here: nothing more).
                     Err(_) => {
-                        let proxy =
-                            be_name.unwrap_or(&state.ctx.shared.frontends[state.frontend].cfg.name);
                         crate::http::reject::log(
-                            proxy,
+                            proxy_name(state, be_name),
                             &state.client,
                             &"body not received within 'wait-for-body time' (answered 408)",
                         );
@@ -172,11 +170,6 @@ fn log_request_stop(
     be_name: Option<&str>,
     verdict: &HttpVerdict,
 ) {
-    let (cause, status) = match verdict {
-        HttpVerdict::Reply(r) | HttpVerdict::Tarpit(r) => (Some(r.cause), Some(r.status.as_u16())),
-        HttpVerdict::Reject | HttpVerdict::SilentDrop => (None, None),
-        _ => return,
-    };
     let Some(i) = cursor.checked_sub(1) else {
         return;
     };
@@ -184,12 +177,43 @@ fn log_request_stop(
         .request
         .get(i)
         .or_else(|| rules.redirects.get(i - rules.request.len()));
-    if let Some(rule) = rule
-        && let Some(reason) = crate::http::reject::rule_reason("http-request", rule, cause, status)
-    {
-        let proxy = be_name.unwrap_or(&state.ctx.shared.frontends[state.frontend].cfg.name);
+    // A closing verdict closes the connection in request rules.
+    log_stop(state, be_name, "http-request", rule, verdict, None, false);
+}
+
+/// Prints the reason line of a refusal: `rule` ended the `directive` list with `verdict`;
+/// `closed` is what a closing verdict (`reject`, `silent-drop`) answers (`None`: the
+/// connection is closed).
+fn log_stop(
+    state: &ConnState,
+    be_name: Option<&str>,
+    directive: &str,
+    rule: Option<&crate::http_rules::HttpRule>,
+    verdict: &HttpVerdict,
+    closed: Option<u16>,
+    response: bool,
+) {
+    let (cause, status) = match verdict {
+        HttpVerdict::Reply(r) | HttpVerdict::Tarpit(r) => (Some(r.cause), Some(r.status.as_u16())),
+        HttpVerdict::Reject | HttpVerdict::SilentDrop => (None, closed),
+        _ => return,
+    };
+    let Some(reason) =
+        rule.and_then(|r| crate::http::reject::rule_reason(directive, r, cause, status))
+    else {
+        return;
+    };
+    let proxy = proxy_name(state, be_name);
+    if response {
+        crate::http::reject::log_response(proxy, &state.client, &reason);
+    } else {
         crate::http::reject::log(proxy, &state.client, &reason);
     }
+}
+
+/// The proxy a reason line names: the backend once one is chosen, else the frontend.
+fn proxy_name<'a>(state: &'a ConnState, be_name: Option<&'a str>) -> &'a str {
+    be_name.unwrap_or(&state.ctx.shared.frontends[state.frontend].cfg.name)
 }
 
 /// Runs response rules (`response = true`: `http-response`; else `http-after-response`)
@@ -239,21 +263,9 @@ pub fn response_rules(
         match v {
             HttpVerdict::Continue | HttpVerdict::Allow => {}
             other => {
-                let (cause, status) = match &other {
-                    HttpVerdict::Reply(r) | HttpVerdict::Tarpit(r) => {
-                        (Some(r.cause), Some(r.status.as_u16()))
-                    }
-                    // A closing verdict answers 502 in response rules.
-                    _ => (None, Some(502)),
-                };
-                if let Some(rule) = cursor.checked_sub(1).and_then(|i| list.get(i))
-                    && let Some(reason) =
-                        crate::http::reject::rule_reason(directive, rule, cause, status)
-                {
-                    let proxy =
-                        be_name.unwrap_or(&state.ctx.shared.frontends[state.frontend].cfg.name);
-                    crate::http::reject::log_response(proxy, &state.client, &reason);
-                }
+                let rule = cursor.checked_sub(1).and_then(|i| list.get(i));
+                // A closing verdict answers 502 in response rules.
+                log_stop(state, be_name, directive, rule, &other, Some(502), true);
                 return Some(other);
             }
         }

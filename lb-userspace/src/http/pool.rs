@@ -129,6 +129,28 @@ pub struct Demand {
     pub purge: Duration,
 }
 
+impl Demand {
+    /// The demand on `server` now (its request count and pool settings).
+    pub fn of(server: &crate::backend::state::ServerState) -> Self {
+        Self {
+            in_use: server.cur_conns(),
+            max: server.cfg.pool_max_conn,
+            purge: server.cfg.pool_purge_delay,
+        }
+    }
+}
+
+impl Default for Demand {
+    /// One request in flight, default pool settings.
+    fn default() -> Self {
+        Self {
+            in_use: 1,
+            max: None,
+            purge: crate::config::model::server_defaults::POOL_PURGE_DELAY,
+        }
+    }
+}
+
 thread_local! {
     static POOL: RefCell<HashMap<Key, Server>> = RefCell::new(HashMap::new());
     static SWEEPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

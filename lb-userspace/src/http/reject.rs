@@ -7,17 +7,17 @@
 
 use crate::http_rules::{HttpAction, HttpRule, ReplyCause};
 
-/// The rule keyword that stopped a list (`deny`, `tarpit`...), or `None` when the rule
-/// does not refuse the request (`return`, `redirect`, `allow`...).
-pub fn refusing_action(action: &HttpAction) -> Option<&'static str> {
+/// The keyword of a refusing rule (`deny`, `tarpit`...) and how the reason line says it,
+/// or `None` when the rule does not refuse the request (`return`, `redirect`, `allow`...).
+fn refusal(action: &HttpAction) -> Option<(&'static str, &'static str)> {
     Some(match action {
-        HttpAction::Deny(_) => "deny",
-        HttpAction::Tarpit(_) => "tarpit",
-        HttpAction::Auth { .. } => "auth",
-        HttpAction::Reject => "reject",
-        HttpAction::SilentDrop => "silent-drop",
-        HttpAction::WaitForBody { .. } => "wait-for-body",
-        HttpAction::NormalizeUri(_) => "normalize-uri",
+        HttpAction::Deny(_) => ("deny", "denied by"),
+        HttpAction::Tarpit(_) => ("tarpit", "tarpitted by"),
+        HttpAction::Auth { .. } => ("auth", "authentication required by"),
+        HttpAction::Reject => ("reject", "rejected by"),
+        HttpAction::SilentDrop => ("silent-drop", "silently dropped by"),
+        HttpAction::WaitForBody { .. } => ("wait-for-body", "body not received in time for"),
+        HttpAction::NormalizeUri(_) => ("normalize-uri", "invalid URI for"),
         _ => return None,
     })
 }
@@ -31,21 +31,14 @@ pub fn rule_reason(
     cause: Option<ReplyCause>,
     status: Option<u16>,
 ) -> Option<String> {
-    let what = if cause == Some(ReplyCause::RewriteFailed) {
-        "a header rewrite failed (strict mode) in"
-    } else {
-        match refusing_action(&rule.action)? {
-            "deny" => "denied by",
-            "tarpit" => "tarpitted by",
-            "auth" => "authentication required by",
-            "reject" => "rejected by",
-            "silent-drop" => "silently dropped by",
-            "wait-for-body" => "body not received in time for",
-            "normalize-uri" => "invalid URI for",
-            _ => "refused by",
-        }
+    let refused = refusal(&rule.action);
+    let (verb, what) = match (cause, refused) {
+        (Some(ReplyCause::RewriteFailed), r) => (
+            r.map_or("rule", |(verb, _)| verb),
+            "a header rewrite failed (strict mode) in",
+        ),
+        (_, r) => r?,
     };
-    let verb = refusing_action(&rule.action).unwrap_or("rule");
     let answer = match status {
         Some(s) => format!("answered {s}"),
         None => "connection closed".to_owned(),

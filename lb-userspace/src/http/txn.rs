@@ -405,23 +405,11 @@ impl TxnEnd for Done {
                 // `http-reuse never`: the connection stays with its client connection.
                 *self.state.private.borrow_mut() = Some((key, idle));
             } else {
-                let demand = self.slot.as_ref().map(|s| {
-                    let server = s.server();
-                    pool::Demand {
-                        in_use: server.cur_conns(),
-                        max: server.cfg.pool_max_conn,
-                        purge: server.cfg.pool_purge_delay,
-                    }
-                });
-                pool::put(
-                    key,
-                    idle,
-                    demand.unwrap_or(pool::Demand {
-                        in_use: 1,
-                        max: None,
-                        purge: crate::config::model::server_defaults::POOL_PURGE_DELAY,
-                    }),
-                );
+                let demand = self
+                    .slot
+                    .as_ref()
+                    .map_or_else(pool::Demand::default, |s| pool::Demand::of(s.server()));
+                pool::put(key, idle, demand);
             }
         }
         self.conn = None;
