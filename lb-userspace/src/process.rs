@@ -151,8 +151,8 @@ fn start(opts: &RunOptions, config: Config) -> anyhow::Result<()> {
             .global
             .http_maxhdr
             .unwrap_or(crate::http::session::DEFAULT_MAXHDR),
+        comp_level: config.global.comp_maxlevel.unwrap_or(1),
     });
-    crate::http::compress::set_max_level(config.global.comp_maxlevel.unwrap_or(1));
     let (stop_tx, stop_rx) = watch::channel(StopMode::Running);
     let threads = worker::spawn(&shared, listeners, &stop_rx)?;
     // Only workers hold receivers now: when the last one exits, a soft stop is complete.

@@ -133,10 +133,10 @@ impl ResBody {
         }
     }
 
-    /// A server's body compressed on the fly with `algo` (streamed as it is if the
-    /// compressor cannot start).
-    pub fn compressed(body: Incoming, algo: crate::http::compress::CompAlgo) -> Self {
-        let inner = match crate::http::compress::CompressBody::new(body, algo) {
+    /// A server's body compressed on the fly with `algo` at `level` (streamed as it is if
+    /// the compressor cannot start).
+    pub fn compressed(body: Incoming, algo: crate::http::compress::CompAlgo, level: u32) -> Self {
+        let inner = match crate::http::compress::CompressBody::new(body, algo, level) {
             Ok(c) => ResInner::Compressed(Box::new(c)),
             Err(e) => {
                 tracing::debug!("compression not started: {e}");

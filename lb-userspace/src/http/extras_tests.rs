@@ -67,7 +67,7 @@ fn a_transaction_through_every_phase() {
     assert_eq!(res.headers["content-encoding"], "gzip");
     assert_eq!(x.res_cookie.as_deref(), Some("SID=new"));
     // The body is compressed by the encoder the runtime creates.
-    let mut enc = compress::Encoder::new(CompAlgo::Gzip).unwrap();
+    let mut enc = compress::Encoder::new(CompAlgo::Gzip, 1).unwrap();
     let mut out = bytes::BytesMut::new();
     enc.push(b"hello", &mut out).unwrap();
     enc.finish(&mut out).unwrap();

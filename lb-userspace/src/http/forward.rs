@@ -656,7 +656,7 @@ fn respond(
         )
     });
     let body = match algo {
-        Some(a) => ResBody::compressed(body, a),
+        Some(a) => ResBody::compressed(body, a, state.ctx.shared.comp_level),
         None => ResBody::stream(body),
     };
     let res = Response::from_parts(parts, body);

@@ -45,6 +45,7 @@ impl TestRt {
             tables: Arc::new(Tables::from_config(&config)),
             rules_active: false,
             http_maxhdr: crate::http::session::DEFAULT_MAXHDR,
+            comp_level: 1,
             frontends,
             backends,
             global: ConnGate::new(config.global.maxconn.unwrap_or(100)),

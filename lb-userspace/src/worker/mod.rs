@@ -67,6 +67,8 @@ pub struct Shared {
     pub rules_active: bool,
     /// `tune.http.maxhdr`: most header fields in an HTTP message.
     pub http_maxhdr: usize,
+    /// `tune.comp.maxlevel`: the level every HTTP compression runs at (1 to 9).
+    pub comp_level: u32,
 }
 
 /// One worker's own state, shared by its tasks (never crosses threads).

@@ -24,11 +24,11 @@ pub struct CompressBody<B> {
 }
 
 impl<B> CompressBody<B> {
-    /// Wraps `inner`, compressing with `algo`.
-    pub fn new(inner: B, algo: CompAlgo) -> Result<Self, super::EncodeError> {
+    /// Wraps `inner`, compressing with `algo` at `level`.
+    pub fn new(inner: B, algo: CompAlgo, level: u32) -> Result<Self, super::EncodeError> {
         Ok(Self {
             inner,
-            encoder: Encoder::new(algo)?,
+            encoder: Encoder::new(algo, level)?,
             trailers: None,
             done: false,
         })

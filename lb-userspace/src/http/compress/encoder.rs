@@ -2,8 +2,6 @@
 //! algorithm's window (gzip/deflate 32 KiB + zlib state, brotli and zstd 256 KiB windows).
 
 use std::io::Write;
-use std::sync::atomic::AtomicU32;
-use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::BytesMut;
 
@@ -23,15 +21,6 @@ pub enum EncodeError {
 const BROTLI_LGWIN: u32 = 18;
 const BROTLI_BUFFER: usize = 4096;
 const ZSTD_WINDOW_LOG: u32 = 18;
-
-/// `tune.comp.maxlevel`: HAProxy starts every compression at this level (1, the fastest,
-/// by default). Process-wide, as the `global` setting it comes from.
-static MAX_LEVEL: AtomicU32 = AtomicU32::new(1);
-
-/// Sets the level of every later compression (`tune.comp.maxlevel`, 1 to 9).
-pub fn set_max_level(level: u32) {
-    MAX_LEVEL.store(level.clamp(1, 9), Relaxed);
-}
 
 enum Inner {
     Identity,
@@ -55,14 +44,9 @@ impl std::fmt::Debug for Encoder {
 }
 
 impl Encoder {
-    /// A fresh compressor for `algo` at the `tune.comp.maxlevel` level.
-    pub fn new(algo: CompAlgo) -> Result<Self, EncodeError> {
-        Self::with_level(algo, MAX_LEVEL.load(Relaxed))
-    }
-
-    /// A fresh compressor for `algo` at `level` (1 to 9: zlib's levels, brotli's quality
-    /// and zstd's level of the same number).
-    pub fn with_level(algo: CompAlgo, level: u32) -> Result<Self, EncodeError> {
+    /// A fresh compressor for `algo` at `level` (`tune.comp.maxlevel`, 1 to 9: zlib's
+    /// levels, brotli's quality and zstd's level of the same number).
+    pub fn new(algo: CompAlgo, level: u32) -> Result<Self, EncodeError> {
         let level = level.clamp(1, 9);
         let zlevel = flate2::Compression::new(level);
         let inner = match algo {

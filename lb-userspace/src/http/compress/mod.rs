@@ -24,13 +24,14 @@
 //!    [`http_body::Body`] to do this directly.
 //!
 //! HAProxy 2.6 has no minimum size (`compression minsize-*` came later) and compresses
-//! at `tune.comp.maxlevel` (default 1, the fastest; see [`set_max_level`]).
+//! at `tune.comp.maxlevel` (default 1, the fastest), which workers read from their shared
+//! state.
 
 mod body;
 mod encoder;
 
 pub use body::CompressBody;
-pub use encoder::{EncodeError, Encoder, set_max_level};
+pub use encoder::{EncodeError, Encoder};
 
 use http::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG,

@@ -297,7 +297,7 @@ fn text(n: usize) -> Vec<u8> {
 fn encoders_round_trip_and_flush_each_block() {
     let body = text(300_000);
     for algo in [Identity, Gzip, Deflate, RawDeflate, Brotli, Zstd] {
-        let mut e = Encoder::new(algo).unwrap();
+        let mut e = Encoder::new(algo, 1).unwrap();
         let mut out = BytesMut::new();
         let mut first_block = 0;
         for (i, chunk) in body.chunks(16 * 1024).enumerate() {
@@ -317,7 +317,7 @@ fn encoders_round_trip_and_flush_each_block() {
     }
     // An empty body is still a valid stream.
     for algo in [Gzip, Deflate, RawDeflate, Brotli, Zstd] {
-        let mut e = Encoder::new(algo).unwrap();
+        let mut e = Encoder::new(algo, 1).unwrap();
         let mut out = BytesMut::new();
         e.finish(&mut out).unwrap();
         assert_eq!(decode(algo, &out), b"", "{algo:?}");
@@ -359,11 +359,11 @@ fn compress_body_streams_frames_and_keeps_trailers() {
         .unwrap();
     let body = text(100_000);
     for algo in [Gzip, Brotli, Zstd, RawDeflate] {
-        let b = CompressBody::new(frames(&body, false), algo).unwrap();
+        let b = CompressBody::new(frames(&body, false), algo, 1).unwrap();
         let collected = rt.block_on(b.collect()).unwrap().to_bytes();
         assert_eq!(decode(algo, &collected), body, "{algo:?}");
     }
-    let b = CompressBody::new(frames(&body, true), Gzip).unwrap();
+    let b = CompressBody::new(frames(&body, true), Gzip, 1).unwrap();
     let collected = rt.block_on(b.collect()).unwrap();
     assert_eq!(collected.trailers().unwrap()["x-checksum"], "42");
     assert_eq!(decode(Gzip, &collected.to_bytes()), body);
@@ -374,7 +374,7 @@ fn a_higher_level_compresses_more() {
     let body = text(200_000);
     for algo in [Gzip, Deflate, RawDeflate, Brotli, Zstd] {
         let size = |level| {
-            let mut e = Encoder::with_level(algo, level).unwrap();
+            let mut e = Encoder::new(algo, level).unwrap();
             let mut out = BytesMut::new();
             e.push(&body, &mut out).unwrap();
             e.finish(&mut out).unwrap();
